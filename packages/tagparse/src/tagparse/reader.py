@@ -1,0 +1,87 @@
+"""The trainer-facing reader: vocabulary + sample keys + label indices as CSR numpy arrays.
+
+This is the only part of tagparse that trainers import. It reads with the plain sqlite3 driver
+and concatenates int32 blobs, so 1M samples load in about a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tagparse.db import TagsDB
+from tagparse.errors import TagparseError
+from tagparse.schema import KINDS
+
+
+@dataclass
+class CSR:
+    """Row i's indices are `indices[indptr[i]:indptr[i+1]]`."""
+
+    indptr: np.ndarray  # int64, len = n_rows + 1
+    indices: np.ndarray  # int32
+
+    def row(self, i: int) -> np.ndarray:
+        return self.indices[self.indptr[i]:self.indptr[i + 1]]
+
+    def dense(self, rows: np.ndarray | list[int], width: int) -> np.ndarray:
+        """Multi-hot float32 matrix for a batch of rows."""
+        out = np.zeros((len(rows), width), dtype=np.float32)
+        for j, i in enumerate(rows):
+            out[j, self.row(int(i))] = 1.0
+        return out
+
+
+@dataclass
+class TagLabels:
+    """Labels of every labelled sample, aligned with `keys`."""
+
+    path: Path
+    fingerprint: str
+    vocab: dict[str, list[str]]  # kind -> tags, index = label index
+    counts: dict[str, np.ndarray]
+    keys: np.ndarray  # object array of str
+    labels: dict[str, CSR]  # kind -> CSR over samples
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def key_index(self) -> dict[str, int]:
+        """key -> row; built on demand since trainers that stream shards need it, others do not."""
+        return {k: i for i, k in enumerate(self.keys.tolist())}
+
+
+def _csr(blobs: list[bytes]) -> CSR:
+    lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs)) // 4
+    indptr = np.zeros(len(blobs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = np.frombuffer(b"".join(blobs), dtype="<i4").astype(np.int32, copy=False)
+    return CSR(indptr, indices)
+
+
+def load_labels(path: str | Path) -> TagLabels:
+    """Load vocabulary and labels; fails with a one-line message if `tagparse vocab` was not run."""
+    db = TagsDB.open(path)
+    fp = db.get_meta("vocab_fingerprint")
+    if not fp:
+        raise TagparseError(f"{db.path}: no vocabulary yet; run `tagparse vocab --db {db.path}` first")
+    con = db.raw()
+    try:
+        vocab: dict[str, list[str]] = {k: [] for k in KINDS}
+        counts: dict[str, list[int]] = {k: [] for k in KINDS}
+        for kind, tag, count in con.execute("SELECT kind, tag, count FROM vocab ORDER BY kind, idx"):
+            vocab[kind].append(tag)
+            counts[kind].append(count)
+        rows = con.execute(
+            "SELECT s.key, l.objects, l.attributes FROM labels l JOIN samples s ON s.id = l.sample_id "
+            "ORDER BY l.sample_id").fetchall()
+    finally:
+        con.close()
+        db.engine.dispose()
+    keys = np.empty(len(rows), dtype=object)
+    keys[:] = [r[0] for r in rows]
+    labels = {"object": _csr([r[1] for r in rows]), "attribute": _csr([r[2] for r in rows])}
+    return TagLabels(Path(path), fp, vocab, {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()},
+                     keys, labels)

@@ -1,0 +1,132 @@
+"""Build the top-K tag vocabulary and the per-sample labels from parses and review verdicts.
+
+Tags are interned to integers in one streaming pass, so 12M samples never become 12M Python
+lists; counts are document frequencies (a tag counts once per sample).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from tagparse.db import TagsDB
+from tagparse.errors import TagparseError
+from tagparse.schema import KINDS
+
+
+@dataclass
+class VocabSummary:
+    parser_label: str
+    samples: int
+    labelled: int
+    sizes: dict[str, int]
+    fingerprint: str
+    top: dict[str, list[tuple[str, int]]]
+
+
+def vocab_fingerprint(tags_by_kind: dict[str, list[str]]) -> str:
+    """Identity of a vocabulary (order matters: label indices point into it)."""
+    h = hashlib.sha256()
+    for kind in KINDS:
+        for i, tag in enumerate(tags_by_kind.get(kind, [])):
+            h.update(f"{kind}\t{i}\t{tag}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _verdicts_by_sample(con) -> dict[int, dict[tuple[str, str], str]]:
+    """Latest verdict per (sample, kind, tag); later rows override earlier ones."""
+    out: dict[int, dict[tuple[str, str], str]] = {}
+    for sid, kind, tag, verdict in con.execute(
+            "SELECT sample_id, kind, tag, verdict FROM verdicts ORDER BY id"):
+        out.setdefault(sid, {})[(kind, tag)] = verdict
+    return out
+
+
+def apply_verdicts(tags: list[str], kind: str, verdicts: dict[tuple[str, str], str]) -> list[str]:
+    """A sample's tags after review: rejected tags removed, added tags appended."""
+    kept = [t for t in tags if verdicts.get((kind, t)) != "reject"]
+    added = [t for (k, t), v in verdicts.items() if k == kind and v == "add" and t not in kept]
+    return kept + added
+
+
+def build_vocab(db: TagsDB, n_objects: int, n_attributes: int, min_count: int = 1,
+                parser: str | None = None, progress: bool = True) -> VocabSummary:
+    """Write the top-K vocabulary and every parsed sample's labels, replacing the previous ones."""
+    p = db.resolve_parser(parser)
+    con = db.raw()
+    try:
+        n_ok = con.execute("SELECT COUNT(*) FROM parses WHERE parser_id=? AND status='ok'", (p.id,)).fetchone()[0]
+        if n_ok == 0:
+            raise TagparseError(f"{db.path}: parser {p.backend}@{p.fingerprint[:8]} has no successful parses; "
+                                "run `tagparse run` first")
+        verdicts = _verdicts_by_sample(con)
+        total = con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        intern: dict[str, dict[str, int]] = {k: {} for k in KINDS}
+        sample_ids: list[int] = []
+        ids: dict[str, list[int]] = {k: [] for k in KINDS}
+        lens: dict[str, list[int]] = {k: [] for k in KINDS}
+        rows = con.execute(
+            "SELECT s.id, p.objects, p.attributes FROM samples s JOIN parses p "
+            "ON p.caption_hash = s.caption_hash AND p.parser_id = ? AND p.status = 'ok' ORDER BY s.id", (p.id,))
+        for sid, obj_json, attr_json in tqdm(rows, total=total, desc="labels", unit="sample",
+                                             disable=not progress, mininterval=0.5):
+            sample_ids.append(sid)
+            v = verdicts.get(sid)
+            for kind, js in (("object", obj_json), ("attribute", attr_json)):
+                tags = json.loads(js)
+                if v:
+                    tags = apply_verdicts(tags, kind, v)
+                table = intern[kind]
+                uniq = {table.setdefault(t, len(table)) for t in tags}
+                ids[kind].extend(uniq)
+                lens[kind].append(len(uniq))
+    finally:
+        con.close()
+
+    vocab: dict[str, list[str]] = {}
+    counts: dict[str, list[int]] = {}
+    remap: dict[str, np.ndarray] = {}
+    limits = {"object": n_objects, "attribute": n_attributes}
+    for kind in KINDS:
+        flat = np.asarray(ids[kind], dtype=np.int64)
+        names = list(intern[kind])
+        freq = np.bincount(flat, minlength=len(names))
+        order = sorted(range(len(names)), key=lambda i: (-freq[i], names[i]))
+        keep = [i for i in order if freq[i] >= min_count][:limits[kind]]
+        vocab[kind] = [names[i] for i in keep]
+        counts[kind] = [int(freq[i]) for i in keep]
+        m = np.full(len(names) + 1, -1, dtype=np.int32)
+        m[keep] = np.arange(len(keep), dtype=np.int32)
+        remap[kind] = m
+    fp = vocab_fingerprint(vocab)
+
+    label_rows = []
+    offsets = {k: 0 for k in KINDS}
+    flat_ids = {k: np.asarray(ids[k], dtype=np.int64) for k in KINDS}
+    for j, sid in enumerate(sample_ids):
+        blobs = []
+        for kind in KINDS:
+            n = lens[kind][j]
+            seg = remap[kind][flat_ids[kind][offsets[kind]:offsets[kind] + n]]
+            offsets[kind] += n
+            blobs.append(np.sort(seg[seg >= 0]).astype("<i4").tobytes())
+        label_rows.append((sid, blobs[0], blobs[1]))
+
+    with db.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        raw.execute("DELETE FROM labels")
+        raw.execute("DELETE FROM vocab")
+        raw.executemany("INSERT INTO vocab(kind, idx, tag, count) VALUES (?,?,?,?)",
+                        [(k, i, t, c) for k in KINDS for i, (t, c) in enumerate(zip(vocab[k], counts[k]))])
+        raw.executemany("INSERT INTO labels(sample_id, objects, attributes) VALUES (?,?,?)", label_rows)
+        db.set_meta({"vocab_fingerprint": fp, "vocab_parser": p.fingerprint,
+                     "vocab_min_count": str(min_count), "vocab_built_at": str(time.time())}, conn=conn)
+    return VocabSummary(
+        parser_label=f"{p.backend}@{p.fingerprint[:8]}", samples=total, labelled=len(sample_ids),
+        sizes={k: len(vocab[k]) for k in KINDS}, fingerprint=fp,
+        top={k: list(zip(vocab[k], counts[k]))[:20] for k in KINDS})
