@@ -33,6 +33,22 @@ class CSR:
             out[j, self.row(int(i))] = 1.0
         return out
 
+    def with_rows(self, rows: dict[int, np.ndarray]) -> CSR:
+        """A copy with some rows replaced; unchanged spans are copied in bulk."""
+        lengths = np.diff(self.indptr)
+        for i, r in rows.items():
+            lengths[i] = len(r)
+        indptr = np.zeros_like(self.indptr)
+        np.cumsum(lengths, out=indptr[1:])
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        prev = 0
+        for i in sorted(rows):
+            indices[indptr[prev]:indptr[i]] = self.indices[self.indptr[prev]:self.indptr[i]]
+            indices[indptr[i]:indptr[i + 1]] = rows[i]
+            prev = i + 1
+        indices[indptr[prev]:] = self.indices[self.indptr[prev]:]
+        return CSR(indptr, indices)
+
 
 @dataclass
 class TagLabels:
@@ -67,6 +83,7 @@ def load_labels(path: str | Path) -> TagLabels:
     fp = db.get_meta("vocab_fingerprint")
     if not fp:
         raise TagparseError(f"{db.path}: no vocabulary yet; run `tagparse vocab --db {db.path}` first")
+    built_at = float(db.get_meta("vocab_built_at") or 0)
     con = db.raw()
     try:
         vocab: dict[str, list[str]] = {k: [] for k in KINDS}
@@ -75,13 +92,42 @@ def load_labels(path: str | Path) -> TagLabels:
             vocab[kind].append(tag)
             counts[kind].append(count)
         rows = con.execute(
-            "SELECT s.key, l.objects, l.attributes FROM labels l JOIN samples s ON s.id = l.sample_id "
+            "SELECT l.sample_id, s.key, l.objects, l.attributes FROM labels l JOIN samples s ON s.id = l.sample_id "
             "ORDER BY l.sample_id").fetchall()
+        late = con.execute("SELECT sample_id, kind, tag, verdict FROM verdicts WHERE created_at > ? ORDER BY id",
+                           (built_at,)).fetchall()
     finally:
         con.close()
         db.engine.dispose()
     keys = np.empty(len(rows), dtype=object)
-    keys[:] = [r[0] for r in rows]
-    labels = {"object": _csr([r[1] for r in rows]), "attribute": _csr([r[2] for r in rows])}
+    keys[:] = [r[1] for r in rows]
+    labels = {"object": _csr([r[2] for r in rows]), "attribute": _csr([r[3] for r in rows])}
+    if late:
+        sample_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        labels = _apply_late_verdicts(labels, sample_ids, vocab, late)
     return TagLabels(Path(path), fp, vocab, {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()},
                      keys, labels)
+
+
+def _apply_late_verdicts(labels: dict[str, CSR], sample_ids: np.ndarray, vocab: dict[str, list[str]],
+                         verdicts: list[tuple[int, str, str, str]]) -> dict[str, CSR]:
+    """Apply review verdicts recorded after `tagparse vocab` to the samples they touch.
+
+    The labels already include every earlier verdict; later ones are replayed in order (reject
+    removes the tag, add/accept puts it back if it is in the vocabulary), so a reviewer's work
+    reaches the trainer without rebuilding the vocabulary.
+    """
+    index = {k: {t: i for i, t in enumerate(vocab[k])} for k in KINDS}
+    changed: dict[str, dict[int, set[int]]] = {k: {} for k in KINDS}
+    for sid, kind, tag, verdict in verdicts:
+        row = int(np.searchsorted(sample_ids, sid))
+        idx = index.get(kind, {}).get(tag)
+        if idx is None or row >= len(sample_ids) or sample_ids[row] != sid:
+            continue  # tag outside the vocabulary, or a sample without labels
+        tags = changed[kind].setdefault(row, set(labels[kind].row(row).tolist()))
+        if verdict == "reject":
+            tags.discard(idx)
+        else:
+            tags.add(idx)
+    return {k: labels[k].with_rows({r: np.array(sorted(t), dtype=np.int32) for r, t in changed[k].items()})
+            if changed[k] else labels[k] for k in KINDS}
