@@ -1,0 +1,311 @@
+"""`tagalign-eval`: a thin click layer over `evaluate`, `predict` and `prepare`.
+
+Every registered benchmark is a sub-command (`tagalign-eval voc ...`); `all` runs the standard ten
+(skipping those not under --data-root), `custom` takes any folder of images + masks + class file.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tagalign_eval.errors import EvalError
+
+_OVERRIDES = ("short_side", "max_long_side", "crop", "stride", "head", "scale", "bias",
+              "clip_blend", "background", "bg_thresh", "pamr", "templates")
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Print `error: <message>` and exit 2 for user mistakes; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EvalError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def model_options(fn: Callable) -> Callable:
+    options = [
+        click.option("--checkpoint", type=click.Path(), help="tagalign-train run, checkpoint dir "
+                     "or model.safetensors."),
+        click.option("--baseline", type=click.Choice(["clip", "maskclip", "surgery"]),
+                     help="Training-free baseline instead of a checkpoint."),
+        click.option("--model", "model_name", default="ViT-B-16", show_default=True,
+                     help="open_clip model of a --baseline."),
+        click.option("--pretrained", default="openai", show_default=True,
+                     help="Weights of a --baseline: an open_clip tag or a weights file."),
+        click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if any)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def protocol_options(fn: Callable) -> Callable:
+    options = [
+        click.option("--protocol", "protocol_name", default="tagalign-v3", show_default=True,
+                     type=click.Choice(["tagalign-v1", "tagalign-v3", "sclip"])),
+        click.option("--short-side", type=int, help="Keep-ratio resize of the short side."),
+        click.option("--max-long-side", type=int, help="Cap on the long side after resizing."),
+        click.option("--crop", type=int, help="Sliding-window crop size."),
+        click.option("--stride", type=int, help="Sliding-window stride."),
+        click.option("--head", type=click.Choice(["sigmoid", "softmax"]), help="Mask head."),
+        click.option("--scale", type=float, help="Similarity scale of the mask head."),
+        click.option("--bias", type=float, help="Bias of the sigmoid head."),
+        click.option("--clip-blend", type=float, help="Weight of the training-free CLIP path."),
+        click.option("--background", type=click.Choice(["constant", "threshold"])),
+        click.option("--bg-thresh", type=float, help="Background constant or threshold."),
+        click.option("--pamr/--no-pamr", default=None, help="PAMR post-processing."),
+        click.option("--template", "templates", multiple=True,
+                     help="Prompt template with {} (repeat to ensemble)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def run_options(fn: Callable) -> Callable:
+    options = [
+        click.option("--data-root", type=click.Path(), help="Folder holding VOCdevkit/, ade/, "
+                     "coco_stuff164k/, cityscapes/, ImageNetS/."),
+        click.option("--classes", "classes_opt", help="Class file or comma list overriding the "
+                     "benchmark's class names."),
+        click.option("--out", type=click.Path(), help="Results JSON to write."),
+        click.option("--markdown", type=click.Path(), help="Markdown table to write."),
+        click.option("--batch-size", default=2, show_default=True, help="Images per step."),
+        click.option("--crop-batch", default=16, show_default=True, help="Crops per forward."),
+        click.option("--workers", default=2, show_default=True, help="Image-decoding workers."),
+        click.option("--limit", type=int, help="Evaluate only the first N images."),
+        click.option("--save-vis", type=click.Path(), help="Write image | GT | prediction PNGs."),
+        click.option("--save-pred", type=click.Path(), help="Write predicted label PNGs."),
+        click.option("--ignore-out-of-range", is_flag=True, help="Leave mask values outside the "
+                     "class range out of the metric (they are reported) instead of failing."),
+        click.option("--no-progress", is_flag=True),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _device(name: str | None):
+    import torch
+
+    from tagalign_eval import distributed
+
+    ddp = distributed.init_from_env()
+    if ddp is not None and name is None:
+        return ddp
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _overrides(kw: dict[str, Any]) -> dict[str, Any]:
+    out = {k: kw.pop(k) for k in _OVERRIDES}
+    out["templates"] = out["templates"] or None
+    return out
+
+
+def run_benchmarks(specs: list, kw: dict[str, Any], *, skip_missing: bool = False) -> None:
+    """Shared body of the benchmark commands."""
+    from tagalign_eval import distributed, report
+    from tagalign_eval.datasets import classes_from_option, open_benchmark
+    from tagalign_eval.evaluate import evaluate
+    from tagalign_eval.models import load_eval_model
+    from tagalign_eval.protocols import resolve_protocol
+
+    overrides = _overrides(kw)
+    if not kw["data_root"]:
+        raise EvalError("--data-root is required (the folder that holds VOCdevkit/, ade/, ...)")
+    if not Path(kw["data_root"]).is_dir():
+        raise EvalError(f"--data-root {kw['data_root']} is not a folder")
+    classes = classes_from_option(kw["classes_opt"]) if kw["classes_opt"] else None
+    datasets = []
+    for spec in specs:
+        try:
+            datasets.append(open_benchmark(spec, kw["data_root"], classes,
+                                           strict_labels=not kw["ignore_out_of_range"]))
+        except EvalError as exc:
+            if not skip_missing:
+                raise
+            click.echo(f"skip {spec.name}: {exc}", err=True)
+    if not datasets:
+        raise EvalError(f"no benchmark found under --data-root {kw['data_root']}")
+    device = _device(kw["device"])
+    model = load_eval_model(kw["checkpoint"], kw["baseline"], model_name=kw["model_name"],
+                            pretrained=kw["pretrained"], device=device)
+    results = []
+    for dataset in datasets:
+        protocol = resolve_protocol(kw["protocol_name"], dataset.spec.protocol_family, overrides)
+        result = evaluate(
+            model, dataset, protocol, device=device, images_per_step=kw["batch_size"],
+            crop_batch=kw["crop_batch"], limit=kw["limit"], workers=kw["workers"],
+            save_vis=_picture_dir(kw["save_vis"], dataset.spec.name, len(datasets)),
+            save_pred=_picture_dir(kw["save_pred"], dataset.spec.name, len(datasets)),
+            progress=not kw["no_progress"],
+        )
+        results.append(result)
+        if distributed.is_main():
+            _print_result(result)
+    if not distributed.is_main():
+        return
+    label = kw["baseline"] or Path(kw["checkpoint"]).name
+    table = report.markdown_table(results, label=label)
+    click.echo(table)
+    if kw["out"]:
+        report.write_json(kw["out"], {"results": results, "table": table})
+        click.echo(f"wrote {kw['out']}")
+    if kw["markdown"]:
+        Path(kw["markdown"]).write_text(table)
+
+
+def _picture_dir(folder: str | None, benchmark: str, runs: int) -> Path | None:
+    """`--save-vis/--save-pred DIR`, with one sub-folder per benchmark when several run."""
+    if not folder:
+        return None
+    return Path(folder) / benchmark if runs > 1 else Path(folder)
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    from tagalign_eval.report import protocol_banner
+
+    m = result["metrics"]
+    click.echo(protocol_banner(result))
+    click.echo(f"{result['benchmark']}: mIoU {m['mIoU']}  mAcc {m['mAcc']}  aAcc {m['aAcc']}  "
+               f"({result['images']} images, {result['images_per_s']} img/s)")
+    if result["out_of_range_labels"]:
+        click.echo(f"warning: {result['benchmark']}: label values outside the class range were "
+                   f"left out of the metric: {result['out_of_range_labels']} (pixels), e.g. in "
+                   f"{result['out_of_range_files'][0]}", err=True)
+
+
+class BenchmarkGroup(click.Group):
+    """Adds one sub-command per registered benchmark, including ones registered by plugins."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from tagalign_eval.datasets import benchmark_names
+
+        return sorted(super().list_commands(ctx)) + benchmark_names()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        from tagalign_eval.datasets import benchmark_names
+
+        return _benchmark_command(name) if name in benchmark_names() else None
+
+
+@click.group(cls=BenchmarkGroup)
+@click.version_option(package_name="tagalign-eval")
+def main() -> None:
+    """Zero-shot semantic segmentation benchmarks and single-image prediction for TagAlign."""
+
+
+def _benchmark_command(name: str) -> click.Command:
+    @click.command(name=name, help=f"Evaluate on the {name} benchmark.")
+    @model_options
+    @protocol_options
+    @run_options
+    @user_errors
+    def command(**kw: Any) -> None:
+        from tagalign_eval.datasets import get_benchmark
+
+        run_benchmarks([get_benchmark(name)], kw)
+
+    return command
+
+
+@main.command("all")
+@click.option("--benchmarks", help="Comma list (default: the standard ten).")
+@model_options
+@protocol_options
+@run_options
+@user_errors
+def all_command(benchmarks: str | None, **kw: Any) -> None:
+    """Evaluate on every benchmark found under --data-root; prints the paper-order table."""
+    from tagalign_eval.datasets import PAPER_ORDER, get_benchmark
+
+    names = [n.strip() for n in benchmarks.split(",")] if benchmarks else list(PAPER_ORDER)
+    run_benchmarks([get_benchmark(n) for n in names], kw, skip_missing=True)
+
+
+@main.command("custom")
+@click.option("--images", required=True, type=click.Path(), help="Folder of images.")
+@click.option("--masks", required=True, type=click.Path(), help="Folder of masks (same stems).")
+@click.option("--class-file", required=True, type=click.Path(), help="One class per line.")
+@click.option("--img-suffix", default=".jpg", show_default=True)
+@click.option("--ann-suffix", default=".png", show_default=True)
+@click.option("--reduce-zero-label", is_flag=True, help="Mask value 0 is ignored, v -> v-1.")
+@click.option("--ignore-index", default=255, show_default=True)
+@model_options
+@protocol_options
+@run_options
+@user_errors
+def custom_command(images, masks, class_file, img_suffix, ann_suffix, reduce_zero_label,
+                   ignore_index, **kw: Any) -> None:
+    """Evaluate on any folder of images + masks + class file (palette or grey PNG masks)."""
+    from tagalign_eval.datasets import BenchmarkSpec
+
+    root = Path(images).resolve().parent
+    kw["data_root"] = kw["data_root"] or str(root)
+    spec = BenchmarkSpec(
+        name="custom", root=".", img_dir=str(Path(images).resolve()),
+        ann_dir=str(Path(masks).resolve()), classes=str(Path(class_file).resolve()),
+        img_suffix=img_suffix, ann_suffix=ann_suffix, reduce_zero_label=reduce_zero_label,
+        ignore_index=ignore_index, title="Custom",
+    )
+    run_benchmarks([spec], kw)
+
+
+@main.command("predict")
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--classes", "classes_opt", required=True,
+              help='Comma list ("cat,black cat,sofa") or class file; "background" first for a '
+                   "protocol background.")
+@click.option("--out", required=True, type=click.Path(), help="Output folder.")
+@model_options
+@protocol_options
+@click.option("--crop-batch", default=16, show_default=True)
+@user_errors
+def predict_command(images, classes_opt, out, **kw: Any) -> None:
+    """Segment images with a free-text class list: overlay PNG, legend panel, per-class masks."""
+    from tagalign_eval.datasets import classes_from_option
+    from tagalign_eval.models import load_eval_model
+    from tagalign_eval.predict import predict_images
+    from tagalign_eval.protocols import resolve_protocol
+
+    protocol = resolve_protocol(kw.pop("protocol_name"), None, _overrides(kw))
+    classes = classes_from_option(classes_opt)
+    device = _device(kw["device"])
+    model = load_eval_model(kw["checkpoint"], kw["baseline"], model_name=kw["model_name"],
+                            pretrained=kw["pretrained"], device=device)
+    for written in predict_images(model, [Path(p) for p in images], classes, protocol, Path(out),
+                                  device=device, crop_batch=kw["crop_batch"]):
+        click.echo(f"wrote {written}")
+
+
+@main.command("prepare")
+@click.argument("benchmark", type=click.Choice(["coco-object", "coco-stuff", "cityscapes",
+                                                "context"]))
+@click.option("--data-root", required=True, type=click.Path(), help="Folder holding the raw data.")
+@click.option("--split", default=None, help="Split folder (default val2017 / val).")
+@user_errors
+def prepare_command(benchmark: str, data_root: str, split: str | None) -> None:
+    """Convert raw annotations into the layout the evaluator reads."""
+    from tagalign_eval import prepare
+
+    written = prepare.run(benchmark, Path(data_root), split)
+    click.echo(f"{benchmark}: wrote {written} masks")
+
+
+if __name__ == "__main__":  # `torchrun -m tagalign_eval.cli ...`
+    main()

@@ -1,0 +1,105 @@
+"""Segmentation metrics from a confusion matrix that stays on the inference device.
+
+The confusion matrix is accumulated with one `bincount` per image (no host round trip), and the
+summary follows mmseg's `mean_iou`: a class absent from both ground truth and prediction has
+IoU NaN and is left out of the mean; a class absent from ground truth but predicted has IoU 0.
+Label values outside `[0, num_classes)` that are not the ignore value are never counted in the
+metric; they are tallied separately so the caller can report them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+IGNORE = -1
+"""Internal ignore label: loaders map each dataset's ignore value (255, 1000) to this."""
+
+
+@dataclass
+class ConfusionMatrix:
+    """Rows are ground-truth classes, columns predicted classes."""
+
+    num_classes: int
+    device: torch.device | str = "cpu"
+    matrix: torch.Tensor = field(init=False)
+    out_of_range: dict[int, int] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.matrix = torch.zeros(
+            self.num_classes, self.num_classes, dtype=torch.int64, device=self.device
+        )
+
+    def update(self, pred: torch.Tensor, gt: torch.Tensor) -> dict[int, int]:
+        """Add one prediction/ground-truth pair; returns this pair's out-of-range label counts."""
+        if pred.shape != gt.shape:
+            raise ValueError(f"prediction {tuple(pred.shape)} != ground truth {tuple(gt.shape)}")
+        pred = pred.reshape(-1).to(self.matrix.device, torch.int64)
+        gt = gt.reshape(-1).to(self.matrix.device, torch.int64)
+        k = self.num_classes
+        valid = (gt >= 0) & (gt < k)
+        bad = ~valid & (gt != IGNORE)
+        bad_counts: dict[int, int] = {}
+        if bool(bad.any()):
+            values, counts = torch.unique(gt[bad], return_counts=True)
+            bad_counts = {int(v): int(c) for v, c in zip(values.tolist(), counts.tolist())}
+            for v, c in bad_counts.items():
+                self.out_of_range[v] = self.out_of_range.get(v, 0) + c
+        idx = gt[valid] * k + pred[valid]
+        self.matrix += torch.bincount(idx, minlength=k * k).reshape(k, k)
+        return bad_counts
+
+    def merge(self, other: ConfusionMatrix) -> None:
+        self.matrix += other.matrix.to(self.matrix.device)
+        for v, c in other.out_of_range.items():
+            self.out_of_range[v] = self.out_of_range.get(v, 0) + c
+
+
+@dataclass(frozen=True)
+class SegMetrics:
+    """Summary of one benchmark; IoU/Acc values are fractions in [0, 1] or NaN."""
+
+    iou: list[float]
+    acc: list[float]
+    miou: float
+    macc: float
+    aacc: float
+    pixels: int
+
+    def to_dict(self, class_names: list[str]) -> dict:
+        def pct(x: float) -> float | None:
+            return None if math.isnan(x) else round(100.0 * x, 4)
+
+        return {
+            "mIoU": pct(self.miou),
+            "mAcc": pct(self.macc),
+            "aAcc": pct(self.aacc),
+            "pixels": self.pixels,
+            "per_class": {
+                name: {"IoU": pct(i), "Acc": pct(a)}
+                for name, i, a in zip(class_names, self.iou, self.acc)
+            },
+        }
+
+
+def summarize(matrix: torch.Tensor) -> SegMetrics:
+    """mmseg-compatible IoU/accuracy from a [K, K] confusion matrix (rows = ground truth)."""
+    m = matrix.double().cpu()
+    intersect = m.diag()
+    gt_area = m.sum(1)
+    pred_area = m.sum(0)
+    union = gt_area + pred_area - intersect
+    nan = torch.tensor(float("nan"), dtype=torch.float64)
+    iou = torch.where(union > 0, intersect / union.clamp(min=1), nan)
+    acc = torch.where(gt_area > 0, intersect / gt_area.clamp(min=1), nan)
+    total = float(m.sum())
+    return SegMetrics(
+        iou=iou.tolist(),
+        acc=acc.tolist(),
+        miou=float(torch.nanmean(iou)) if bool((~iou.isnan()).any()) else float("nan"),
+        macc=float(torch.nanmean(acc)) if bool((~acc.isnan()).any()) else float("nan"),
+        aacc=float(intersect.sum()) / total if total else float("nan"),
+        pixels=int(total),
+    )

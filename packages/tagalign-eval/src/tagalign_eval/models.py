@@ -1,0 +1,93 @@
+"""Loads what is evaluated: a tagalign-train checkpoint, or a training-free baseline."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tagalign_eval.errors import EvalError
+from tagalign_eval.inference import DenseFn
+
+BASELINES = {"clip": "none", "maskclip": "maskclip", "surgery": "surgery"}
+"""`--baseline` name -> dense method of the frozen CLIP (identity projector, no training)."""
+
+
+@dataclass
+class EvalModel:
+    """A TagAlignModel plus what the result files record about it."""
+
+    model: Any
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.info["kind"] == "baseline"
+
+    def dense_fn(self) -> DenseFn:
+        """Trained + training-free embeddings in one backbone pass; a baseline has one path only
+        (its identity projector makes both paths the same, so any CLIP blend is a no-op)."""
+        if self.is_baseline:
+            return lambda images: (self.model.dense_embeddings(images), None)
+        return self.model.dense_embeddings_with_baseline
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        return self.model.encode_text(texts)
+
+
+def _fingerprint(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def load_eval_model(
+    checkpoint: str | None = None,
+    baseline: str | None = None,
+    *,
+    model_name: str = "ViT-B-16",
+    pretrained: str | None = "openai",
+    device: str | torch.device = "cpu",
+) -> EvalModel:
+    """Exactly one of `checkpoint` (a run dir, checkpoint dir or weights file) and `baseline`."""
+    from tagalign_train.errors import TrainError
+    from tagalign_train.model import build_model, load_checkpoint
+
+    if (checkpoint is None) == (baseline is None):
+        raise EvalError("pass exactly one of --checkpoint RUN and --baseline clip|maskclip|surgery")
+    try:
+        if checkpoint is not None:
+            from tagalign_train import checkpoint as ckpt
+
+            ckpt_dir = ckpt.resolve_checkpoint_dir(checkpoint)
+            model = load_checkpoint(ckpt_dir, device=device)
+            info = {
+                "kind": "checkpoint",
+                "path": str(Path(checkpoint).resolve()),
+                "checkpoint_dir": str(ckpt_dir.resolve()),
+                "fingerprint": _fingerprint([ckpt_dir / ckpt.WEIGHTS, ckpt_dir / ckpt.CONFIG]),
+                "config": model.config,
+            }
+        else:
+            if baseline not in BASELINES:
+                raise EvalError(f"--baseline must be one of {', '.join(BASELINES)}")
+            model = build_model(model_name, pretrained, dense=BASELINES[baseline],
+                                projector="identity", device=device).eval()
+            weights = Path(pretrained) if pretrained and Path(pretrained).is_file() else None
+            info = {
+                "kind": "baseline",
+                "baseline": baseline,
+                "model": model_name,
+                "pretrained": pretrained or "none",
+                "fingerprint": _fingerprint([weights]) if weights else f"{model_name}:{pretrained}",
+                "config": model.config,
+            }
+    except TrainError as exc:
+        raise EvalError(str(exc)) from exc
+    return EvalModel(model, info)
