@@ -10,11 +10,12 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -61,6 +62,7 @@ class TagsDB:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(f"sqlite:///{path}", future=True)
         event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
         db = cls(path, engine)
         db._init_or_migrate(create)
         return db
@@ -121,17 +123,17 @@ class TagsDB:
             c.execute(stmt)
 
     # -- samples -------------------------------------------------------------------------------
-    def add_samples(self, rows: Sequence[tuple[str, str]]) -> SampleWriteStats:
-        """Insert (key, caption) rows in one transaction; the first caption seen for a key wins."""
+    def add_samples(self, rows: Sequence[tuple[str, str]], conn: Connection | None = None) -> SampleWriteStats:
+        """Insert (key, caption) rows in one transaction; the first caption seen for a key wins.
+
+        Pass `conn` to join a caller's transaction (the parse pipeline writes samples and parses
+        of a batch together).
+        """
         stats = SampleWriteStats()
         if not rows:
             return stats
-        with self.engine.begin() as conn:
-            keys = [k for k, _ in rows]
-            existing: dict[str, str] = {}
-            for chunk in _chunks(keys, 900):
-                existing.update(conn.execute(
-                    select(Sample.key, Sample.caption_hash).where(Sample.key.in_(chunk))).all())
+        with _transaction(self.engine, conn) as tx:
+            existing = _key_hashes(tx, [k for k, _ in rows])
             new = []
             for key, caption in rows:
                 h = caption_hash(caption)
@@ -144,9 +146,14 @@ class TagsDB:
                 existing[key] = h
                 new.append({"key": key, "caption": caption, "caption_hash": h})
             if new:
-                conn.execute(sqlite_insert(Sample), new)
+                tx.execute(sqlite_insert(Sample), new)
             stats.added = len(new)
         return stats
+
+    def stored_key_hashes(self, keys: Sequence[str]) -> dict[str, str]:
+        """Caption hash stored for each of `keys` that is already a sample."""
+        with self.engine.connect() as conn:
+            return _key_hashes(conn, keys)
 
     def count_samples(self) -> int:
         with self.engine.connect() as conn:
@@ -181,7 +188,8 @@ class TagsDB:
                 found.update(conn.execute(q).scalars())
         return found
 
-    def write_parses(self, parser_id: int, items: Sequence[tuple[str, ParseResult]]) -> None:
+    def write_parses(self, parser_id: int, items: Sequence[tuple[str, ParseResult]],
+                     conn: Connection | None = None) -> None:
         """Store (caption hash, result) pairs in one transaction, replacing older parses."""
         if not items:
             return
@@ -196,8 +204,19 @@ class TagsDB:
         stmt = stmt.on_conflict_do_update(
             index_elements=["caption_hash", "parser_id"],
             set_={c: stmt.excluded[c] for c in ("objects", "attributes", "raw_output", "status", "error", "created_at")})
-        with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+        with _transaction(self.engine, conn) as tx:
+            tx.execute(stmt, rows)
+
+    def parse_states(self, parser_id: int, hashes: Iterable[str]) -> dict[str, tuple[str, float]]:
+        """(status, created_at) of this parser's existing parses among `hashes`."""
+        found: dict[str, tuple[str, float]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(hashes), 900):
+                rows = conn.exec_driver_sql(  # plain SQL: this runs once per batch of every re-run
+                    f"SELECT caption_hash, status, created_at FROM parses WHERE parser_id = ? "
+                    f"AND caption_hash IN ({','.join('?' * len(chunk))})", (parser_id, *chunk))
+                found.update((h, (st, t)) for h, st, t in rows)
+        return found
 
     def resolve_parser(self, name: str | None) -> Parser:
         """Pick a parser by fingerprint prefix, backend or label; with no name, the only/latest one."""
@@ -215,13 +234,30 @@ class TagsDB:
         return matches[-1]
 
 
+@contextmanager
+def _transaction(engine: Engine, conn: Connection | None) -> Iterator[Connection]:
+    """The caller's open transaction if given, else a new one committed on exit."""
+    if conn is not None:
+        yield conn
+        return
+    with engine.begin() as new:
+        yield new
+
+
 def _on_connect(dbapi_conn, _record) -> None:
+    # The sqlite3 module only opens transactions before DML, so a migration's DDL would commit
+    # piecemeal; take transaction control away from it and issue BEGIN ourselves (`_on_begin`).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 def _check_is_sqlite(path: Path) -> None:
@@ -232,6 +268,14 @@ def _check_is_sqlite(path: Path) -> None:
         raise TagparseError(f"{path}: cannot read ({e.strerror}); check the path and permissions") from None
     if head and head != SQLITE_MAGIC:
         raise FormatError(f"{path}: not an SQLite file; pass a tags.db written by tagparse")
+
+
+def _key_hashes(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in _chunks(list(keys), 900):
+        found.update(conn.exec_driver_sql(
+            f"SELECT key, caption_hash FROM samples WHERE key IN ({','.join('?' * len(chunk))})", tuple(chunk)).all())
+    return found
 
 
 def _chunks(seq: Sequence, n: int):

@@ -1,0 +1,308 @@
+"""Export tags.db to JSONL or TagAlign's reference files, and import those reference files.
+
+TagAlign's published tags (github.com/Qinying-Liu/TagAlign, README "Train and Evaluate") are a tag
+list CSV (`object_list.csv`, row i = tag index i) and a JSON `{filename: [tag indices]}`; its
+dataset looks labels up by the file name's basename. The tag list's exact layout is not in the
+code, so the reader accepts one tag per row with or without a header and an optional index column.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+from tqdm import tqdm
+
+from tagparse.backends.base import ParseResult, ParserSpec
+from tagparse.db import TagsDB, caption_hash
+from tagparse.errors import TagparseError
+from tagparse.inputs import InputOptions, InputStream
+from tagparse.reader import load_labels
+from tagparse.vocab import vocab_fingerprint
+
+IMPORT_BACKEND = "tagalign-import"
+_HEADER_NAMES = {"object", "objects", "tag", "tags", "name", "class", "label", "word", "noun"}
+
+
+# -- export --------------------------------------------------------------------------------------
+
+def export_jsonl(db: TagsDB, out: str, parser: str | None = None) -> int:
+    """One JSON line per sample: key, caption, status, objects, attributes (of one parser)."""
+    p = db.resolve_parser(parser)
+    con = db.raw()
+    n = 0
+    try:
+        with _open_out(out) as f:
+            rows = con.execute(
+                "SELECT s.key, s.caption, p.status, p.objects, p.attributes, p.error FROM samples s "
+                "LEFT JOIN parses p ON p.caption_hash = s.caption_hash AND p.parser_id = ? ORDER BY s.id",
+                (p.id,))
+            for key, caption, status, objs, attrs, error in rows:
+                line = {"key": key, "caption": caption, "status": status or "missing",
+                        "objects": json.loads(objs) if objs else [],
+                        "attributes": json.loads(attrs) if attrs else []}
+                if error:
+                    line["error"] = error
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+                n += 1
+    finally:
+        con.close()
+    return n
+
+
+def export_tagalign(db: TagsDB, out_dir: str | Path, kinds: str = "object") -> tuple[int, int]:
+    """Write `object_list.csv` and `object_index.json` from the active vocabulary and labels.
+
+    With kinds="all", attributes follow objects in one tag list (attribute i -> n_objects + i).
+    """
+    labels = load_labels(db.path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tags = list(labels.vocab["object"]) + (list(labels.vocab["attribute"]) if kinds == "all" else [])
+    with open(out / "object_list.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "tag"])
+        w.writerows(enumerate(tags))
+    offset = len(labels.vocab["object"])
+    with open(out / "object_index.json", "w", encoding="utf-8") as f:
+        f.write("{")
+        for i, key in enumerate(labels.keys):
+            idx = labels.labels["object"].row(i).tolist()
+            if kinds == "all":
+                idx += (labels.labels["attribute"].row(i) + offset).tolist()
+            f.write(("," if i else "") + f"\n{json.dumps(key, ensure_ascii=False)}: {json.dumps(idx)}")
+        f.write("\n}\n")
+    return len(tags), len(labels)
+
+
+@contextmanager
+def _open_out(path: str) -> Iterator[TextIO]:
+    """A text file to write, or stdout for "-"."""
+    if path == "-":
+        yield sys.stdout
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        yield f
+
+
+# -- import --------------------------------------------------------------------------------------
+
+@dataclass
+class ImportSummary:
+    tags: int
+    samples: int
+    new_samples: int
+    key_conflicts: int  # keys already stored with another caption (the first caption wins)
+    parse_conflicts: int  # captions seen with two different tag lists (the first one wins)
+    without_caption: int
+    vocab_fingerprint: str
+
+
+def read_tag_list(path: str | Path) -> list[str]:
+    """TagAlign's tag list CSV: row order (or an integer index column) gives the tag index."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TagparseError(f"{path}: no such tag list file") from None
+    except UnicodeDecodeError:
+        raise TagparseError(f"{path}: not UTF-8; re-encode the tag list as UTF-8") from None
+    rows = [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise TagparseError(f"{path}: empty tag list")
+    indexed = all(len(r) >= 2 for r in rows) and all(_is_int(r[0]) for r in rows[1:])
+    if indexed:
+        if not _is_int(rows[0][0]):
+            rows = rows[1:]
+        by_index = {int(r[0]): r[1].strip() for r in rows}
+        if sorted(by_index) != list(range(len(by_index))):
+            raise TagparseError(f"{path}: tag indices must be 0..N-1 without gaps")
+        return [by_index[i] for i in range(len(by_index))]
+    if rows[0][0].strip().lower() in _HEADER_NAMES:
+        rows = rows[1:]
+    return [r[0].strip() for r in rows]
+
+
+def import_tagalign(db_path: str | Path, tag_list: str | Path, index_json: str | Path, *,
+                    captions: str | None = None, basename: bool = False, batch_size: int = 10_000,
+                    progress: bool = True) -> ImportSummary:
+    """Store TagAlign reference tags as parses of parser `tagalign-import` plus its vocabulary.
+
+    The vocabulary keeps TagAlign's tag indices (so labels match the published files). Without a
+    caption file the reference data has no captions; a sample's caption then holds its tag list
+    as text, so equal tag lists share one parse like equal captions do.
+    """
+    tags = read_tag_list(tag_list)
+    caption_of = _read_captions(captions, basename) if captions else {}
+    spec = ParserSpec(backend=IMPORT_BACKEND, normalizer_version="tagalign-reference",
+                      model=Path(tag_list).name, params={"tag_list_sha1": _file_sha1(tag_list)})
+    db = TagsDB.open(db_path, create=True)
+    parser_id = db.register_parser(spec)
+    with db.engine.begin() as conn:  # the old vocabulary's labels would point into the wrong list
+        raw = conn.connection.driver_connection
+        raw.execute("DELETE FROM labels")
+        raw.execute("DELETE FROM vocab")
+        raw.execute("DELETE FROM meta WHERE key LIKE 'vocab_%'")
+    counts = np.zeros(len(tags), dtype=np.int64)
+    summary = ImportSummary(len(tags), 0, 0, 0, 0, 0, "")
+    batch: list[tuple[str, list[int]]] = []
+    bar = tqdm(desc="importing", unit="sample", disable=not progress, mininterval=0.5)
+    for key, indices in _iter_json_object(Path(index_json)):
+        if basename:
+            key = os.path.basename(key)
+        if not isinstance(indices, list) or not all(isinstance(i, int) and 0 <= i < len(tags) for i in indices):
+            raise TagparseError(f"{index_json}: key {key!r}: expected a list of tag indices in 0..{len(tags) - 1}")
+        batch.append((key, sorted(set(indices))))
+        if len(batch) >= batch_size:
+            _import_batch(db, parser_id, tags, batch, caption_of, counts, summary)
+            bar.update(len(batch))
+            batch = []
+    _import_batch(db, parser_id, tags, batch, caption_of, counts, summary)
+    bar.update(len(batch))
+    bar.close()
+    vocab = {"object": tags, "attribute": []}
+    summary.vocab_fingerprint = vocab_fingerprint(vocab)
+    with db.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        raw.executemany("INSERT INTO vocab(kind, idx, tag, count) VALUES ('object', ?, ?, ?)",
+                        [(i, t, int(c)) for i, (t, c) in enumerate(zip(tags, counts))])
+        db.set_meta({"vocab_fingerprint": summary.vocab_fingerprint, "vocab_parser": spec.fingerprint,
+                     "vocab_min_count": "0", "vocab_built_at": str(time.time())}, conn=conn)
+    db.engine.dispose()
+    return summary
+
+
+def _import_batch(db: TagsDB, parser_id: int, tags: list[str], batch: list[tuple[str, list[int]]],
+                  caption_of: dict[str, str], counts: np.ndarray, summary: ImportSummary) -> None:
+    if not batch:
+        return
+    rows, parses = [], {}
+    for key, idx in batch:
+        names = [tags[i] for i in idx]
+        caption = caption_of.get(key)
+        if caption is None:
+            summary.without_caption += 1 if caption_of else 0
+            caption = ", ".join(names)
+        rows.append((key, caption))
+        h = caption_hash(caption)
+        if h in parses and parses[h].objects != names:
+            summary.parse_conflicts += 1
+            continue
+        parses.setdefault(h, ParseResult(names, [], raw_output=json.dumps(idx)))
+    stored = db.parse_states(parser_id, parses)
+    with db.engine.begin() as conn:
+        written = db.add_samples(rows, conn=conn)
+        new_parses = [(h, r) for h, r in parses.items() if h not in stored]
+        db.write_parses(parser_id, new_parses, conn=conn)
+        raw = conn.connection.driver_connection
+        ids = dict(_sample_ids(raw, [k for k, _ in batch]))
+        label_rows = []
+        for key, idx in batch:
+            arr = np.asarray(idx, dtype="<i4")
+            counts[arr] += 1
+            label_rows.append((ids[key], arr.tobytes(), b""))
+        raw.executemany("INSERT OR REPLACE INTO labels(sample_id, objects, attributes) VALUES (?,?,?)",
+                        label_rows)
+    summary.samples += len(batch)
+    summary.new_samples += written.added
+    summary.key_conflicts += written.conflicts
+
+
+def _sample_ids(raw, keys: list[str]) -> Iterator[tuple[str, int]]:
+    for i in range(0, len(keys), 900):
+        chunk = keys[i:i + 900]
+        yield from raw.execute(f"SELECT key, id FROM samples WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+
+
+def _read_captions(path: str, basename: bool) -> dict[str, str]:
+    """TagAlign's meta CSV (`filename,caption`); needed in memory to join the index JSON to it."""
+    stream = InputStream([path], InputOptions(format="csv"))
+    return {(os.path.basename(r.key) if basename else r.key): r.caption for r in stream}
+
+
+def _iter_json_object(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple[str, object]]:
+    """Stream the members of a top-level JSON object without loading the whole file."""
+    decoder = json.JSONDecoder()
+    try:
+        f = open(path, encoding="utf-8")  # noqa: SIM115 -- closed by the `with` below
+    except FileNotFoundError:
+        raise TagparseError(f"{path}: no such label JSON file") from None
+    with f:
+        buf, pos, eof = "", 0, False
+
+        def need(n_chars: int = 1) -> None:
+            """Make at least `n_chars` characters available after `pos` (fewer at the end of file)."""
+            nonlocal buf, pos, eof
+            while not eof and len(buf) - pos < n_chars:
+                try:
+                    more = f.read(chunk_size)
+                except UnicodeDecodeError:
+                    raise TagparseError(f"{path}: not UTF-8; re-encode the JSON as UTF-8") from None
+                eof = not more
+                buf, pos = buf[pos:] + more, 0
+
+        def skip_ws() -> str:
+            nonlocal pos
+            need()
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+                need()
+            return buf[pos] if pos < len(buf) else ""
+
+        def value():
+            """The next JSON value; a value cut by the buffer's end is retried with more text."""
+            nonlocal pos
+            ahead = chunk_size
+            while True:
+                need(ahead)
+                try:
+                    v, end = decoder.raw_decode(buf, pos)
+                    if end < len(buf) or eof:  # a number at the very end might continue
+                        pos = end
+                        return v
+                except json.JSONDecodeError as e:
+                    if eof:
+                        raise TagparseError(f"{path}: not a JSON object of tag lists ({e.msg}); "
+                                            "pass TagAlign's {filename: [tag indices]} file") from None
+                ahead = len(buf) - pos + chunk_size
+
+        if skip_ws() != "{":
+            raise TagparseError(f"{path}: expected a JSON object {{filename: [tag indices]}}")
+        pos += 1
+        if skip_ws() == "}":
+            return
+        while True:
+            key = value()
+            if skip_ws() != ":" or not isinstance(key, str):
+                raise TagparseError(f"{path}: malformed JSON object near key {key!r}")
+            pos += 1
+            skip_ws()
+            yield key, value()
+            sep = skip_ws()
+            pos += 1
+            if sep == "}":
+                return
+            if sep != ",":
+                raise TagparseError(f"{path}: malformed JSON object after key {key!r}")
+            skip_ws()
+
+
+def _file_sha1(path: str | Path) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+def _is_int(s: str) -> bool:
+    return s.strip().lstrip("-").isdigit()
+

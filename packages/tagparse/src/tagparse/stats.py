@@ -1,0 +1,94 @@
+"""Corpus statistics of a tags.db: sample counts, tag coverage and top tags per parser.
+
+Tags are counted per sample (a caption shared by many samples counts for each of them) with one
+SQL pass over distinct captions, so the cost grows with distinct captions, not samples.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+from tagparse.db import TagsDB
+from tagparse.schema import KINDS
+
+
+@dataclass
+class ParserStats:
+    label: str
+    captions_ok: int  # distinct captions parsed successfully
+    captions_failed: int
+    samples_parsed: int  # samples whose caption has an ok parse
+    samples_tagged: int  # ... and at least one object or attribute
+    distinct_tags: dict[str, int]
+    top: dict[str, list[tuple[str, int]]]
+
+
+@dataclass
+class DBStats:
+    path: str
+    format_version: str
+    samples: int
+    distinct_captions: int
+    vocab_sizes: dict[str, int]
+    vocab_fingerprint: str | None
+    verdicts: int
+    parsers: list[ParserStats]
+
+    def lines(self) -> list[str]:
+        out = [(f"{self.path}: format v{self.format_version}, {self.samples:,} samples, "
+                f"{self.distinct_captions:,} distinct captions, {self.verdicts:,} review verdicts")]
+        if self.vocab_fingerprint:
+            out.append(f"vocabulary {self.vocab_fingerprint}: {self.vocab_sizes.get('object', 0):,} objects, "
+                       f"{self.vocab_sizes.get('attribute', 0):,} attributes")
+        else:
+            out.append("vocabulary: none yet (run `tagparse vocab`)")
+        for p in self.parsers:
+            share = p.samples_tagged / self.samples if self.samples else 0.0
+            out.append(f"parser {p.label}: {p.captions_ok:,} captions ok, {p.captions_failed:,} failed; "
+                       f"{p.samples_parsed:,} samples parsed, {share:.1%} of samples have at least one tag; "
+                       f"{p.distinct_tags['object']:,} distinct objects, "
+                       f"{p.distinct_tags['attribute']:,} distinct attributes")
+            for kind in KINDS:
+                top = ", ".join(f"{t} ({c:,})" for t, c in p.top[kind]) or "-"
+                out.append(f"  top {kind}s: {top}")
+        return out
+
+
+def collect_stats(db: TagsDB, top: int = 10) -> DBStats:
+    con = db.raw()
+    try:
+        samples = con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        captions = con.execute("SELECT COUNT(DISTINCT caption_hash) FROM samples").fetchone()[0]
+        verdicts = con.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+        sizes = dict(con.execute("SELECT kind, COUNT(*) FROM vocab GROUP BY kind").fetchall())
+        parsers = [_parser_stats(con, pid, f"{backend}{':' + model if model else ''}@{fp[:8]}", top)
+                   for pid, backend, model, fp in
+                   con.execute("SELECT id, backend, model, fingerprint FROM parsers ORDER BY id").fetchall()]
+    finally:
+        con.close()
+    return DBStats(str(db.path), db.get_meta("format_version", "?"), samples, captions, sizes,
+                   db.get_meta("vocab_fingerprint"), verdicts, parsers)
+
+
+def _parser_stats(con, parser_id: int, label: str, top: int) -> ParserStats:
+    status = dict(con.execute("SELECT status, COUNT(*) FROM parses WHERE parser_id=? GROUP BY status",
+                              (parser_id,)).fetchall())
+    counts = {k: Counter() for k in KINDS}
+    parsed = tagged = 0
+    rows = con.execute(
+        "SELECT p.objects, p.attributes, n.n FROM parses p JOIN "
+        "(SELECT caption_hash, COUNT(*) AS n FROM samples GROUP BY caption_hash) n "
+        "ON n.caption_hash = p.caption_hash WHERE p.parser_id=? AND p.status='ok'", (parser_id,))
+    for obj_json, attr_json, n in rows:
+        parsed += n
+        tags = {"object": set(json.loads(obj_json)), "attribute": set(json.loads(attr_json))}
+        if tags["object"] or tags["attribute"]:
+            tagged += n
+        for kind in KINDS:
+            for t in tags[kind]:
+                counts[kind][t] += n
+    return ParserStats(label, status.get("ok", 0), status.get("error", 0), parsed, tagged,
+                       {k: len(counts[k]) for k in KINDS},
+                       {k: counts[k].most_common(top) for k in KINDS})

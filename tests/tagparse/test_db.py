@@ -1,0 +1,131 @@
+"""tags.db opening rules: creation, WAL, version checks, foreign files, migrations, write helpers."""
+
+import sqlite3
+
+import pytest
+from tagparse import db as dbmod
+from tagparse.backends.base import ParseResult, ParserSpec
+from tagparse.db import TagsDB, caption_hash
+from tagparse.errors import FormatError, TagparseError
+from tagparse.schema import FORMAT_NAME, FORMAT_VERSION
+from tagparse.vocab import build_vocab
+
+
+def _set_version(path, version: int) -> None:
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value=? WHERE key='format_version'", (str(version),))
+    con.commit()
+    con.close()
+
+
+def test_create_writes_format_meta_and_uses_wal(tmp_path):
+    db = TagsDB.open(tmp_path / "tags.db", create=True)
+    assert db.get_meta("format_name") == FORMAT_NAME
+    assert db.get_meta("format_version") == str(FORMAT_VERSION)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    reopened = TagsDB.open(tmp_path / "tags.db")
+    assert reopened.count_samples() == 0
+
+
+def test_open_missing_file_without_create_fails(tmp_path):
+    with pytest.raises(TagparseError, match="no such tags.db"):
+        TagsDB.open(tmp_path / "absent.db")
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_newer_version_is_refused_with_upgrade_hint(tmp_path):
+    path = tmp_path / "tags.db"
+    TagsDB.open(path, create=True).engine.dispose()
+    _set_version(path, FORMAT_VERSION + 1)
+    with pytest.raises(FormatError, match=r"newer.*upgrade tagparse"):
+        TagsDB.open(path)
+
+
+def test_not_sqlite_is_refused(tmp_path):
+    path = tmp_path / "tags.db"
+    path.write_text("filename,caption\na.jpg,a cat\n")
+    with pytest.raises(FormatError, match="not an SQLite file"):
+        TagsDB.open(path)
+
+
+def test_foreign_sqlite_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE photos (id INTEGER)")
+    con.commit()
+    con.close()
+    with pytest.raises(FormatError, match="not a tags.db"):
+        TagsDB.open(path, create=True)
+    con = sqlite3.connect(path)
+    assert [r[0] for r in con.execute("SELECT name FROM sqlite_master")] == ["photos"]
+    con.close()
+
+
+def test_registered_migration_runs_and_bumps_version(tmp_path, monkeypatch):
+    path = tmp_path / "tags.db"
+    TagsDB.open(path, create=True).engine.dispose()
+    _set_version(path, FORMAT_VERSION - 1)
+
+    def add_marker(con: sqlite3.Connection) -> None:
+        con.execute("CREATE TABLE migrated_marker (note TEXT)")
+        con.execute("INSERT INTO migrated_marker VALUES ('v0->v1')")
+
+    monkeypatch.setitem(dbmod.MIGRATIONS, FORMAT_VERSION - 1, add_marker)
+    db = TagsDB.open(path)
+    assert db.get_meta("format_version") == str(FORMAT_VERSION)
+    con = db.raw()
+    assert con.execute("SELECT note FROM migrated_marker").fetchall() == [("v0->v1",)]
+    con.close()
+
+
+def test_failed_migration_rolls_back_completely(tmp_path, monkeypatch):
+    path = tmp_path / "tags.db"
+    TagsDB.open(path, create=True).engine.dispose()
+    _set_version(path, FORMAT_VERSION - 1)
+
+    def half_done(con: sqlite3.Connection) -> None:
+        con.execute("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setitem(dbmod.MIGRATIONS, FORMAT_VERSION - 1, half_done)
+    with pytest.raises(RuntimeError):
+        TagsDB.open(path)
+    con = sqlite3.connect(path)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    version = con.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()[0]
+    con.close()
+    assert "half_done" not in tables
+    assert version == str(FORMAT_VERSION - 1)
+
+
+def test_missing_migration_step_is_a_format_error(tmp_path):
+    path = tmp_path / "tags.db"
+    TagsDB.open(path, create=True).engine.dispose()
+    _set_version(path, FORMAT_VERSION - 1)
+    with pytest.raises(FormatError, match="no migration"):
+        TagsDB.open(path)
+
+
+def test_vocab_before_any_parse_is_a_clear_error(tmp_path):
+    db = TagsDB.open(tmp_path / "tags.db", create=True)
+    with pytest.raises(TagparseError, match="no parses yet"):
+        build_vocab(db, 10, 10)
+
+
+def test_samples_first_caption_wins_and_parses_upsert(tmp_path):
+    db = TagsDB.open(tmp_path / "tags.db", create=True)
+    stats = db.add_samples([("a", "a red car"), ("b", "a dog"), ("a", "a blue car"), ("b", "a dog")])
+    assert (stats.added, stats.repeated, stats.conflicts) == (2, 1, 1)
+    assert db.stored_key_hashes(["a", "zzz"]) == {"a": caption_hash("a red car")}
+    pid = db.register_parser(ParserSpec(backend="t", normalizer_version="1"))
+    assert db.register_parser(ParserSpec(backend="t", normalizer_version="1")) == pid
+    h = caption_hash("a red car")
+    db.write_parses(pid, [(h, ParseResult.failure("timeout"))])
+    assert db.cached_hashes(pid, [h]) == {h}
+    assert db.cached_hashes(pid, [h], include_failed=False) == set()
+    db.write_parses(pid, [(h, ParseResult(["car"], ["red"]))])
+    assert db.parse_states(pid, [h])[h][0] == "ok"
+    con = db.raw()
+    assert con.execute("SELECT COUNT(*) FROM parses").fetchone()[0] == 1
+    con.close()
