@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -96,15 +96,21 @@ class Normalizer:
     """
 
     def __init__(self, synonyms: dict[str, str] | None = None, stoplist: set[str] | None = None):
-        stop_raw = default_stoplist() if stoplist is None else stoplist
-        self.stoplist = frozenset(filter(None, (singularize_head(clean(w)) for w in stop_raw)))
-        self._object_synonyms = _resolve_chains(
-            {singularize_head(clean(k)): singularize_head(clean(v)) for k, v in (synonyms or {}).items()})
-        self._attribute_synonyms = _resolve_chains(
-            {clean(k): clean(v) for k, v in (synonyms or {}).items()})
-        payload = json.dumps({"objects": self._object_synonyms, "attributes": self._attribute_synonyms,
-                              "stoplist": sorted(self.stoplist)}, sort_keys=True)
+        self._stop_raw = sorted({clean(w) for w in (default_stoplist() if stoplist is None else stoplist)} - {""})
+        self._synonyms_raw = {clean(k): clean(v) for k, v in (synonyms or {}).items()}
+        self._attribute_synonyms = _resolve_chains(self._synonyms_raw)  # also rejects cycles early
+        # Hash the cleaned inputs, not their singularized forms: singularizing needs lemminflect, which
+        # imports spaCy (seconds), and a cache-only re-run computes the fingerprint but parses nothing.
+        payload = json.dumps({"synonyms": self._synonyms_raw, "stoplist": self._stop_raw}, sort_keys=True)
         self.version = f"{NORMALIZER_VERSION}+{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
+
+    @cached_property
+    def stoplist(self) -> frozenset[str]:
+        return frozenset(filter(None, (singularize_head(w) for w in self._stop_raw)))
+
+    @cached_property
+    def _object_synonyms(self) -> dict[str, str]:
+        return _resolve_chains({singularize_head(k): singularize_head(v) for k, v in self._synonyms_raw.items()})
 
     @classmethod
     def from_files(cls, synonyms_path: str | Path | None = None,

@@ -10,10 +10,10 @@ disabled, which is where most of the speed-up over a per-caption `nlp(text)` loo
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-from lemminflect import getAllLemmas
 
 from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.errors import TagparseError
@@ -62,12 +62,27 @@ def create(model: str | None = None, normalizer: Normalizer | None = None, batch
 
 
 def spec(model: str | None = None, normalizer: Normalizer | None = None, **_ignored) -> ParserSpec:
-    """The parser fingerprint, read from the pipeline's meta.json without loading the model."""
-    from spacy.util import get_model_meta, get_package_path, is_package
+    """The parser fingerprint, read from the pipeline's meta.json without importing spaCy.
 
-    name = resolve_pipeline(model)
-    meta = get_model_meta(get_package_path(name) if is_package(name) else Path(name))
-    return _spec(meta, normalizer or Normalizer())
+    Importing spaCy takes seconds; a re-run over a fully cached corpus must not pay for it.
+    """
+    meta_path = _meta_path(model)
+    if meta_path is None:
+        resolve_pipeline(model)  # raises the one-line "not installed" error
+        raise TagparseError(f"spaCy pipeline {model} has no meta.json")
+    return _spec(json.loads(meta_path.read_text()), normalizer or Normalizer())
+
+
+def _meta_path(model: str | None) -> Path | None:
+    """meta.json of `model` (package or directory) or of the preferred installed pipeline."""
+    for candidate in ([model] if model else PIPELINES):
+        if (Path(candidate) / "meta.json").is_file():
+            return Path(candidate) / "meta.json"
+        found = importlib.util.find_spec(candidate) if candidate.isidentifier() else None
+        for location in (found.submodule_search_locations or []) if found else []:
+            if (Path(location) / "meta.json").is_file():
+                return Path(location) / "meta.json"
+    return None
 
 
 def resolve_pipeline(model: str | None = None) -> str:
@@ -200,6 +215,8 @@ def _first_content(doc) -> int:
 
 
 def _dictionary_noun(word: str) -> bool:
+    from lemminflect import getAllLemmas  # imports spaCy: keep it out of `spec()`'s import path
+
     return bool(getAllLemmas(word, "NOUN"))
 
 
