@@ -1,0 +1,104 @@
+"""`tagalign-train`: a thin click layer over `tagalign_train.train.train`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from tagalign_train.errors import TrainError
+
+_NONE = {"default": None, "show_default": "preset"}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--labels", required=True, help="tags.db with a vocabulary (`tagparse vocab`).")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    multiple=True,
+    help="webdataset shards (brace patterns, repeatable) or one TagAlign CSV (filename,caption).",
+)
+@click.option("--out", required=True, help="Run directory (checkpoints, metrics.jsonl).")
+@click.option("--preset", type=click.Choice(["paper", "toy"]), default="paper", show_default=True)
+@click.option("--model", **_NONE, help="open_clip model name or local-dir:PATH.")
+@click.option("--pretrained", **_NONE, help="Hub tag (openai, laion2b_...), weights file, or none.")
+@click.option("--steps", type=int, **_NONE)
+@click.option("--batch-size", type=int, **_NONE, help="Per process (per GPU).")
+@click.option("--lr", type=float, **_NONE, help="Base lr at global batch 4096 (scaled linearly).")
+@click.option("--image-size", type=int, **_NONE)
+@click.option(
+    "--dense",
+    type=click.Choice(["surgery", "maskclip", "none"]),
+    default="surgery",
+    show_default=True,
+)
+@click.option(
+    "--projector",
+    type=click.Choice(["conv", "transformer", "identity"]),
+    default="conv",
+    show_default=True,
+)
+@click.option("--tag-weight", type=float, default=1.0, show_default=True)
+@click.option("--itc-weight", type=float, default=1.0, show_default=True)
+@click.option(
+    "--tag-kinds",
+    type=click.Choice(["objects", "attributes", "both"]),
+    default="both",
+    show_default=True,
+)
+@click.option(
+    "--tag-loss",
+    type=click.Choice(["softmax", "bce", "asymmetric", "balanced"]),
+    default="softmax",
+    show_default=True,
+)
+@click.option(
+    "--tag-softmax",
+    type=click.Choice(["joint", "per-kind"]),
+    default="joint",
+    show_default=True,
+    help="One softmax over all tags (paper) or one per kind.",
+)
+@click.option(
+    "--templates", type=click.Choice(["single", "ensemble"]), default="single", show_default=True
+)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--resume", is_flag=True, help="Continue exactly from the latest checkpoint in --out."
+)
+@click.option(
+    "--accum", type=int, default=1, show_default=True, help="Gradient accumulation steps."
+)
+@click.option("--keep-last", type=int, default=3, show_default=True)
+@click.option("--save-every", type=int, **_NONE)
+@click.option("--log-every", type=int, **_NONE)
+@click.option(
+    "--cache-features", default=None, help="Precompute frozen dense features here; train from them."
+)
+@click.option("--unlabeled", type=click.Choice(["skip", "keep"]), default="skip", show_default=True)
+@click.option("--csv-root", default=None, help="Image root for a CSV (default: the CSV's folder).")
+@click.option(
+    "--text-cache", default=None, help="Tag-embedding cache dir (default ~/.cache/tagalign-train)."
+)
+@click.option("--no-progress", is_flag=True)
+def main(data, no_progress, **options) -> None:
+    """Train TagAlign's projector on a frozen CLIP with tags from tags.db."""
+    from tagalign_train.train import TrainConfig, train  # heavy imports after argument parsing
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        result = train(TrainConfig(data=list(data), progress=not no_progress, **options))
+    except TrainError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(f"done: step {result.step}, checkpoint {result.checkpoint}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,411 @@
+"""Training data: images + captions from webdataset shards or a TagAlign CSV, labels from tags.db.
+
+The whole dataset is indexed up front (tar headers only; image bytes are read later by offset),
+which gives a map-style dataset with a data order that depends only on the seed: the sample at
+global position p is `permutation(seed, epoch)[p mod N]`, and its augmentation is seeded from
+(seed, p). A run therefore resumes exactly from a step number, whatever the worker count.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tagparse.inputs import resolve_inputs
+from tagparse.reader import TagLabels
+from torch.utils.data import Dataset
+from torchvision import transforms as T
+
+from tagalign_train.errors import TrainError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+CAPTION_EXTS = ("txt", "json")
+MAX_FALLBACKS = 32  # consecutive unreadable samples tolerated before giving up on a position
+_CAPTION_NONE, _CAPTION_TXT, _CAPTION_JSON = 0, 1, 2
+
+
+@dataclass
+class SampleIndex:
+    """Where every usable sample's bytes live; parallel numpy arrays, one entry per sample."""
+
+    files: list[str]
+    file_id: np.ndarray  # int32
+    img_offset: np.ndarray  # int64; -1 = the whole file is the image (CSV layout)
+    img_size: np.ndarray  # int64
+    cap_offset: np.ndarray  # int64
+    cap_size: np.ndarray  # int64
+    cap_kind: np.ndarray  # int8
+    keys: list[str]
+    captions: list[str] | None  # CSV layout keeps captions in memory
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _split_key(name: str) -> tuple[str, str]:
+    """webdataset convention (same as tagparse): key = path up to the first dot of the file name."""
+    directory, _, base = name.rpartition("/")
+    stem, _, ext = base.partition(".")
+    return (f"{directory}/{stem}" if directory else stem), ext.lower()
+
+
+def _index_tar(path: Path, file_id: int, rows: list[tuple]) -> None:
+    parts: dict[str, dict[str, tuple[int, int]]] = {}
+    order: list[str] = []
+    try:
+        with tarfile.open(path, "r:") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                key, ext = _split_key(member.name)
+                if key not in parts:
+                    parts[key] = {}
+                    order.append(key)
+                parts[key][ext] = (member.offset_data, member.size)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        log.warning(
+            "%s: unreadable tar shard (%s); samples read before the damage are kept", path, exc
+        )
+    for key in order:
+        p = parts[key]
+        img = next((p[e] for e in IMAGE_EXTS if e in p), None)
+        if img is None:
+            continue
+        cap_kind, cap = _CAPTION_NONE, (0, 0)
+        if "txt" in p:
+            cap_kind, cap = _CAPTION_TXT, p["txt"]
+        elif "json" in p:
+            cap_kind, cap = _CAPTION_JSON, p["json"]
+        rows.append((key, file_id, img[0], img[1], cap[0], cap[1], cap_kind))
+
+
+def index_shards(patterns: list[str]) -> SampleIndex:
+    """Index webdataset tar shards (brace patterns allowed, as in `tagparse run`)."""
+    try:
+        paths = resolve_inputs(patterns)
+    except Exception as exc:  # tagparse reports missing inputs with its own one-line error
+        raise TrainError(str(exc).splitlines()[0]) from exc
+    rows: list[tuple] = []
+    for i, path in enumerate(paths):
+        _index_tar(path, i, rows)
+    return _to_index([str(p) for p in paths], rows, None)
+
+
+def index_csv(csv_path: Path, root: Path) -> SampleIndex:
+    """TagAlign's CSV: `filename,caption`, filenames relative to `root`; the key is the filename."""
+    rows, files, captions = [], [], []
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {"filename", "caption"} <= set(reader.fieldnames):
+            raise TrainError(f"{csv_path}: needs a header with columns filename,caption")
+        for row in reader:
+            files.append(str(root / row["filename"]))
+            captions.append(row["caption"] or "")
+            rows.append((row["filename"], len(files) - 1, -1, -1, 0, 0, _CAPTION_NONE))
+    return _to_index(files, rows, captions)
+
+
+def _to_index(files: list[str], rows: list[tuple], captions: list[str] | None) -> SampleIndex:
+    cols = list(zip(*rows)) if rows else [[] for _ in range(7)]
+    return SampleIndex(
+        files,
+        np.asarray(cols[1], np.int32),
+        np.asarray(cols[2], np.int64),
+        np.asarray(cols[3], np.int64),
+        np.asarray(cols[4], np.int64),
+        np.asarray(cols[5], np.int64),
+        np.asarray(cols[6], np.int8),
+        list(cols[0]),
+        captions,
+    )
+
+
+def index_data(data: list[str], csv_root: str | None = None) -> SampleIndex:
+    """Shards, or one `.csv` file (images relative to `csv_root`, default: the CSV's folder)."""
+    if len(data) == 1 and data[0].endswith(".csv"):
+        path = Path(data[0])
+        if not path.is_file():
+            raise TrainError(f"{path}: CSV not found")
+        return index_csv(path, Path(csv_root) if csv_root else path.parent)
+    return index_shards(data)
+
+
+@dataclass
+class JoinStats:
+    data_samples: int
+    labelled: int
+    unlabelled: int
+    kept_unlabelled: bool
+
+
+def join_labels(
+    index: SampleIndex, labels: TagLabels, unlabeled: str
+) -> tuple[np.ndarray, np.ndarray, JoinStats]:
+    """(sample positions used, their label rows or -1, stats); refuses an empty overlap."""
+    if unlabeled not in ("skip", "keep"):
+        raise TrainError(f"--unlabeled must be skip or keep, got {unlabeled!r}")
+    rows_by_key = labels.key_index()
+    label_row = np.fromiter((rows_by_key.get(k, -1) for k in index.keys), np.int64, len(index.keys))
+    labelled = int((label_row >= 0).sum())
+    if labelled == 0:
+        data_ex = ", ".join(repr(k) for k in index.keys[:3]) or "none"
+        label_ex = ", ".join(repr(k) for k in labels.keys[:3].tolist()) or "none"
+        raise TrainError(
+            f"no overlap between data keys ({len(index.keys)} samples, e.g. {data_ex}) and "
+            f"{labels.path} keys ({len(labels.keys)} labelled, e.g. {label_ex}); "
+            "parse the same shards/CSV with `tagparse run`"
+        )
+    use = np.arange(len(label_row)) if unlabeled == "keep" else np.flatnonzero(label_row >= 0)
+    stats = JoinStats(len(label_row), labelled, len(label_row) - labelled, unlabeled == "keep")
+    return use, label_row[use], stats
+
+
+def train_transform(size: int) -> T.Compose:
+    """The paper's per-image augmentation (RandomResizedCrop, flip, RandAugment m=9) to uint8.
+
+    Normalisation and RandomErasing (p=0.25) run batched in `BatchCollate`: cheaper per image,
+    which keeps the CPU data workers ahead of the training step.
+    """
+    return T.Compose(
+        [
+            T.RandomResizedCrop(size, interpolation=T.InterpolationMode.BICUBIC),
+            T.RandomHorizontalFlip(),
+            T.RandAugment(num_ops=2, magnitude=9),
+            T.PILToTensor(),
+        ]
+    )
+
+
+def plain_transform(size: int) -> T.Compose:
+    """No augmentation (feature caching): resize the short side and centre-crop, to uint8."""
+    return T.Compose(
+        [
+            T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
+            T.CenterCrop(size),
+            T.PILToTensor(),
+        ]
+    )
+
+
+def normalize_batch(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 [B,3,H,W] -> float, normalised with the model's mean/std."""
+    x = images.float().div_(255.0)
+    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+def random_erase_(
+    x: torch.Tensor, g: torch.Generator, p: float = 0.25, scale=(0.02, 1 / 3), ratio=(0.3, 3.3)
+) -> None:
+    """RandomErasing in 'pixel' mode (per-pixel normal noise) on one normalised image, in place."""
+    if torch.rand((), generator=g).item() >= p:
+        return
+    _, height, width = x.shape
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        area = (
+            height * width * (scale[0] + (scale[1] - scale[0]) * torch.rand((), generator=g).item())
+        )
+        aspect = math.exp(
+            log_ratio[0] + (log_ratio[1] - log_ratio[0]) * torch.rand((), generator=g).item()
+        )
+        h, w = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if h < height and w < width:
+            top = int(torch.randint(0, height - h + 1, (), generator=g))
+            left = int(torch.randint(0, width - w + 1, (), generator=g))
+            x[:, top : top + h, left : left + w] = torch.randn((x.shape[0], h, w), generator=g)
+            return
+
+
+class TagAlignDataset(Dataset):
+    """Item (position, seed) -> (image, caption, label row, fallbacks used).
+
+    An unreadable image is skipped in favour of the next sample of the index, deterministically,
+    and counted; the batch keeps its size (the global InfoNCE needs equal batches per rank).
+    """
+
+    def __init__(
+        self,
+        index: SampleIndex,
+        use: np.ndarray,
+        label_rows: np.ndarray,
+        transform,
+        caption_field: str = "caption",
+    ):
+        self.index = index
+        self.use = use
+        self.label_rows = label_rows
+        self.transform = transform
+        self.caption_field = caption_field
+        self._handles: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.use)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_handles"] = {}  # file handles stay per process
+        return state
+
+    def _read(self, fid: int, offset: int, size: int) -> bytes:
+        if offset < 0:
+            with open(self.index.files[fid], "rb") as f:
+                return f.read()
+        f = self._handles.get(fid)
+        if f is None:
+            f = self._handles[fid] = open(self.index.files[fid], "rb")  # noqa: SIM115 (kept open per worker)
+        f.seek(offset)
+        data = f.read(size)
+        if len(data) != size:
+            raise OSError("truncated member")
+        return data
+
+    def caption(self, i: int) -> str:
+        ix = self.index
+        if ix.captions is not None:
+            return ix.captions[i]
+        kind = int(ix.cap_kind[i])
+        if kind == _CAPTION_NONE:
+            return ""
+        text = self._read(int(ix.file_id[i]), int(ix.cap_offset[i]), int(ix.cap_size[i])).decode(
+            "utf-8", "replace"
+        )
+        if kind == _CAPTION_JSON:
+            try:
+                meta = json.loads(text)
+            except json.JSONDecodeError:
+                return ""
+            value = meta.get(self.caption_field) if isinstance(meta, dict) else None
+            return "" if value is None else str(value)
+        return text.strip()
+
+    def load_image(self, i: int) -> Image.Image:
+        ix = self.index
+        data = self._read(int(ix.file_id[i]), int(ix.img_offset[i]), int(ix.img_size[i]))
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img.convert("RGB")
+
+    def __getitem__(self, item: tuple[int, int]):
+        """(uint8 image, caption, label row, fallbacks used, augmentation seed)."""
+        position, seed = item
+        for attempt in range(MAX_FALLBACKS):
+            j = (position + attempt) % len(self.use)
+            i = int(self.use[j])
+            try:
+                img = self.load_image(i)
+                caption = self.caption(i)
+            except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+                continue
+            torch.default_generator.manual_seed(seed)  # torch.manual_seed costs 25x more
+            return self.transform(img), caption, int(self.label_rows[j]), attempt, seed
+        first = self.index.keys[int(self.use[position % len(self.use)])]
+        raise TrainError(
+            f"{MAX_FALLBACKS} consecutive unreadable images from {first!r}; check the data files"
+        )
+
+
+class BatchCollate:
+    """Stacks a batch, normalises (and randomly erases) images, builds multi-hot targets.
+
+    Items are (uint8 image or cached float tokens, caption or cached caption embedding, label row,
+    fallbacks used, seed); the erasing of each image is seeded from its own seed. With a
+    tokenizer, captions also come back tokenized so the training process only runs the text tower.
+    """
+
+    def __init__(
+        self,
+        labels: TagLabels,
+        kinds: list[str],
+        mean=None,
+        std=None,
+        erase_p: float = 0.0,
+        tokenizer=None,
+    ):
+        self.csr = [labels.labels[k] for k in kinds]
+        self.offsets = np.cumsum([0] + [len(labels.vocab[k]) for k in kinds])
+        self.mean, self.std, self.erase_p = mean, std, erase_p
+        self.tokenizer = tokenizer  # captions are tokenized here, in the data workers
+
+    @property
+    def n_tags(self) -> int:
+        return int(self.offsets[-1])
+
+    def targets(self, rows: list[int]) -> torch.Tensor:
+        out = torch.zeros(len(rows), self.n_tags)
+        for b, row in enumerate(rows):
+            if row < 0:
+                continue
+            for csr, off in zip(self.csr, self.offsets[:-1]):
+                out[b, torch.from_numpy(csr.row(row).astype(np.int64) + int(off))] = 1.0
+        return out
+
+    def __call__(self, batch):
+        images, texts, rows, fallbacks, seeds = zip(*batch)
+        x = torch.stack(images)
+        if x.dtype == torch.uint8:
+            x = normalize_batch(x, self.mean, self.std)
+            if self.erase_p > 0:
+                g = torch.Generator()
+                for img, seed in zip(x, seeds):
+                    g.manual_seed(seed ^ 0x5EED)
+                    random_erase_(img, g, self.erase_p)
+        out = {"images": x, "targets": self.targets(list(rows)), "skipped": int(sum(fallbacks))}
+        if isinstance(texts[0], torch.Tensor):
+            out["text_emb"] = torch.stack(texts)
+        else:
+            out["captions"] = list(texts)
+            if self.tokenizer is not None:
+                out["tokens"] = self.tokenizer(list(texts))
+        return out
+
+
+class StepBatches:
+    """Batches of (position, seed) for this rank, from micro-step `start` to `stop`.
+
+    Global micro-batch m covers global positions [m*G, (m+1)*G), G = local batch × world size;
+    rank r takes the r-th contiguous block, so the ranks' union is exactly the single-process batch.
+    """
+
+    def __init__(
+        self, n: int, local_batch: int, world: int, rank: int, seed: int, start: int, stop: int
+    ):
+        self.n, self.local, self.world, self.rank = n, local_batch, world, rank
+        self.seed, self.start, self.stop = seed, start, stop
+        self._perm_epoch, self._perm = -1, None
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            self._perm_epoch = epoch
+        return self._perm
+
+    def positions(self, micro_step: int) -> list[tuple[int, int]]:
+        g = self.local * self.world
+        first = micro_step * g + self.rank * self.local
+        out = []
+        for p in range(first, first + self.local):
+            epoch, within = divmod(p, self.n)
+            out.append(
+                (int(self._permutation(epoch)[within]), (self.seed * 1_000_003 + p) % (2**63))
+            )
+        return out
+
+    def __iter__(self):
+        for m in range(self.start, self.stop):
+            yield self.positions(m)
