@@ -196,8 +196,12 @@ class _LazyParser:
         return self._pool
 
     def close(self) -> None:
+        """Release workers, and backend resources such as a managed vLLM server, as the run ends."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        release = getattr(self._local, "close", None)
+        if release is not None:
+            release()
 
 
 # -- one run --------------------------------------------------------------------------------------

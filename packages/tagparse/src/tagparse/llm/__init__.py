@@ -1,0 +1,1 @@
+"""LLM tag parsing: model aliases, output validation, and an async OpenAI-compatible client."""

