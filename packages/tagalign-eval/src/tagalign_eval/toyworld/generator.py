@@ -1,0 +1,453 @@
+"""ToyShapes: a seeded synthetic world of coloured shapes on textured backgrounds, with noisy captions.
+
+Every sample is drawn from its own random stream `(seed, split, index)`, so a sample never depends on
+how many others were generated, and the same seed always yields the same bytes (JPEGs at a fixed
+quality without metadata, tar members with fixed mtime/owner, palette PNGs without text chunks).
+
+Caption ground truth (what `gold.jsonl` records and the tests check):
+- `objects` = the canonical shape names the caption mentions + the background it names (if any);
+- `attributes` = the canonical colours and sizes the caption attaches to those shapes;
+- a caption may *drop* one real object (`dropped`) and may *add* one shape that is not in the image
+  (`extra`) — the alt-text noise real captions have. Therefore, for every caption:
+  `mentioned shapes == (scene shapes - dropped) | extra`, `dropped <= scene shapes`, `extra` is
+  disjoint from the scene shapes, and every scene object keeps at least `MIN_VISIBLE` of its pixels
+  in the masks despite overlaps.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing as mp
+import tarfile
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+TOYSHAPES_VERSION = "1"
+IMAGE_SIZE = 96
+MIN_VISIBLE = 0.5
+JPEG_QUALITY = 92
+
+SHAPES = ("circle", "square", "triangle", "star", "cross", "diamond")
+COLOURS = {
+    "red": (215, 40, 40),
+    "green": (40, 175, 60),
+    "blue": (40, 70, 215),
+    "yellow": (235, 210, 40),
+    "purple": (140, 50, 170),
+    "white": (240, 240, 240),
+}
+SIZES = {"small": (9, 12), "big": (17, 23)}  # radius range in pixels
+BACKGROUNDS = ("grass", "sky", "sand")
+
+SHAPE_SYNONYMS = {"circle": ["disc", "dot"], "square": ["block"], "cross": ["plus sign"],
+                  "diamond": ["rhombus"], "triangle": [], "star": []}
+COLOUR_SYNONYMS = {"red": ["crimson"], "purple": ["violet"], "yellow": ["golden"],
+                   "green": [], "blue": [], "white": []}
+SIZE_WORDS = {"small": ["small", "little", "tiny"], "big": ["big", "large", "huge"]}
+BACKGROUND_PHRASES = {
+    "grass": ["on the grass", "on grass", "in the grass"],
+    "sky": ["in the sky", "against the sky", "up in the sky"],
+    "sand": ["on the sand", "over sand", "on sand"],
+}
+PREFIXES = ["", "", "", "", "a photo of ", "stock photo: ", "picture of ", "close-up of ",
+            "vector illustration of ", "image may contain: "]
+SUFFIXES = ["", "", "", "", " - free hd wallpaper", ", high quality", " #shapes", " (2019)"]
+RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above",
+             "below": "below", "near": "next to"}
+NUMBER_WORDS = {2: "two", 3: "three"}
+_SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
+
+
+@dataclass
+class ShapeObject:
+    shape: str
+    colour: str
+    size: str
+    cx: float
+    cy: float
+    radius: float
+    angle: float
+
+    @property
+    def attr_class(self) -> str:
+        return f"{self.colour} {self.shape}"
+
+
+@dataclass
+class Scene:
+    key: str
+    background: str
+    objects: list[ShapeObject]
+    caption: str = ""
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    def gold(self) -> dict:
+        """The JSON record of `gold.jsonl`: caption, ground-truth tags and the scene."""
+        return {"key": self.key, "caption": self.caption, "objects": self.tags["objects"],
+                "attributes": self.tags["attributes"], "dropped": self.dropped, "extra": self.extra,
+                "background": self.background, "scene": [asdict(o) for o in self.objects]}
+
+
+def shape_classes() -> list[str]:
+    """Class list of the `toyshapes` benchmark (index 0 is the background)."""
+    return ["background", *SHAPES]
+
+
+def attribute_classes() -> list[str]:
+    """Class list of `toyshapes-attr`: every colour-shape pair, colour-major (index 0 background)."""
+    return ["background", *(f"{c} {s}" for c in COLOURS for s in SHAPES)]
+
+
+# ---------------------------------------------------------------- scene sampling
+
+def sample_scene(rng: np.random.Generator, key: str) -> Scene:
+    """Draw 1-3 objects (sometimes a duplicate shape+colour) on one background."""
+    background = str(rng.choice(BACKGROUNDS))
+    n = int(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25]))
+    objects: list[ShapeObject] = []
+    for i in range(n):
+        if i > 0 and rng.random() < 0.2:
+            shape, colour = objects[0].shape, objects[0].colour
+        else:
+            shape, colour = str(rng.choice(SHAPES)), str(rng.choice(list(COLOURS)))
+        size = str(rng.choice(list(SIZES)))
+        placed = _place(rng, shape, colour, size, objects)
+        if placed is not None:
+            objects.append(placed)
+    return Scene(key=key, background=background, objects=objects)
+
+
+def _place(rng: np.random.Generator, shape: str, colour: str, size: str,
+           placed: list[ShapeObject]) -> ShapeObject | None:
+    """A position whose small overlap with earlier objects leaves every object mostly visible,
+    or None when 50 tries find no room (the object is then left out of the scene)."""
+    lo, hi = SIZES[size]
+    for _ in range(50):
+        r = float(rng.uniform(lo, hi))
+        cx, cy = (float(v) for v in rng.uniform(r, IMAGE_SIZE - r, size=2))
+        if all(np.hypot(cx - o.cx, cy - o.cy) > 0.9 * (r + o.radius) for o in placed):
+            return ShapeObject(shape, colour, size, cx, cy, r, float(rng.uniform(0, 2 * np.pi)))
+    return None
+
+
+# ---------------------------------------------------------------- rendering
+
+def _polygon(obj: ShapeObject) -> list[tuple[float, float]] | None:
+    """Vertices of the shape's outline, or None for the circle."""
+    r, a = obj.radius, obj.angle
+    if obj.shape == "circle":
+        return None
+    if obj.shape == "star":
+        radii = [r if k % 2 == 0 else 0.45 * r for k in range(10)]
+        angles = [a + k * np.pi / 5 for k in range(10)]
+    elif obj.shape == "cross":
+        w = 0.35
+        pts = [(w, 1), (w, w), (1, w), (1, -w), (w, -w), (w, -1), (-w, -1), (-w, -w), (-1, -w),
+               (-1, w), (-w, w), (-w, 1)]
+        c, s = np.cos(a), np.sin(a)
+        return [(obj.cx + r * (x * c - y * s), obj.cy + r * (x * s + y * c)) for x, y in pts]
+    else:
+        corners = {"square": 4, "triangle": 3, "diamond": 4}[obj.shape]
+        angles = [a + 2 * np.pi * k / corners for k in range(corners)]
+        radii = [r] * corners
+        if obj.shape == "square":
+            radii = [r * 0.95] * 4
+        if obj.shape == "diamond":
+            radii = [r, 0.55 * r, r, 0.55 * r]
+    return [(obj.cx + q * np.cos(t), obj.cy + q * np.sin(t)) for q, t in zip(radii, angles)]
+
+
+def object_mask(obj: ShapeObject) -> np.ndarray:
+    """Boolean H×W mask of one object (before occlusion)."""
+    canvas = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 0)
+    draw = ImageDraw.Draw(canvas)
+    poly = _polygon(obj)
+    if poly is None:
+        draw.ellipse([obj.cx - obj.radius, obj.cy - obj.radius, obj.cx + obj.radius,
+                      obj.cy + obj.radius], fill=1)
+    else:
+        draw.polygon(poly, fill=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def _smooth_noise(rng: np.random.Generator, cells: int) -> np.ndarray:
+    """Low-frequency noise in [-1, 1]: a `cells`×`cells` random grid upsampled bicubically."""
+    grid = Image.fromarray(rng.uniform(0, 255, (cells, cells)).astype(np.uint8))
+    smooth = np.asarray(grid.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC), np.float32)
+    return (smooth - 127.5) / 127.5
+
+
+def _background(rng: np.random.Generator, kind: str) -> np.ndarray:
+    """Textured "stuff": streaky grass, cloudy sky, speckled rippled sand (H×W×3 float)."""
+    h = w = IMAGE_SIZE
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    fine = rng.standard_normal((h, w)).astype(np.float32)
+    if kind == "grass":
+        streaks = np.repeat(rng.standard_normal((1, w)), h, axis=0) * 0.6 + fine
+        base = np.array([70, 135, 45], np.float32)
+        img = base + streaks[..., None] * np.array([14, 28, 10], np.float32)
+    elif kind == "sky":
+        t = (yy / h)[..., None]
+        img = np.array([90, 150, 230], np.float32) * (1 - t) + np.array([170, 205, 245], np.float32) * t
+        clouds = np.clip(_smooth_noise(rng, 8) * 1.6 - 0.7, 0, 1)[..., None]
+        img = img * (1 - clouds) + 245 * clouds + fine[..., None] * 3
+    else:
+        ripples = np.sin(xx * 0.35 + 3 * _smooth_noise(rng, 5) + rng.uniform(0, 6))[..., None]
+        img = np.array([215, 190, 135], np.float32) + ripples * 10 + fine[..., None] * 12
+    return img
+
+
+def render(scene: Scene, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """Draw the scene: RGB image, shape-class mask and attribute-class mask (uint8 index maps).
+
+    Later objects occlude earlier ones; mask indices follow `shape_classes()` and
+    `attribute_classes()`.
+    """
+    img = _background(rng, scene.background)
+    shape_mask = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    attr_mask = np.zeros_like(shape_mask)
+    attr_index = {name: i for i, name in enumerate(attribute_classes())}
+    for obj in scene.objects:
+        m = object_mask(obj)
+        colour = np.array(COLOURS[obj.colour], np.float32) + rng.uniform(-18, 18, 3)
+        img[m] = colour + rng.standard_normal((int(m.sum()), 1)).astype(np.float32) * 6
+        shape_mask[m] = SHAPES.index(obj.shape) + 1
+        attr_mask[m] = attr_index[obj.attr_class]
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB"), shape_mask, attr_mask
+
+
+# ---------------------------------------------------------------- captions
+
+def _relation(a: ShapeObject, b: ShapeObject) -> str:
+    dx, dy = b.cx - a.cx, b.cy - a.cy
+    if max(abs(dx), abs(dy)) < 20:
+        return RELATIONS["near"]
+    if abs(dx) >= abs(dy):
+        return RELATIONS["left" if dx > 0 else "right"]
+    return RELATIONS["above" if dy > 0 else "below"]
+
+
+def _phrase(rng: np.random.Generator, group: list[ShapeObject], said: set[str]) -> str:
+    """Noun phrase for one object or a group of identical ones ("two yellow stars")."""
+    obj = group[0]
+    words = []
+    if rng.random() < 0.6:
+        words.append(str(rng.choice(SIZE_WORDS[obj.size])))
+        said.add(obj.size)
+    if rng.random() < 0.85:
+        options = [obj.colour, *COLOUR_SYNONYMS[obj.colour]]
+        words.append(str(rng.choice(options, p=_favour_first(len(options)))))
+        said.add(obj.colour)
+    options = [obj.shape, *SHAPE_SYNONYMS[obj.shape]]
+    noun = str(rng.choice(options, p=_favour_first(len(options))))
+    if len(group) > 1:
+        noun = noun + "s" if not noun.endswith("s") else noun + "es"
+        return " ".join([NUMBER_WORDS[len(group)], *words, noun])
+    article = "an" if (words or [noun])[0][0] in "aeiou" else "a"
+    return " ".join([article, *words, noun])
+
+
+def _favour_first(n: int) -> list[float]:
+    """The canonical word 80% of the time, synonyms share the rest."""
+    return [1.0] if n == 1 else [0.8] + [0.2 / (n - 1)] * (n - 1)
+
+
+def write_caption(scene: Scene, rng: np.random.Generator) -> None:
+    """Fill `scene.caption`, `scene.tags`, `scene.dropped` and `scene.extra` (see module doc)."""
+    groups: dict[tuple[str, str, str], list[ShapeObject]] = {}
+    for obj in scene.objects:
+        groups.setdefault((obj.shape, obj.colour, obj.size), []).append(obj)
+    mentioned = list(groups.values())
+    rng.shuffle(mentioned)
+    dropped: list[str] = []
+    if len(mentioned) >= 2 and rng.random() < 0.15:
+        gone = mentioned.pop()
+        remaining = {g[0].shape for g in mentioned}
+        dropped = [] if gone[0].shape in remaining else [gone[0].shape]
+    extra: list[str] = []
+    absent = [s for s in SHAPES if s not in {o.shape for o in scene.objects}]
+    if rng.random() < 0.08:
+        ghost = str(rng.choice(absent))
+        extra = [ghost]
+        mentioned.append([ShapeObject(ghost, str(rng.choice(list(COLOURS))),
+                                      str(rng.choice(list(SIZES))), 0, 0, 0, 0)])
+    attributes: set[str] = set()
+    phrases = [_phrase(rng, g, attributes) for g in mentioned]
+    if len(phrases) == 1:
+        body = phrases[0]
+    elif len(phrases) == 2 and rng.random() < 0.6 and not extra:
+        body = f"{phrases[0]} {_relation(mentioned[0][0], mentioned[1][0])} {phrases[1]}"
+    else:
+        body = ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    objects = {g[0].shape for g in mentioned}
+    if rng.random() < 0.65:
+        place = str(rng.choice(BACKGROUND_PHRASES[scene.background]))
+        body = f"{place}, {body}" if rng.random() < 0.2 else f"{body} {place}"
+        objects.add(scene.background)
+    caption = str(rng.choice(PREFIXES)) + body + str(rng.choice(SUFFIXES))
+    scene.caption = caption[0].upper() + caption[1:] if rng.random() < 0.7 else caption
+    scene.tags = {"objects": sorted(objects), "attributes": sorted(attributes)}
+    scene.dropped, scene.extra = dropped, extra
+
+
+# ---------------------------------------------------------------- samples and splits
+
+def make_sample(seed: int, split: str, index: int) -> tuple[Scene, Image.Image, np.ndarray, np.ndarray]:
+    """One sample from its own random stream: scene with caption, image, shape mask, attribute mask."""
+    rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
+    scene = sample_scene(rng, f"{split}{index:07d}")
+    write_caption(scene, rng)
+    image, shape_mask, attr_mask = render(scene, rng)
+    return scene, image, shape_mask, attr_mask
+
+
+def jpeg_bytes(image: Image.Image) -> bytes:
+    """Deterministic JPEG: fixed quality and subsampling, no EXIF or other metadata."""
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=False)
+    return buf.getvalue()
+
+
+def palette_png_bytes(mask: np.ndarray) -> bytes:
+    """Palette PNG of class indices with VOC's colour map (index 255 = ignore)."""
+    image = Image.fromarray(mask, "P")
+    image.putpalette(voc_palette())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def voc_palette() -> list[int]:
+    """The 256-entry VOC colour map (bit-interleaved), flattened RGB."""
+    palette = []
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette += [r, g, b]
+    return palette
+
+
+@dataclass
+class EncodedSample:
+    """A sample as the bytes written to disk (what worker processes send back)."""
+
+    gold: dict
+    jpeg: bytes
+    shape_png: bytes
+    attr_png: bytes
+
+
+def encode_sample(seed: int, split: str, index: int) -> EncodedSample:
+    scene, image, shape_mask, attr_mask = make_sample(seed, split, index)
+    return EncodedSample(scene.gold(), jpeg_bytes(image), palette_png_bytes(shape_mask),
+                         palette_png_bytes(attr_mask))
+
+
+def encoded_samples(seed: int, split: str, n: int, workers: int, desc: str,
+                    progress: bool) -> Iterator[EncodedSample]:
+    """Samples 0..n-1 in order; `workers` processes render them (order, hence bytes, unchanged)."""
+    jobs = [(seed, split, i) for i in range(n)]
+    bar = tqdm(total=n, desc=desc, unit="img", disable=not progress)
+    with bar, (mp.get_context("spawn").Pool(workers) if workers > 1 else nullcontext()) as pool:
+        results = pool.imap(_encode_job, jobs, chunksize=32) if pool else map(_encode_job, jobs)
+        for sample in results:
+            bar.update()
+            yield sample
+
+
+def _encode_job(job: tuple[int, str, int]) -> EncodedSample:
+    return encode_sample(*job)
+
+
+def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """What identifies a generated world; the cache key of everything derived from it."""
+
+    seed: int = 0
+    n_train: int = 4000
+    n_val: int = 200
+    shard_size: int = 1000
+
+    @property
+    def key(self) -> str:
+        return f"v{TOYSHAPES_VERSION}-s{self.seed}-t{self.n_train}-v{self.n_val}-sh{self.shard_size}"
+
+
+def write_train(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = True) -> list[Path]:
+    """Webdataset shards `train/NNNNN.tar` (`KEY.jpg` + `KEY.txt`) and `train/gold.jsonl`."""
+    out = root / "train"
+    out.mkdir(parents=True, exist_ok=True)
+    shards: list[Path] = []
+    samples = encoded_samples(spec.seed, "train", spec.n_train, workers, "world: train", progress)
+    with open(out / "gold.jsonl", "w", encoding="utf-8") as gold:
+        for start in range(0, spec.n_train, spec.shard_size):
+            shards.append(out / f"{start // spec.shard_size:05d}.tar")
+            with tarfile.open(shards[-1], "w", format=tarfile.USTAR_FORMAT) as tar:
+                for sample in islice(samples, spec.shard_size):
+                    key = sample.gold["key"]
+                    _add_member(tar, f"{key}.jpg", sample.jpeg)
+                    _add_member(tar, f"{key}.txt", sample.gold["caption"].encode("utf-8"))
+                    gold.write(json.dumps(sample.gold) + "\n")
+    return shards
+
+
+VOC_NAME = "ToyShapes"
+SHAPE_MASK_DIR = "SegmentationClass"
+ATTR_MASK_DIR = "SegmentationClassAttr"
+
+
+def write_val(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = True) -> Path:
+    """VOC layout under `VOCdevkit/ToyShapes/`: JPEGImages, two palette mask folders, val.txt,
+    class lists (`shapes.txt`, `attribute_shapes.txt`) and `gold.jsonl`."""
+    base = root / "VOCdevkit" / VOC_NAME
+    for sub in ("JPEGImages", SHAPE_MASK_DIR, ATTR_MASK_DIR, "ImageSets/Segmentation"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    keys = []
+    with open(base / "gold.jsonl", "w", encoding="utf-8") as gold:
+        for sample in encoded_samples(spec.seed, "val", spec.n_val, workers, "world: val", progress):
+            key = sample.gold["key"]
+            (base / "JPEGImages" / f"{key}.jpg").write_bytes(sample.jpeg)
+            (base / SHAPE_MASK_DIR / f"{key}.png").write_bytes(sample.shape_png)
+            (base / ATTR_MASK_DIR / f"{key}.png").write_bytes(sample.attr_png)
+            gold.write(json.dumps(sample.gold) + "\n")
+            keys.append(key)
+    (base / "ImageSets/Segmentation/val.txt").write_text("\n".join(keys) + "\n")
+    (base / "shapes.txt").write_text("\n".join(shape_classes()) + "\n")
+    (base / "attribute_shapes.txt").write_text("\n".join(attribute_classes()) + "\n")
+    return base
+
+
+def generate_world(root: str | Path, spec: WorldSpec = WorldSpec(), workers: int = 1,
+                   progress: bool = True) -> Path:
+    """Write the whole world under `root/<spec.key>/` once; later calls reuse it (marker file)."""
+    world = Path(root) / spec.key
+    done = world / "DONE"
+    if done.exists():
+        return world
+    write_train(world, spec, workers, progress)
+    write_val(world, spec, workers, progress)
+    done.write_text(json.dumps(asdict(spec)) + "\n")
+    return world
