@@ -6,12 +6,10 @@ A run with faulty captions completes, records each failure per caption, loses no
 
 from __future__ import annotations
 
-import csv
 import sqlite3
 from pathlib import Path
 
-from click.testing import CliRunner
-from tagparse.cli import main
+from llm_cli import run_openai, write_captions_csv
 
 CAPTIONS = [
     "a red bicycle", "a sleepy tabby cat", "a wooden bench", "a yellow taxi",
@@ -21,19 +19,9 @@ CAPTIONS = [
 ]
 
 
-def write_csv(path: Path, captions: list[str]) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["filename", "caption"])
-        writer.writerows((f"img{i:03d}.jpg", c) for i, c in enumerate(captions))
-    return path
-
-
 def run(url: str, csv_path: Path, db: Path, *extra: str):
-    args = ["run", "--backend", "openai", "--base-url", url, "--input", str(csv_path),
-            "--db", str(db), "--max-retries", "1", "--timeout", "1", "--concurrency", "4",
-            "--batch-size", "4", "--no-progress", *extra]
-    return CliRunner().invoke(main, args, catch_exceptions=False)
+    return run_openai(url, csv_path, db, "--max-retries", "1", "--timeout", "1", "--concurrency", "4",
+                      "--batch-size", "4", *extra)
 
 
 def parse_rows(db: Path) -> dict[str, tuple[str, str]]:
@@ -45,7 +33,7 @@ def parse_rows(db: Path) -> dict[str, tuple[str, str]]:
 
 
 def test_faults_are_recorded_per_caption_and_retry_failed_reasks_only_those(fake_server, tmp_path):
-    csv_path = write_csv(tmp_path / "captions.csv", CAPTIONS)
+    csv_path = write_captions_csv(tmp_path / "captions.csv", CAPTIONS)
     db = tmp_path / "tags.db"
 
     first = run(fake_server.url, csv_path, db)
@@ -76,7 +64,7 @@ def test_api_key_never_reaches_the_db_or_the_output(make_fake_server, tmp_path, 
     secret = "sk-live-9fQ2NeverStoreMe"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     server = make_fake_server(echo_auth=True)  # its 500 errors quote the Authorization header
-    csv_path = write_csv(tmp_path / "c.csv", ["an [always500] old clock", "a red bicycle"])
+    csv_path = write_captions_csv(tmp_path / "c.csv", ["an [always500] old clock", "a red bicycle"])
     db = tmp_path / "tags.db"
 
     result = run(server.url, csv_path, db)

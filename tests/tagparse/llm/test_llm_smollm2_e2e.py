@@ -6,14 +6,12 @@ tag quality.
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from tagparse.cli import main
+from llm_cli import run_openai, write_captions_csv
 from tagparse.llm.output import MAX_TAG_CHARS
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -29,19 +27,9 @@ CAPTIONS = [
 ]
 
 
-def write_csv(path: Path) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["filename", "caption"])
-        writer.writerows((f"img{i}.jpg", c) for i, c in enumerate(CAPTIONS))
-    return path
-
-
 def run(url: str, csv_path: Path, db: Path, *extra: str):
-    args = ["run", "--backend", "openai", "--base-url", url, "--input", str(csv_path),
-            "--db", str(db), "--concurrency", "2", "--max-tokens", "96", "--timeout", "120",
-            "--no-progress", *extra]
-    return CliRunner().invoke(main, args, catch_exceptions=False)
+    return run_openai(url, csv_path, db, "--concurrency", "2", "--max-tokens", "96", "--timeout", "120",
+                      *extra)
 
 
 def parses(db: Path) -> list[tuple]:
@@ -52,7 +40,7 @@ def parses(db: Path) -> list[tuple]:
 
 
 def test_run_fills_tags_db_with_schema_valid_parses_and_caches_them(llama_server, tmp_path):
-    csv_path, db = write_csv(tmp_path / "captions.csv"), tmp_path / "tags.db"
+    csv_path, db = write_captions_csv(tmp_path / "captions.csv", CAPTIONS), tmp_path / "tags.db"
 
     first = run(llama_server, csv_path, db)
     assert first.exit_code in (0, 1), first.output  # 1 only if the tiny model broke a reply

@@ -1,0 +1,25 @@
+"""Shared helpers for the LLM tests: a caption CSV on disk and `tagparse run --backend openai`."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from tagparse.cli import main
+
+
+def write_captions_csv(path: Path, captions: list[str]) -> Path:
+    """A TagAlign-style `filename,caption` CSV with one row per caption."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["filename", "caption"])
+        writer.writerows((f"img{i:03d}.jpg", c) for i, c in enumerate(captions))
+    return path
+
+
+def run_openai(url: str, csv_path: Path, db: Path, *extra: str) -> Result:
+    """Invoke the real `tagparse run` CLI against the server at `url`."""
+    args = ["run", "--backend", "openai", "--base-url", url, "--input", str(csv_path),
+            "--db", str(db), "--no-progress", *extra]
+    return CliRunner().invoke(main, args, catch_exceptions=False)
