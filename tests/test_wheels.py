@@ -1,6 +1,7 @@
 """Each package builds as a wheel; tagparse installs alone without torch; tagalign-train needs
 only tagparse's core (no NLP extras). Uses uv (its cache keeps this working offline)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-UV = shutil.which("uv")
+UV = os.environ.get("UV") or shutil.which("uv")  # `uv run` exports UV
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(UV is None, reason="uv is not installed")]
 
@@ -62,3 +63,18 @@ def test_trainer_needs_only_tagparse_core(wheels):
     tagparse_reqs = [r for r in requirements(wheels["tagalign-train"]) if r.lower().startswith("tagparse")]
     assert tagparse_reqs and all("[" not in r for r in tagparse_reqs), tagparse_reqs
     assert any(r.lower().startswith("tagalign-train") for r in requirements(wheels["tagalign-eval"]))
+
+
+def test_trainer_install_pulls_no_nlp_stack(wheels, tmp_path):
+    """Resolve (dry run) the trainer wheel into a fresh venv: torch yes, spaCy/NLTK/Textual/openai no."""
+    venv = tmp_path / "venv"
+    subprocess.run([UV, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True)
+    plan = subprocess.run(
+        [UV, "pip", "install", "--dry-run", "--python", str(venv / "bin" / "python"),
+         "--find-links", str(wheels["tagparse"].parent), str(wheels["tagalign-train"])],
+        check=False, capture_output=True, text=True)
+    assert plan.returncode == 0, plan.stderr
+    planned = {line.split()[1].split("==")[0].lower() for line in plan.stderr.splitlines()
+               if line.strip().startswith("+ ")}
+    assert {"torch", "open-clip-torch", "tagparse", "tagalign-train"} <= planned, planned
+    assert not planned & {"spacy", "nltk", "textual", "openai", "vllm", "lemminflect"}, planned
