@@ -47,3 +47,9 @@ def test_pairs_are_read_from_the_shards(world):
     images, captions = cp.load_pairs(world)
     assert images.shape == (24, 3, g.IMAGE_SIZE, g.IMAGE_SIZE) and images.dtype == torch.uint8
     assert captions[0] == g.make_sample(2, "train", 0)[0].caption
+
+
+def test_thread_cap_is_undone_after_pretraining(world, tmp_path):
+    before = torch.get_num_threads()
+    cp.pretrain_toy_clip(world, tmp_path, RECIPE, progress=False, threads=1)
+    assert torch.get_num_threads() == before

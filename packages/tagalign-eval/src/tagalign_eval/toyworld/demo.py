@@ -42,7 +42,7 @@ class DemoError(Exception):
 
 @dataclass(frozen=True)
 class Sizes:
-    """World size and training lengths; `--quick` is the reduced version the tests run."""
+    """World size and training lengths; `--quick` is the reduced version; the other options shrink it further."""
 
     world: WorldSpec
     clip_steps: int
@@ -53,10 +53,10 @@ class Sizes:
     vocab_attributes: int = 30
 
 
-FULL = Sizes(WorldSpec(seed=0, n_train=4000, n_val=200, shard_size=1000), clip_steps=250,
+FULL = Sizes(WorldSpec(seed=0, n_train=4000, n_val=200, shard_size=1000), clip_steps=800,
              clip_batch=64, train_steps=300, train_batch=64)
-QUICK = Sizes(WorldSpec(seed=0, n_train=600, n_val=40, shard_size=300), clip_steps=60,
-              clip_batch=32, train_steps=60, train_batch=32)
+QUICK = Sizes(WorldSpec(seed=0, n_train=600, n_val=40, shard_size=300), clip_steps=300,
+              clip_batch=64, train_steps=60, train_batch=32)
 
 
 def _bin(name: str) -> str:
@@ -102,14 +102,19 @@ def _peak_rss_mb() -> float:
 
 def markdown_table(scores: dict[str, dict[str, float]]) -> str:
     lines = ["| variant | shapes mIoU | attribute-shapes mIoU |", "|---|---|---|"]
-    for label, _, _ in VARIANTS:
+    for label in (v[0] for v in VARIANTS if v[0] in scores):
         s = scores[label]
         lines.append(f"| {label} | {s['toyshapes']:.1f} | {s['toyshapes-attr']:.1f} |")
     return "\n".join(lines)
 
 
-def run_demo(out: Path, sizes: Sizes, progress: bool = True) -> dict:
-    """All stages; returns the summary also written to `out/summary.json`."""
+def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
+             variants: tuple[str, ...] | None = None) -> dict:
+    """All stages; returns the summary also written to `out/summary.json`.
+
+    `variants` names the trained runs to include (None = all); the training-free baseline always runs.
+    """
+    chosen = [v for v in VARIANTS if v[1] is None or variants is None or v[1] in variants]
     from tagalign_eval.toyworld.clip_pretrain import (
         TOY_CLIP_NAME,
         PretrainRecipe,
@@ -138,7 +143,8 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True) -> dict:
 
     click.echo("== 2/6 toy CLIP (contrastive pretraining from scratch; cached)")
     weights = pretrain_toy_clip(world, out / "cache", PretrainRecipe(
-        steps=sizes.clip_steps, batch_size=sizes.clip_batch, seed=sizes.world.seed), progress=progress)
+        steps=sizes.clip_steps, batch_size=sizes.clip_batch, seed=sizes.world.seed), progress=progress,
+        threads=threads)
     zero_shot, chance = zero_shot_shape_accuracy(weights, world)
     click.echo(f"toy CLIP {weights.name}: the top-1 shape prompt names a shape in the val image "
                f"{zero_shot:.1%} of the time (a random guess: {chance:.1%})")
@@ -165,7 +171,7 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True) -> dict:
               "--text-cache", str(out / "cache" / "text"), "--workers", "0",
               *[a for s in shards for a in ("--data", s)]]
     runs = out / "runs"
-    for label, name, flags in VARIANTS:
+    for label, name, flags in chosen:
         if name is None:
             continue
         run_dir = runs / name
@@ -178,7 +184,7 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True) -> dict:
     click.echo("== 5/6 evaluation (tagalign-eval toyshapes, toyshapes-attr)")
     protocol = [a for k, v in TOY_PROTOCOL.items() for a in (f"--{k.replace('_', '-')}", str(v))]
     scores: dict[str, dict[str, float]] = {}
-    for label, name, _ in VARIANTS:
+    for label, name, _ in chosen:
         model = (["--baseline", "surgery", "--model", TOY_CLIP_NAME, "--pretrained", str(weights)]
                  if name is None else ["--checkpoint", str(runs / name)])
         result_json = out / "results" / f"{name or 'training-free'}.json"
@@ -192,7 +198,7 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True) -> dict:
     lap("evaluation")
 
     click.echo("== 6/6 overlays (attribute-shape classes)")
-    best_label, best_name, _ = max((v for v in VARIANTS if v[1]), key=lambda v: scores[v[0]]["toyshapes"])
+    best_label, best_name, _ = max((v for v in chosen if v[1]), key=lambda v: scores[v[0]]["toyshapes"])
     val_images = sorted((world / "VOCdevkit" / "ToyShapes" / "JPEGImages").glob("*.jpg"))[:4]
     for name, model in ((best_name, ["--checkpoint", str(runs / best_name)]),
                         ("training-free", ["--baseline", "surgery", "--model", TOY_CLIP_NAME,
@@ -223,17 +229,34 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True) -> dict:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Output folder (world, caches, runs, results, overlays).")
-@click.option("--quick", is_flag=True, help="A reduced world and fewer steps (what the tests run).")
+@click.option("--quick", is_flag=True, help="A reduced world and fewer steps (about 3 minutes).")
 @click.option("--seed", default=0, show_default=True, help="World and training seed.")
 @click.option("--train-steps", type=int, default=None, help="Projector steps per variant (default: by size).")
+@click.option("--n-train", type=int, default=None, help="Train images/captions (default: by size).")
+@click.option("--n-val", type=int, default=None, help="Val images (default: by size).")
+@click.option("--clip-steps", type=int, default=None, help="Toy-CLIP pretraining steps (default: by size).")
+@click.option("--variants", default=None, metavar="RUN,...",
+              help="Trained variants to run, from: " + ", ".join(v[1] for v in VARIANTS if v[1])
+              + " (default: all; training-free always runs).")
+@click.option("--threads", default=2, show_default=True, help="Torch threads for toy-CLIP pretraining.")
 @click.option("--no-progress", is_flag=True)
-def main(out: str, quick: bool, seed: int, train_steps: int | None, no_progress: bool) -> None:
+def main(out: str, quick: bool, seed: int, train_steps: int | None, n_train: int | None,
+         n_val: int | None, clip_steps: int | None, variants: str | None, threads: int,
+         no_progress: bool) -> None:
     """Run the whole TagAlign pipeline on the ToyShapes world and print the ablation table."""
     base = QUICK if quick else FULL
-    sizes = replace(base, world=replace(base.world, seed=seed),
-                    train_steps=train_steps or base.train_steps)
+    known = [v[1] for v in VARIANTS if v[1]]
+    wanted = tuple(v.strip() for v in variants.split(",")) if variants else None
+    if wanted is not None and set(wanted) - set(known):
+        click.echo(f"error: --variants {variants!r}: choose from {', '.join(known)}", err=True)
+        sys.exit(2)
+    n_train = n_train or base.world.n_train
+    world = replace(base.world, seed=seed, n_train=n_train, n_val=n_val or base.world.n_val,
+                    shard_size=min(base.world.shard_size, n_train))
+    sizes = replace(base, world=world, train_steps=train_steps or base.train_steps,
+                    clip_steps=clip_steps or base.clip_steps)
     try:
-        run_demo(Path(out), sizes, progress=not no_progress)
+        run_demo(Path(out), sizes, progress=not no_progress, threads=threads, variants=wanted)
     except DemoError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
