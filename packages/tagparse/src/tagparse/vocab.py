@@ -39,7 +39,7 @@ def vocab_fingerprint(tags_by_kind: dict[str, list[str]]) -> str:
     return h.hexdigest()[:16]
 
 
-def _verdicts_by_sample(con) -> dict[int, dict[tuple[str, str], str]]:
+def latest_verdicts(con) -> dict[int, dict[tuple[str, str], str]]:
     """Latest verdict per (sample, kind, tag); later rows override earlier ones."""
     out: dict[int, dict[tuple[str, str], str]] = {}
     for sid, kind, tag, verdict in con.execute(
@@ -78,7 +78,7 @@ def build_vocab(db: TagsDB, n_objects: int, n_attributes: int, min_count: int = 
         if n_ok == 0:
             raise TagparseError(f"{db.path}: parser {p.backend}@{p.fingerprint[:8]} has no successful parses; "
                                 "run `tagparse run` first")
-        verdicts = _verdicts_by_sample(con)
+        verdicts = latest_verdicts(con)
         total = con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
         intern: dict[str, dict[str, int]] = {k: {} for k in KINDS}
         sample_ids = array("q")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tagparse.db import TagsDB
 from tagparse.review.samples import parser_labels
-from tagparse.review.stats import ParserScore, latest_verdicts, parser_scores
+from tagparse.review.stats import ParserScore, parser_scores
+from tagparse.vocab import latest_verdicts
 
 SCORE_FIELDS = ("parser", "kind", "samples", "tp", "judged", "precision", "precision_lo", "precision_hi",
                 "found", "confirmed", "recall", "recall_lo", "recall_hi")

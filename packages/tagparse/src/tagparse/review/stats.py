@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tagparse.schema import KINDS
-from tagparse.vocab import _verdicts_by_sample as latest_verdicts
+from tagparse.vocab import latest_verdicts
 
 Z95 = 1.959963984540054
 TRUE_VERDICTS = ("accept", "add")
