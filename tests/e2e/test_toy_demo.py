@@ -1,16 +1,14 @@
 """End to end: `tagalign-demo` drives the real CLIs (tagparse run/vocab, tagalign-train,
-tagalign-eval) in subprocesses on a reduced ToyShapes world (300 train / 16 val images, toy CLIP
-100 steps, one TagAlign run of 30 steps), and the outputs hang together. About 100 s on 2 cores.
+tagalign-eval) in subprocesses on a reduced ToyShapes world (300 train / 16 val images, the shipped
+toy CLIP, one TagAlign run of 30 steps), and the outputs hang together. About 200 s on 2 cores.
 
-The issue asked for "trained beats training-free by a measured margin". The measurements
-(bench/RESULTS.md, "Issue 7", 2026-11-29) do NOT show one: the toy CLIP pretrained within the CPU
-budget stays at or below chance at naming shapes (zero-shot 25.5% vs 25.7% chance on the full
-world), so there is no shape information for the projector to localize. Measured shapes mIoU,
-trained TagAlign minus training-free: 0.0 on this reduced run (13.4 vs 13.4), -1.1 on `--quick`
-(14.8 vs 15.9). So this test asserts what the measurements support — training does not make
-shapes mIoU worse by more than TOLERANCE points (the worst measured drop, 1.1, plus headroom for
-seed noise on 16 val images) — and must be tightened to a positive margin once the toy CLIP learns
-shapes.
+Margins, from measured runs of this reduced demo (bench/RESULTS.md, "Issue 7", third pass), TagAlign
+minus training-free for seeds 0 (the one tested) / 1 / 2:
+- attribute-shapes mIoU: +1.7 / +0.6 / +0.5 (full world: +0.5). ATTR_MARGIN = +0.3 leaves headroom
+  below the smallest gain.
+- shapes mIoU: +0.7 / +0.6 / -0.1 (full world: +0.3). Not positive on every seed, so the test does
+  not claim a gain: SHAPES_TOLERANCE = 0.5 bounds the worst measured drop with headroom. The toy CLIP
+  knows shapes only weakly (zero-shot 40% vs 26% chance); see docs/toy-world.md.
 """
 
 from __future__ import annotations
@@ -24,9 +22,10 @@ import pytest
 from tagalign_eval.toyworld.generator import BACKGROUNDS, SHAPES
 from tagparse.reader import load_labels
 
-TOLERANCE = 3.0
+ATTR_MARGIN = 0.3
+SHAPES_TOLERANCE = 0.5
 #: A smaller world than `--quick`, one trained variant (TagAlign) against the training-free baseline.
-REDUCED = ["--quick", "--n-train", "300", "--n-val", "16", "--clip-steps", "100", "--train-steps", "30",
+REDUCED = ["--quick", "--n-train", "300", "--n-val", "16", "--train-steps", "30",
            "--variants", "itc-obj-attr", "--threads", "1"]
 
 
@@ -53,8 +52,9 @@ def test_quick_demo_through_the_real_clis(tmp_path):
 
     summary = json.loads((out / "summary.json").read_text())
     scores = summary["scores"]
-    free = scores["training-free (surgery on the toy CLIP)"]["toyshapes"]
-    best = max(s["toyshapes"] for label, s in scores.items() if label.startswith("projector"))
+    free = scores["training-free (surgery on the toy CLIP)"]
+    tagalign = scores["projector, contrastive + object + attribute tags (TagAlign)"]
     assert all(0 <= v <= 100 for s in scores.values() for v in s.values()), scores
-    assert best >= free - TOLERANCE, scores
+    assert tagalign["toyshapes-attr"] >= free["toyshapes-attr"] + ATTR_MARGIN, scores
+    assert tagalign["toyshapes"] >= free["toyshapes"] - SHAPES_TOLERANCE, scores
     assert list((out / "overlays" / "training-free").glob("*_overlay.png"))

@@ -1,10 +1,17 @@
 """A "pretrained CLIP" for the toy world: a tiny open_clip model trained from scratch on ToyShapes.
 
-Trained with the standard CLIP contrastive loss on the train split's (image, caption) pairs, with
-the class token as the image embedding, so — like real CLIP — it learns to align whole images with
-captions and is never told *where* anything is. The weights are saved as a plain open_clip state
-dict and reloaded through `open_clip.create_model_and_transforms(name, pretrained=PATH)`, the path
-real weights take. The result is cached under a key of (world, config, recipe), so re-runs skip it.
+Trained with the standard CLIP contrastive loss, with the class token as the image embedding, so —
+like real CLIP — it learns to align whole images with captions and is never told *where* anything
+is. Its data is the generator's `pretrain` split (as real CLIP's web data is not TagAlign's
+CC12M): groups of sibling images that differ only in their shapes, batched together, so that shape
+is what the loss has to learn (see `generator.make_sibling_group` for why).
+
+The weights are saved as open_clip safetensors and reloaded through
+`open_clip.create_model_and_transforms(name, pretrained=PATH)`, the path real weights take. They
+are cached under a key of (generator version, config, recipe). Pretraining a toy CLIP that learns
+shapes at all takes about 40 minutes on one CPU core, so the package ships the weights of the default
+recipe (`weights/`, fp16, written by `scripts/pretrain_toy_clip.py`), the way real CLIP weights are
+downloaded rather than retrained; `tagalign-demo --retrain-clip` retrains them from scratch.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ import hashlib
 import io
 import json
 import math
+import multiprocessing as mp
 import os
-import tarfile
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,12 +33,19 @@ import torch
 from open_clip.constants import IMAGENET_MEAN, IMAGENET_STD
 from open_clip.loss import ClipLoss
 from PIL import Image
+from safetensors.torch import save_file
 from tqdm import tqdm
 
-from tagalign_eval.toyworld.generator import SHAPES
+from tagalign_eval.toyworld.generator import (
+    SHAPES,
+    TOYSHAPES_VERSION,
+    jpeg_bytes,
+    make_sibling_group,
+)
 
 TOY_CLIP_NAME = "toy-clip"
-PRETRAIN_VERSION = "1"
+PRETRAIN_VERSION = "2"
+SHIPPED_DIR = Path(__file__).parent / "weights"
 
 
 def toy_clip_config_path() -> Path:
@@ -46,38 +61,101 @@ def register_toy_clip() -> None:
 
 @dataclass(frozen=True)
 class PretrainRecipe:
-    """Everything besides the data that decides the weights."""
+    """Everything that decides the weights: the pretraining data and the optimisation."""
 
-    steps: int = 800
+    groups: int = 2000
+    siblings: int = 8
+    steps: int = 10000
     batch_size: int = 64
-    lr: float = 5e-3
+    lr: float = 1e-3
     weight_decay: float = 0.1
-    warmup: int = 40
+    warmup: int = 500
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.batch_size % self.siblings or self.batch_size // self.siblings > self.groups:
+            raise ValueError(f"batch_size {self.batch_size} must be a multiple of siblings "
+                             f"{self.siblings} and hold at most `groups` ({self.groups}) groups")
 
-def load_pairs(world: Path) -> tuple[torch.Tensor, list[str]]:
-    """All train images as one uint8 tensor N×3×H×W (the toy world fits in memory) + captions."""
-    images, captions = [], []
-    for shard in sorted((world / "train").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            members = {m.name: m for m in tar.getmembers()}
-            for name in sorted(members):
-                if not name.endswith(".jpg"):
-                    continue
-                key = name[: -len(".jpg")]
-                img = Image.open(io.BytesIO(tar.extractfile(members[name]).read())).convert("RGB")
-                images.append(torch.from_numpy(np.array(img)).permute(2, 0, 1))
-                captions.append(tar.extractfile(members[f"{key}.txt"]).read().decode("utf-8"))
-    return torch.stack(images), captions
+    @property
+    def digest(self) -> str:
+        """Identity of the weights: generator version, model config and this recipe."""
+        ident = json.dumps({"generator": TOYSHAPES_VERSION, "config": json.loads(toy_clip_config_path()
+                            .read_text()), "recipe": asdict(self), "version": PRETRAIN_VERSION},
+                           sort_keys=True)
+        return hashlib.sha256(ident.encode()).hexdigest()[:12]
+
+    @property
+    def filename(self) -> str:
+        return f"{TOY_CLIP_NAME}-{self.digest}.safetensors"
 
 
-def cache_path(world: Path, cache_dir: Path, recipe: PretrainRecipe) -> Path:
-    """Where the weights for this (world, config, recipe) live."""
-    ident = json.dumps({"world": world.name, "config": toy_clip_config_path().read_text(),
-                        "recipe": asdict(recipe), "version": PRETRAIN_VERSION}, sort_keys=True)
-    digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
-    return cache_dir / f"{TOY_CLIP_NAME}-{world.name}-{digest}.pt"
+def _group_job(job: tuple[int, int, int]) -> tuple[list[str], np.ndarray]:
+    seed, index, size = job
+    captions, images = [], []
+    for scene, image in make_sibling_group(seed, index, size):
+        captions.append(scene.caption)
+        # Through JPEG like every other ToyShapes image, so the CLIP sees the same kind of pixels.
+        images.append(np.asarray(Image.open(io.BytesIO(jpeg_bytes(image))).convert("RGB")))
+    return captions, np.stack(images)
+
+
+def pretrain_pairs(recipe: PretrainRecipe, workers: int = 1,
+                   progress: bool = True) -> tuple[torch.Tensor, list[str]]:
+    """The `pretrain` split in memory, group-major: uint8 N×3×H×W images and their captions."""
+    jobs = [(recipe.seed, i, recipe.siblings) for i in range(recipe.groups)]
+    captions: list[str] = []
+    chunks: list[np.ndarray] = []
+    bar = tqdm(total=recipe.groups * recipe.siblings, desc="toy CLIP: pretrain split", unit="img",
+               disable=not progress)
+    with bar, (mp.get_context("spawn").Pool(workers) if workers > 1 else nullcontext()) as pool:
+        results = pool.imap(_group_job, jobs, chunksize=16) if pool else map(_group_job, jobs)
+        for group_captions, group_images in results:
+            captions += group_captions
+            chunks.append(group_images)
+            bar.update(len(group_captions))
+    return torch.from_numpy(np.concatenate(chunks)).permute(0, 3, 1, 2).contiguous(), captions
+
+
+def shipped_weights(recipe: PretrainRecipe) -> Path | None:
+    """The packaged weights of `recipe`, if this recipe is the one that was shipped."""
+    path = SHIPPED_DIR / recipe.filename
+    return path if path.is_file() else None
+
+
+def toy_clip_weights(cache_dir: Path, recipe: PretrainRecipe = PretrainRecipe(), retrain: bool = False,
+                     progress: bool = True, threads: int = 2, workers: int = 1) -> Path:
+    """The toy CLIP's weights file: the cached one, else the shipped one, else trained now.
+
+    `retrain` skips the shipped weights (the cache is still used: it holds only weights trained
+    here). `threads` caps torch's intra-op threads while training (on a machine shared with other
+    jobs, 1 is faster per step than 2 that wait on each other); weights are bitwise reproducible for
+    a given thread count, which is therefore not part of the key.
+    """
+    out = cache_dir / recipe.filename
+    if out.is_file():
+        return out
+    if not retrain and (shipped := shipped_weights(recipe)) is not None:
+        return shipped
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        images, captions = pretrain_pairs(recipe, workers, progress)
+        state = train_toy_clip(images, captions, recipe, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+    save_weights(state, out)
+    return out
+
+
+def save_weights(state: dict[str, torch.Tensor], out: Path, dtype: torch.dtype | None = None) -> None:
+    """Atomically write a state dict as safetensors (optionally cast, e.g. fp16 for shipping)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
+               for k, v in state.items()}
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
+    save_file(tensors, str(tmp))
+    tmp.replace(out)
 
 
 def _lr_at(step: int, recipe: PretrainRecipe) -> float:
@@ -88,55 +166,42 @@ def _lr_at(step: int, recipe: PretrainRecipe) -> float:
 
 
 def _normalise(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 images to the ImageNet mean/std normalisation tagalign-train uses."""
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (batch.float() / 255 - mean) / std
 
 
-def pretrain_toy_clip(world: Path, cache_dir: Path, recipe: PretrainRecipe = PretrainRecipe(),
-                      progress: bool = True, threads: int = 2) -> Path:
-    """Train (or reuse) the toy CLIP; returns the open_clip weights file.
+def _batches(recipe: PretrainRecipe, generator: torch.Generator):
+    """Sample indices, whole sibling groups at a time, over shuffled epochs of the groups."""
+    per_batch = recipe.batch_size // recipe.siblings
+    offsets = torch.arange(recipe.siblings)
+    while True:
+        order = torch.randperm(recipe.groups, generator=generator)
+        for start in range(0, recipe.groups - per_batch + 1, per_batch):
+            yield (order[start:start + per_batch, None] * recipe.siblings + offsets).reshape(-1)
 
-    Images are normalised with ImageNet mean/std, the statistics tagalign-train uses. All train
-    images are decoded once into memory, so a step costs only the forward/backward pass. `threads`
-    caps torch's intra-op threads (the budget is 2 cores; on a machine shared with other jobs, 1
-    is several times faster per step because 2 threads wait on each other). Weights are bitwise
-    reproducible for a given thread count; it is not part of the cache key.
+
+def train_toy_clip(images: torch.Tensor, captions: list[str], recipe: PretrainRecipe,
+                   progress: bool = True, on_eval=None, eval_every: int = 0) -> dict[str, torch.Tensor]:
+    """CLIP contrastive training from scratch; returns the state dict.
+
+    `on_eval(step, model)` is called every `eval_every` steps (for learning curves).
     """
-    out = cache_path(world, cache_dir, recipe)
-    if out.is_file():
-        return out
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        _train(world, out, recipe, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
-    return out
-
-
-def _train(world: Path, out: Path, recipe: PretrainRecipe, progress: bool) -> None:
-    """CLIP contrastive training over shuffled epochs of the in-memory pairs; saves to `out`."""
     register_toy_clip()
     torch.manual_seed(recipe.seed)
     model = open_clip.create_model(TOY_CLIP_NAME, pretrained=None)
-    tokenizer = open_clip.get_tokenizer(TOY_CLIP_NAME)
-    images, captions = load_pairs(world)
-    tokens = tokenizer(captions)
+    tokens = open_clip.get_tokenizer(TOY_CLIP_NAME)(captions)
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
     loss_fn = ClipLoss()
-    order = torch.Generator().manual_seed(recipe.seed)
-    perm, cursor = torch.randperm(len(captions), generator=order), 0
+    batches = _batches(recipe, torch.Generator().manual_seed(recipe.seed))
     model.train()
     bar = tqdm(range(recipe.steps), desc="toy CLIP pretraining", unit="step", disable=not progress)
     for step in bar:
-        if cursor + recipe.batch_size > len(perm):
-            perm, cursor = torch.randperm(len(captions), generator=order), 0
-        idx = perm[cursor: cursor + recipe.batch_size]
-        cursor += recipe.batch_size
+        idx = next(batches)
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, recipe)
         out_img, out_txt, scale = model(_normalise(images[idx]), tokens[idx])[:3]
@@ -147,10 +212,11 @@ def _train(world: Path, out: Path, recipe: PretrainRecipe, progress: bool) -> No
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
         bar.set_postfix(loss=f"{loss.item():.3f}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".tmp{os.getpid()}")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(out)
+        if on_eval is not None and eval_every and (step + 1) % eval_every == 0:
+            model.eval()
+            on_eval(step + 1, model)
+            model.train()
+    return model.state_dict()
 
 
 def load_toy_clip(weights: Path):
@@ -160,23 +226,24 @@ def load_toy_clip(weights: Path):
     return model.eval(), preprocess, open_clip.get_tokenizer(TOY_CLIP_NAME)
 
 
-@torch.no_grad()
-def zero_shot_shape_accuracy(weights: Path, world: Path, limit: int = 200) -> tuple[float, float]:
-    """Global alignment check: how often the top-scoring "a photo of a {shape}." prompt names a
-    shape that is in the val image, and how often a uniform random guess would."""
-    model, _, tokenizer = load_toy_clip(weights)
-    text = model.encode_text(tokenizer([f"a photo of a {s}." for s in SHAPES]))
-    text = text / text.norm(dim=-1, keepdim=True)
+def load_val_images(world: Path, limit: int = 200) -> tuple[torch.Tensor, list[set[str]]]:
+    """The first `limit` val images (uint8 N×3×H×W) and the shapes each one contains."""
     base = world / "VOCdevkit" / "ToyShapes"
-    hits = chance = 0.0
     with open(base / "gold.jsonl", encoding="utf-8") as f:
         records = [json.loads(line) for line in f][:limit]
-    batch = torch.stack([torch.from_numpy(np.array(Image.open(base / "JPEGImages" / f"{r['key']}.jpg")
-                                                     .convert("RGB"))).permute(2, 0, 1) for r in records])
-    feats = model.encode_image(_normalise(batch))
+    images = torch.stack([torch.from_numpy(np.array(Image.open(base / "JPEGImages" / f"{r['key']}.jpg")
+                                                      .convert("RGB"))).permute(2, 0, 1) for r in records])
+    return images, [{o["shape"] for o in r["scene"]} for r in records]
+
+
+@torch.no_grad()
+def zero_shot_shape_accuracy(model, images: torch.Tensor, present: list[set[str]]) -> tuple[float, float]:
+    """Global alignment check: how often the top-scoring "a photo of a {shape}." prompt names a
+    shape that is in the image, and how often a uniform random guess would."""
+    tokenizer = open_clip.get_tokenizer(TOY_CLIP_NAME)
+    text = model.encode_text(tokenizer([f"a photo of a {s}." for s in SHAPES]), normalize=True)
+    feats = model.encode_image(_normalise(images), normalize=True)
     top = (feats @ text.T).argmax(dim=1).tolist()
-    for record, pred in zip(records, top):
-        present = {o["shape"] for o in record["scene"]}
-        hits += SHAPES[pred] in present
-        chance += len(present) / len(SHAPES)
-    return hits / len(records), chance / len(records)
+    hits = sum(SHAPES[pred] in shapes for pred, shapes in zip(top, present))
+    chance = sum(len(shapes) / len(SHAPES) for shapes in present)
+    return hits / len(present), chance / len(present)

@@ -1,6 +1,7 @@
 """`tagalign-demo`: the whole pipeline on the toy world, on a CPU, in minutes.
 
-Stages: generate ToyShapes -> pretrain the toy CLIP (cached) -> `tagparse run --backend spacy` ->
+Stages: generate ToyShapes -> the toy CLIP (shipped weights of the default recipe, or pretrained
+from scratch with `--retrain-clip`; cached) -> `tagparse run --backend spacy` ->
 `tagparse vocab` -> `tagalign-train --preset toy` for three variants -> `tagalign-eval` on both class
 lists for those and the training-free baseline -> one Markdown table, overlay pictures, and
 tagparse's precision/recall against the generator's known tags. Every tool runs through its real
@@ -23,6 +24,7 @@ from pathlib import Path
 import click
 
 from tagalign_eval.toyworld.benchmark import ATTR_CLASS_FILE, TOY_PROTOCOL
+from tagalign_eval.toyworld.clip_pretrain import PretrainRecipe
 from tagalign_eval.toyworld.generator import BACKGROUNDS, IMAGE_SIZE, WorldSpec, generate_world
 
 #: (label, run name, tagalign-train flags); None = the training-free baseline.
@@ -45,18 +47,17 @@ class Sizes:
     """World size and training lengths; `--quick` is the reduced version; the other options shrink it further."""
 
     world: WorldSpec
-    clip_steps: int
-    clip_batch: int
+    clip: PretrainRecipe
     train_steps: int
     train_batch: int
     vocab_objects: int = 40
     vocab_attributes: int = 30
 
 
-FULL = Sizes(WorldSpec(seed=0, n_train=4000, n_val=200, shard_size=1000), clip_steps=800,
-             clip_batch=64, train_steps=300, train_batch=64)
-QUICK = Sizes(WorldSpec(seed=0, n_train=600, n_val=40, shard_size=300), clip_steps=300,
-              clip_batch=64, train_steps=60, train_batch=32)
+FULL = Sizes(WorldSpec(seed=0, n_train=4000, n_val=200, shard_size=1000), clip=PretrainRecipe(),
+             train_steps=300, train_batch=64)
+QUICK = Sizes(WorldSpec(seed=0, n_train=600, n_val=40, shard_size=300), clip=PretrainRecipe(),
+              train_steps=60, train_batch=32)
 
 
 def _bin(name: str) -> str:
@@ -109,7 +110,7 @@ def markdown_table(scores: dict[str, dict[str, float]]) -> str:
 
 
 def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
-             variants: tuple[str, ...] | None = None) -> dict:
+             variants: tuple[str, ...] | None = None, retrain_clip: bool = False) -> dict:
     """All stages; returns the summary also written to `out/summary.json`.
 
     `variants` names the trained runs to include (None = all); the training-free baseline always runs.
@@ -117,8 +118,9 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
     chosen = [v for v in VARIANTS if v[1] is None or variants is None or v[1] in variants]
     from tagalign_eval.toyworld.clip_pretrain import (
         TOY_CLIP_NAME,
-        PretrainRecipe,
-        pretrain_toy_clip,
+        load_toy_clip,
+        load_val_images,
+        toy_clip_weights,
         zero_shot_shape_accuracy,
     )
 
@@ -141,11 +143,10 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
     shards = sorted(str(p) for p in (world / "train").glob("*.tar"))
     lap("world")
 
-    click.echo("== 2/6 toy CLIP (contrastive pretraining from scratch; cached)")
-    weights = pretrain_toy_clip(world, out / "cache", PretrainRecipe(
-        steps=sizes.clip_steps, batch_size=sizes.clip_batch, seed=sizes.world.seed), progress=progress,
-        threads=threads)
-    zero_shot, chance = zero_shot_shape_accuracy(weights, world)
+    click.echo("== 2/6 toy CLIP (contrastive pretraining from scratch: shipped or cached weights)")
+    weights = toy_clip_weights(out / "cache", sizes.clip, retrain=retrain_clip, progress=progress,
+                               threads=threads, workers=min(2, os.cpu_count() or 1))
+    zero_shot, chance = zero_shot_shape_accuracy(load_toy_clip(weights)[0], *load_val_images(world))
     click.echo(f"toy CLIP {weights.name}: the top-1 shape prompt names a shape in the val image "
                f"{zero_shot:.1%} of the time (a random guess: {chance:.1%})")
     lap("toy CLIP")
@@ -234,15 +235,18 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
 @click.option("--train-steps", type=int, default=None, help="Projector steps per variant (default: by size).")
 @click.option("--n-train", type=int, default=None, help="Train images/captions (default: by size).")
 @click.option("--n-val", type=int, default=None, help="Val images (default: by size).")
-@click.option("--clip-steps", type=int, default=None, help="Toy-CLIP pretraining steps (default: by size).")
+@click.option("--clip-steps", type=int, default=None,
+              help="Toy-CLIP pretraining steps (default: the shipped recipe's; others train now).")
+@click.option("--retrain-clip", is_flag=True,
+              help="Pretrain the toy CLIP here instead of using the shipped weights (~40 min on one core).")
 @click.option("--variants", default=None, metavar="RUN,...",
               help="Trained variants to run, from: " + ", ".join(v[1] for v in VARIANTS if v[1])
               + " (default: all; training-free always runs).")
 @click.option("--threads", default=2, show_default=True, help="Torch threads for toy-CLIP pretraining.")
 @click.option("--no-progress", is_flag=True)
 def main(out: str, quick: bool, seed: int, train_steps: int | None, n_train: int | None,
-         n_val: int | None, clip_steps: int | None, variants: str | None, threads: int,
-         no_progress: bool) -> None:
+         n_val: int | None, clip_steps: int | None, retrain_clip: bool, variants: str | None,
+         threads: int, no_progress: bool) -> None:
     """Run the whole TagAlign pipeline on the ToyShapes world and print the ablation table."""
     base = QUICK if quick else FULL
     known = [v[1] for v in VARIANTS if v[1]]
@@ -253,10 +257,12 @@ def main(out: str, quick: bool, seed: int, train_steps: int | None, n_train: int
     n_train = n_train or base.world.n_train
     world = replace(base.world, seed=seed, n_train=n_train, n_val=n_val or base.world.n_val,
                     shard_size=min(base.world.shard_size, n_train))
-    sizes = replace(base, world=world, train_steps=train_steps or base.train_steps,
-                    clip_steps=clip_steps or base.clip_steps)
+    clip = replace(base.clip, steps=clip_steps, warmup=min(base.clip.warmup, clip_steps // 10)) \
+        if clip_steps else base.clip
+    sizes = replace(base, world=world, train_steps=train_steps or base.train_steps, clip=clip)
     try:
-        run_demo(Path(out), sizes, progress=not no_progress, threads=threads, variants=wanted)
+        run_demo(Path(out), sizes, progress=not no_progress, threads=threads, variants=wanted,
+                 retrain_clip=retrain_clip)
     except DemoError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

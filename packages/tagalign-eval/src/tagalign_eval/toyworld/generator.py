@@ -16,6 +16,7 @@ Caption ground truth (what `gold.jsonl` records and the tests check):
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import multiprocessing as mp
@@ -63,7 +64,7 @@ SUFFIXES = ["", "", "", "", " - free hd wallpaper", ", high quality", " #shapes"
 RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above",
              "below": "below", "near": "next to"}
 NUMBER_WORDS = {2: "two", 3: "three"}
-_SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
+_SPLIT_IDS = {"train": 0, "val": 1, "test": 2, "pretrain": 3}
 
 
 @dataclass
@@ -309,6 +310,29 @@ def make_sample(seed: int, split: str, index: int) -> tuple[Scene, Image.Image, 
     write_caption(scene, rng)
     image, shape_mask, attr_mask = render(scene, rng)
     return scene, image, shape_mask, attr_mask
+
+
+def make_sibling_group(seed: int, index: int, size: int) -> list[tuple[Scene, Image.Image]]:
+    """`size` captioned images of one layout that differ only in their shapes (toy-CLIP pretraining).
+
+    The first sibling keeps the drawn shapes; every other one redraws each object's shape from the
+    five others, keeping position, size, colour and the background texture. Batched
+    together, siblings are hard negatives that only shape tells apart: without them a batch is
+    separable by colour, size and background alone, and a CLIP trained on it never learns shapes.
+    """
+    rng = np.random.default_rng([seed, _SPLIT_IDS["pretrain"], index])
+    base = sample_scene(rng, f"pretrain{index:07d}")
+    group = []
+    for k in range(size):
+        scene = copy.deepcopy(base)
+        scene.key = f"{base.key}-{k}"
+        if k:
+            for obj in scene.objects:
+                obj.shape = str(rng.choice([s for s in SHAPES if s != obj.shape]))
+        write_caption(scene, rng)
+        pixels = np.random.default_rng([seed, _SPLIT_IDS["pretrain"], index, 1])
+        group.append((scene, render(scene, pixels)[0]))
+    return group
 
 
 def jpeg_bytes(image: Image.Image) -> bytes:

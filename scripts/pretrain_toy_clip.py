@@ -1,0 +1,82 @@
+"""Pretrain the toy CLIP of the default recipe and write the weights that tagalign-eval ships.
+
+Trains `PretrainRecipe()` from scratch on the generator's `pretrain` split (sibling groups, see
+`tagalign_eval.toyworld.generator.make_sibling_group`), records the learning curve (zero-shot shape
+accuracy on the default world's val images every `--eval-every` steps), and writes:
+
+- `<cache>/<toy-clip-DIGEST>.safetensors`: the fp32 weights (what `tagalign-demo` would train);
+- `packages/tagalign-eval/src/tagalign_eval/toyworld/weights/<same name>`: the fp16 copy shipped;
+- `bench/results/toy_clip_curve-DIGEST.json`: the learning curve.
+
+    .venv/bin/python scripts/pretrain_toy_clip.py --threads 1 --workers 2
+
+About 40 minutes on one core of the 2-core reference machine (see bench/RESULTS.md, issue 7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from tagalign_eval.toyworld.clip_pretrain import (
+    SHIPPED_DIR,
+    PretrainRecipe,
+    load_val_images,
+    pretrain_pairs,
+    save_weights,
+    train_toy_clip,
+    zero_shot_shape_accuracy,
+)
+from tagalign_eval.toyworld.generator import WorldSpec, generate_world
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=Path("demo-out/cache"))
+    parser.add_argument("--world-root", type=Path, default=Path("demo-out/world"))
+    parser.add_argument("--results", type=Path, default=Path("bench/results"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="Override a PretrainRecipe field (e.g. --set siblings=8); the weights are "
+                             "still written under the recipe's own digest")
+    args = parser.parse_args()
+
+    defaults = PretrainRecipe()
+    overrides = {}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        if not hasattr(defaults, field):
+            parser.error(f"--set {item}: PretrainRecipe has no field {field!r}")
+        overrides[field] = type(getattr(defaults, field))(value)
+    recipe = replace(defaults, **overrides)
+    torch.set_num_threads(args.threads)
+    world = generate_world(args.world_root, WorldSpec(), workers=args.workers)
+    val_images, present = load_val_images(world)
+    images, captions = pretrain_pairs(recipe, workers=args.workers)
+    curve: list[dict] = []
+    start = time.perf_counter()
+
+    def on_eval(step: int, model) -> None:
+        acc, chance = zero_shot_shape_accuracy(model, val_images, present)
+        curve.append({"step": step, "zero_shot": acc, "chance": chance,
+                      "seconds": round(time.perf_counter() - start, 1)})
+        print(json.dumps(curve[-1]), flush=True)
+
+    state = train_toy_clip(images, captions, recipe, on_eval=on_eval, eval_every=args.eval_every)
+    save_weights(state, args.cache / recipe.filename)
+    save_weights(state, SHIPPED_DIR / recipe.filename, torch.float16)
+    args.results.mkdir(parents=True, exist_ok=True)
+    curve_file = args.results / f"toy_clip_curve-{recipe.digest}.json"
+    curve_file.write_text(json.dumps({"recipe": recipe.__dict__, "threads": args.threads,
+                                      "curve": curve}, indent=2) + "\n")
+    print(f"weights: {args.cache / recipe.filename}; curve: {curve_file}")
+
+
+if __name__ == "__main__":
+    main()
