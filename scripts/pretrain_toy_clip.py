@@ -10,7 +10,7 @@ accuracy on the default world's val images every `--eval-every` steps), and writ
 
     .venv/bin/python scripts/pretrain_toy_clip.py --threads 1 --workers 2
 
-About 40 minutes on one core of the 2-core reference machine (see bench/RESULTS.md, issue 7).
+About 50 minutes at 2 threads on the 2-core reference machine (see bench/RESULTS.md, issue 7).
 """
 
 from __future__ import annotations

@@ -98,4 +98,4 @@ def test_shipped_default_weights_know_their_shapes(tmp_path):
                              progress=False)
     model = cp.load_toy_clip(shipped)[0]
     accuracy, chance = cp.zero_shot_shape_accuracy(model, *cp.load_val_images(world))
-    assert accuracy >= chance + 0.10, (accuracy, chance)  # measured: 45.0% vs 26.3%
+    assert accuracy >= chance + 0.10, (accuracy, chance)  # measured: 49.2% vs 26.3%

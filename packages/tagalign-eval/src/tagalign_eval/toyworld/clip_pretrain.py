@@ -9,7 +9,7 @@ is what the loss has to learn (see `generator.make_sibling_group` for why).
 The weights are saved as open_clip safetensors and reloaded through
 `open_clip.create_model_and_transforms(name, pretrained=PATH)`, the path real weights take. They
 are cached under a key of (generator version, config, recipe). Pretraining a toy CLIP that learns
-shapes at all takes about 40 minutes on one CPU core, so the package ships the weights of the default
+shapes at all takes about 50 minutes on 2 CPU threads, so the package ships the weights of the default
 recipe (`weights/`, fp16, written by `scripts/pretrain_toy_clip.py`), the way real CLIP weights are
 downloaded rather than retrained; `tagalign-demo --retrain-clip` retrains them from scratch.
 """
@@ -65,7 +65,7 @@ class PretrainRecipe:
 
     groups: int = 2000
     siblings: int = 8
-    steps: int = 10000
+    steps: int = 20000
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.1

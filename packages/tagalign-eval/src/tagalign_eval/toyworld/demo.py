@@ -238,7 +238,7 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
 @click.option("--clip-steps", type=int, default=None,
               help="Toy-CLIP pretraining steps (default: the shipped recipe's; others train now).")
 @click.option("--retrain-clip", is_flag=True,
-              help="Pretrain the toy CLIP here instead of using the shipped weights (~40 min on one core).")
+              help="Pretrain the toy CLIP here instead of using the shipped weights (~50 min at 2 threads).")
 @click.option("--variants", default=None, metavar="RUN,...",
               help="Trained variants to run, from: " + ", ".join(v[1] for v in VARIANTS if v[1])
               + " (default: all; training-free always runs).")
