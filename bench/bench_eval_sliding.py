@@ -31,7 +31,7 @@ def timed(seg: Segmenter, images: list[np.ndarray], per_step: int) -> tuple[floa
     start = time.perf_counter()
     labels = []
     for i in range(0, len(images), per_step):
-        labels += seg.segment(images[i:i + per_step])
+        labels += seg.segment(images[i : i + per_step])
     return len(images) / (time.perf_counter() - start), labels
 
 
@@ -52,16 +52,26 @@ def main() -> None:
     classes = encode_classes(model.encode_text, builtin_class_list("voc"), protocol.templates)
     rng = np.random.default_rng(0)
     images = [(rng.random((375, 500, 3)) * 255).astype(np.uint8) for _ in range(args.images)]
-    make = lambda cb: Segmenter(model.dense_fn(), classes, protocol, model.model.image_mean,
-                                model.model.image_std, crop_batch=cb)
+    make = lambda cb: Segmenter(
+        model.dense_fn(),
+        classes,
+        protocol,
+        model.model.image_mean,
+        model.model.image_std,
+        crop_batch=cb,
+    )
     single_rate, single = timed(make(1), images, 1)
     batched_rate, batched = timed(make(args.crop_batch), images, args.images_per_step)
     agree = np.mean([float((a == b).float().mean()) for a, b in zip(single, batched)])
-    print(f"images: {args.images} x 500x375, protocol tagalign-v3 (448 crops, stride 56), "
-          f"{args.threads} threads, model {TINY}")
+    print(
+        f"images: {args.images} x 500x375, protocol tagalign-v3 (448 crops, stride 56), "
+        f"{args.threads} threads, model {TINY}"
+    )
     print(f"one crop at a time : {single_rate:7.2f} img/s")
-    print(f"batched ({args.crop_batch} crops, {args.images_per_step} img/step): "
-          f"{batched_rate:7.2f} img/s")
+    print(
+        f"batched ({args.crop_batch} crops, {args.images_per_step} img/step): "
+        f"{batched_rate:7.2f} img/s"
+    )
     print(f"speed-up           : {batched_rate / single_rate:7.2f}x  (target >= 3x)")
     print(f"label agreement    : {100 * agree:.3f}% of pixels")
 

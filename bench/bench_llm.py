@@ -48,22 +48,35 @@ def read_subset(n: int, out: Path) -> list[str]:
         writer = csv.DictWriter(f, fieldnames=["filename", "caption", "scene_graph"])
         writer.writeheader()
         for i, rec in enumerate(rows):
-            writer.writerow({"filename": f"{rec['region_id']}-{i}", "caption": rec["caption"],
-                             "scene_graph": rec["scene_graph"]})
+            writer.writerow(
+                {
+                    "filename": f"{rec['region_id']}-{i}",
+                    "caption": rec["caption"],
+                    "scene_graph": rec["scene_graph"],
+                }
+            )
     return [r["caption"] for r in rows]
 
 
 def request_payloads(captions: list[str], mode: str) -> list[dict]:
     """The requests tagparse sends, built independently of its client code."""
     prompt = load_prompt(DEFAULT_PROMPT)
-    fmt = {"json_schema": {"type": "json_schema",
-                           "json_schema": {"name": "tags", "schema": prompt.schema, "strict": True}},
-           "json_object_schema": {"type": "json_object", "schema": prompt.schema},
-           "json_object": {"type": "json_object"}}.get(mode)
+    fmt = {
+        "json_schema": {
+            "type": "json_schema",
+            "json_schema": {"name": "tags", "schema": prompt.schema, "strict": True},
+        },
+        "json_object_schema": {"type": "json_object", "schema": prompt.schema},
+        "json_object": {"type": "json_object"},
+    }.get(mode)
     payloads = []
     for c in captions:
-        p = {"model": llamacpp.SERVED_NAME, "messages": prompt.messages(c),
-             "temperature": 0.0, "max_tokens": MAX_TOKENS}
+        p = {
+            "model": llamacpp.SERVED_NAME,
+            "messages": prompt.messages(c),
+            "temperature": 0.0,
+            "max_tokens": MAX_TOKENS,
+        }
         if fmt:
             p["response_format"] = fmt
         payloads.append(p)
@@ -75,6 +88,7 @@ async def load_generator(base_url: str, payloads: list[dict], concurrency: int) 
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=600, limits=limits) as http:
+
         async def one(p):
             async with gate:
                 r = await http.post(f"{base_url}/chat/completions", json=p)
@@ -88,19 +102,31 @@ async def load_generator(base_url: str, payloads: list[dict], concurrency: int) 
 def probe_mode(base_url: str) -> str:
     """The strongest structured-output mode the server accepts (what tagparse settles on)."""
     for mode in STRUCTURED_MODES:
-        r = httpx.post(f"{base_url}/chat/completions", timeout=600,
-                       json=request_payloads(["a cat"], mode)[0])
+        r = httpx.post(
+            f"{base_url}/chat/completions", timeout=600, json=request_payloads(["a cat"], mode)[0]
+        )
         if r.status_code == 200:
             return mode
     raise SystemExit("the server accepted no request")
 
 
-def tagparse_rate(base_url: str, csv_path: Path, db: Path, concurrency: int, n: int) -> tuple[float, object]:
+def tagparse_rate(
+    base_url: str, csv_path: Path, db: Path, concurrency: int, n: int
+) -> tuple[float, object]:
     start = time.perf_counter()
-    summary = run_parse(db, [str(csv_path)], "openai",
-                        {"base_url": base_url, "concurrency": concurrency,
-                         "max_tokens": MAX_TOKENS, "timeout": 600.0},
-                        batch_size=256, progress=False)
+    summary = run_parse(
+        db,
+        [str(csv_path)],
+        "openai",
+        {
+            "base_url": base_url,
+            "concurrency": concurrency,
+            "max_tokens": MAX_TOKENS,
+            "timeout": 600.0,
+        },
+        batch_size=256,
+        progress=False,
+    )
     elapsed = time.perf_counter() - start
     assert summary.parsed + summary.failed == n, summary.lines()
     return n / elapsed, summary
@@ -110,13 +136,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--captions", type=int, default=48, help="captions per throughput measurement")
     ap.add_argument("--concurrency", default="1,4,8")
-    ap.add_argument("--score-n", type=int, default=200, help="FACTUAL test captions to score (0: skip)")
+    ap.add_argument(
+        "--score-n", type=int, default=200, help="FACTUAL test captions to score (0: skip)"
+    )
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp --n_threads")
     args = ap.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-llm-"))
 
     from tagparse.normalize import Normalizer  # load the normalizer's word lists before timing
+
     Normalizer().objects(["cats"])
 
     port = free_port()
@@ -130,25 +159,32 @@ def main() -> None:
         payloads = request_payloads(captions, mode)
         asyncio.run(load_generator(url, payloads[:4], 2))  # warm-up (page cache, KV prefix)
 
-        print(f"\n{len(captions)} captions, max_tokens {MAX_TOKENS}, temperature 0; each level "
-              "measured ceiling, tagparse, tagparse, ceiling (ABBA, means shown) to cancel drift")
+        print(
+            f"\n{len(captions)} captions, max_tokens {MAX_TOKENS}, temperature 0; each level "
+            "measured ceiling, tagparse, tagparse, ceiling (ABBA, means shown) to cancel drift"
+        )
         print(f"{'concurrency':>11} | {'ceiling cap/s':>13} | {'tagparse cap/s':>14} | ratio")
         best_ceiling = best_tagparse = 0.0
         for c in levels:
             ceilings = [asyncio.run(load_generator(url, payloads, c))]
             rates = []
             for rep in range(2):
-                rate, summary = tagparse_rate(url, work / "throughput.csv",
-                                              work / f"c{c}-{rep}.db", c, len(captions))
+                rate, summary = tagparse_rate(
+                    url, work / "throughput.csv", work / f"c{c}-{rep}.db", c, len(captions)
+                )
                 rates.append(rate)
             ceilings.append(asyncio.run(load_generator(url, payloads, c)))
             ceiling, rate = sum(ceilings) / 2, sum(rates) / 2
             best_ceiling, best_tagparse = max(best_ceiling, ceiling), max(best_tagparse, rate)
-            print(f"{c:>11} | {ceiling:>13.2f} | {rate:>14.2f} | {rate / ceiling:.2f}"
-                  f"   (failed {summary.failed}; runs {', '.join(f'{x:.2f}' for x in ceilings)} / "
-                  f"{', '.join(f'{x:.2f}' for x in rates)})")
-        print(f"best tagparse / best ceiling = {best_tagparse:.2f} / {best_ceiling:.2f} = "
-              f"{best_tagparse / best_ceiling:.2f}  (target >= 0.90)")
+            print(
+                f"{c:>11} | {ceiling:>13.2f} | {rate:>14.2f} | {rate / ceiling:.2f}"
+                f"   (failed {summary.failed}; runs {', '.join(f'{x:.2f}' for x in ceilings)} / "
+                f"{', '.join(f'{x:.2f}' for x in rates)})"
+            )
+        print(
+            f"best tagparse / best ceiling = {best_tagparse:.2f} / {best_ceiling:.2f} = "
+            f"{best_tagparse / best_ceiling:.2f}  (target >= 0.90)"
+        )
         if args.score_n == 0:
             return
 
@@ -156,12 +192,18 @@ def main() -> None:
         read_subset(args.score_n, gold)
         best_c = levels[-1]
         start = time.perf_counter()
-        llm = run_parse(work / "score.db", [str(gold)], "openai",
-                        {"base_url": url, "concurrency": best_c, "max_tokens": MAX_TOKENS,
-                         "timeout": 600.0}, progress=False)
+        llm = run_parse(
+            work / "score.db",
+            [str(gold)],
+            "openai",
+            {"base_url": url, "concurrency": best_c, "max_tokens": MAX_TOKENS, "timeout": 600.0},
+            progress=False,
+        )
         llm_s = time.perf_counter() - start
-    print(f"\nFACTUAL test, first {args.score_n} captions; LLM parse {llm_s:.0f} s, "
-          f"{llm.parsed} ok, {llm.failed} failed")
+    print(
+        f"\nFACTUAL test, first {args.score_n} captions; LLM parse {llm_s:.0f} s, "
+        f"{llm.parsed} ok, {llm.failed} failed"
+    )
     reports = [score_db(gold, work / "score.db", "openai")]
     for rule_based in ("spacy", "nltk"):  # context rows on the same subset, when installed
         try:
@@ -172,8 +214,10 @@ def main() -> None:
     print(f"{'parser':<40} | obj P  obj R  obj F1 | att P  att R  att F1")
     for r in reports:
         o, a = r.objects, r.attributes
-        print(f"{r.parser:<40} | {o.precision:.3f} {o.recall:.3f} {o.f1:.3f}  | "
-              f"{a.precision:.3f} {a.recall:.3f} {a.f1:.3f}")
+        print(
+            f"{r.parser:<40} | {o.precision:.3f} {o.recall:.3f} {o.f1:.3f}  | "
+            f"{a.precision:.3f} {a.recall:.3f} {a.f1:.3f}"
+        )
 
 
 if __name__ == "__main__":

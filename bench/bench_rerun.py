@@ -22,14 +22,27 @@ SAMPLE = ROOT / "examples" / "captions.csv"
 
 
 def cli_run(db: Path, args: argparse.Namespace) -> float:
-    cmd = [str(Path(sys.executable).parent / "tagparse"), "run", "--backend", args.backend, "--input",
-           args.input, "--db", str(db), "--key-column", args.key_column, "--no-progress"]
+    cmd = [
+        str(Path(sys.executable).parent / "tagparse"),
+        "run",
+        "--backend",
+        args.backend,
+        "--input",
+        args.input,
+        "--db",
+        str(db),
+        "--key-column",
+        args.key_column,
+        "--no-progress",
+    ]
     start = time.perf_counter()
     done = subprocess.run(cmd, check=False, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode not in (0, 1):
         sys.exit(f"tagparse run failed: {done.stderr}")
-    print("   ", done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr.strip())
+    print(
+        "   ", done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr.strip()
+    )
     return elapsed
 
 
@@ -37,15 +50,23 @@ def api_run(db: Path, args: argparse.Namespace) -> float:
     from tagparse.pipeline import run_parse
 
     start = time.perf_counter()
-    summary = run_parse(db, [args.input], args.backend, {}, progress=False,
-                        input_options={"key_column": args.key_column})
+    summary = run_parse(
+        db,
+        [args.input],
+        args.backend,
+        {},
+        progress=False,
+        input_options={"key_column": args.key_column},
+    )
     elapsed = time.perf_counter() - start
     print("   ", summary.lines()[1])
     return elapsed
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     default = FACTUAL if FACTUAL.exists() else SAMPLE
     ap.add_argument("--input", default=str(default))
     ap.add_argument("--key-column", default="region_id" if default == FACTUAL else "filename")
@@ -67,7 +88,9 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for label, first, again in rows:
         ratio = first / again
-        print(f"| {label} | {first:.2f} | {again:.3f} | {ratio:.0f}x | >= 50x {'PASS' if ratio >= 50 else 'FAIL'} |")
+        print(
+            f"| {label} | {first:.2f} | {again:.3f} | {ratio:.0f}x | >= 50x {'PASS' if ratio >= 50 else 'FAIL'} |"
+        )
 
 
 if __name__ == "__main__":

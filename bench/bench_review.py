@@ -41,9 +41,11 @@ def build_db(path: Path, n: int, seed: int = 0) -> None:
     con.execute("PRAGMA synchronous=OFF")
     t0 = time.perf_counter()
     with con:
-        con.execute("INSERT INTO parsers(id, fingerprint, backend, model, prompt_id, prompt_hash, normalizer_version,"
-                    " params, created_at) VALUES (1,'aaaa1111bbbb2222','spacy','en_core_web_sm','','','n1','{}',0),"
-                    " (2,'cccc3333dddd4444','openai','smollm2','tags-v1','p1','n1','{}',0)")
+        con.execute(
+            "INSERT INTO parsers(id, fingerprint, backend, model, prompt_id, prompt_hash, normalizer_version,"
+            " params, created_at) VALUES (1,'aaaa1111bbbb2222','spacy','en_core_web_sm','','','n1','{}',0),"
+            " (2,'cccc3333dddd4444','openai','smollm2','tags-v1','p1','n1','{}',0)"
+        )
         samples, parses, labels = [], [], []
         for i in range(n):
             a, b, c = (NOUNS[j] for j in noun_ids[i])
@@ -55,19 +57,38 @@ def build_db(path: Path, n: int, seed: int = 0) -> None:
             parses.append((h, 1, json.dumps(objects), json.dumps([adj]), "", "ok", "", 0.0))
             if i % 10 == 0:  # the LLM parsed 10%, and misses the third object
                 parses.append((h, 2, json.dumps(objects[:2]), json.dumps([adj]), "", "ok", "", 0.0))
-            labels.append((i + 1, np.sort(noun_ids[i]).astype("<i4").tobytes(),
-                           np.array([adj_ids[i]], dtype="<i4").tobytes()))
-        con.executemany("INSERT INTO samples(id, key, caption, caption_hash) VALUES (?,?,?,?)", samples)
-        con.executemany("INSERT INTO parses(caption_hash, parser_id, objects, attributes, raw_output, status,"
-                        " error, created_at) VALUES (?,?,?,?,?,?,?,?)", parses)
-        counts = {"object": np.bincount(noun_ids.ravel(), minlength=len(NOUNS)),
-                  "attribute": np.bincount(adj_ids, minlength=len(ADJS))}
-        con.executemany("INSERT INTO vocab(kind, idx, tag, count) VALUES (?,?,?,?)",
-                        [(k, i, t, int(counts[k][i])) for k, names in (("object", NOUNS), ("attribute", ADJS))
-                         for i, t in enumerate(names)])
+            labels.append(
+                (
+                    i + 1,
+                    np.sort(noun_ids[i]).astype("<i4").tobytes(),
+                    np.array([adj_ids[i]], dtype="<i4").tobytes(),
+                )
+            )
+        con.executemany(
+            "INSERT INTO samples(id, key, caption, caption_hash) VALUES (?,?,?,?)", samples
+        )
+        con.executemany(
+            "INSERT INTO parses(caption_hash, parser_id, objects, attributes, raw_output, status,"
+            " error, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            parses,
+        )
+        counts = {
+            "object": np.bincount(noun_ids.ravel(), minlength=len(NOUNS)),
+            "attribute": np.bincount(adj_ids, minlength=len(ADJS)),
+        }
+        con.executemany(
+            "INSERT INTO vocab(kind, idx, tag, count) VALUES (?,?,?,?)",
+            [
+                (k, i, t, int(counts[k][i]))
+                for k, names in (("object", NOUNS), ("attribute", ADJS))
+                for i, t in enumerate(names)
+            ],
+        )
         con.executemany("INSERT INTO labels(sample_id, objects, attributes) VALUES (?,?,?)", labels)
-        con.executemany("INSERT INTO meta(key, value) VALUES (?,?)",
-                        [("vocab_fingerprint", "bench"), ("vocab_built_at", str(time.time()))])
+        con.executemany(
+            "INSERT INTO meta(key, value) VALUES (?,?)",
+            [("vocab_fingerprint", "bench"), ("vocab_built_at", str(time.time()))],
+        )
     con.close()
     print(f"built {path} with {n:,} samples in {time.perf_counter() - t0:.1f}s")
 
@@ -105,13 +126,17 @@ async def keystrokes(path: Path, n: int) -> dict[str, list[float]]:
 
 def row(name: str, value: float, target: float | None) -> None:
     ratio = f"{value / target:6.2f}x of target" if target else ""
-    print(f"{name:<44} {1000 * value:9.1f} ms   target {'' if target is None else f'{1000 * target:.0f} ms':<8} {ratio}")
+    print(
+        f"{name:<44} {1000 * value:9.1f} ms   target {'' if target is None else f'{1000 * target:.0f} ms':<8} {ratio}"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=1_000_000)
-    ap.add_argument("--keys", type=int, default=300, help="keystrokes to time (next, reject, unbound in turn)")
+    ap.add_argument(
+        "--keys", type=int, default=300, help="keystrokes to time (next, reject, unbound in turn)"
+    )
     ap.add_argument("--db", type=Path, default=Path("/tmp/review_bench.db"))
     ap.add_argument("--reuse", action="store_true", help="reuse --db if it exists")
     args = ap.parse_args()
@@ -127,10 +152,14 @@ def main() -> None:
         row(f"first screen, --order {order}", wall, target)
         row(f"first screen, --order {order}, CPU time", cpu, target)
     times = asyncio.run(keystrokes(args.db, args.keys))
-    for key, label in (("s", "next sample (s)"), ("r", "reject a tag (r: commit + precision)"),
-                       ("z", "unbound key (z: harness floor)"),
-                       ("s cpu", "next sample (s), CPU time"), ("r cpu", "reject a tag (r), CPU time"),
-                       ("z cpu", "unbound key (z), CPU time")):
+    for key, label in (
+        ("s", "next sample (s)"),
+        ("r", "reject a tag (r: commit + precision)"),
+        ("z", "unbound key (z: harness floor)"),
+        ("s cpu", "next sample (s), CPU time"),
+        ("r cpu", "reject a tag (r), CPU time"),
+        ("z cpu", "unbound key (z), CPU time"),
+    ):
         t = sorted(times[key])
         target = None if key.startswith("z") else 0.05
         row(f"{label}, mean of {len(t)}", statistics.fmean(t), target)

@@ -47,13 +47,24 @@ def build_synthetic(path: Path, n: int, seed: int = 0) -> None:
         att = (rng.zipf(1.3, size=(m, 3)) - 1) % N_ATTRIBUTE_NAMES
         captions = [f"synthetic caption {start + i}" for i in range(m)]
         hashes = [hashlib.sha1(c.encode()).hexdigest() for c in captions]
-        con.executemany("INSERT INTO samples(key, caption, caption_hash) VALUES (?,?,?)",
-                        ((f"{start + i:09d}", captions[i], hashes[i]) for i in range(m)))
+        con.executemany(
+            "INSERT INTO samples(key, caption, caption_hash) VALUES (?,?,?)",
+            ((f"{start + i:09d}", captions[i], hashes[i]) for i in range(m)),
+        )
         con.executemany(
             "INSERT INTO parses(caption_hash, parser_id, objects, attributes, raw_output, status, error, created_at) "
             "VALUES (?,?,?,?,'','ok','',?)",
-            ((hashes[i], pid, json.dumps([objects[j] for j in obj[i]]),
-              json.dumps([attributes[j] for j in att[i]]), now) for i in range(m)))
+            (
+                (
+                    hashes[i],
+                    pid,
+                    json.dumps([objects[j] for j in obj[i]]),
+                    json.dumps([attributes[j] for j in att[i]]),
+                    now,
+                )
+                for i in range(m)
+            ),
+        )
         con.commit()
     con.close()
 
@@ -71,16 +82,26 @@ def step(kind: str, path: str) -> None:
         detail = f"{s.labelled:,} samples labelled, {s.sizes['object']} objects, {s.sizes['attribute']} attributes"
     else:
         labels = load_labels(path)
-        detail = (f"{len(labels):,} samples, {labels.labels['object'].indices.size:,} object and "
-                  f"{labels.labels['attribute'].indices.size:,} attribute indices")
+        detail = (
+            f"{len(labels):,} samples, {labels.labels['object'].indices.size:,} object and "
+            f"{labels.labels['attribute'].indices.size:,} attribute indices"
+        )
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "base_rss_mb": base_mb, "detail": detail}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "peak_rss_mb": peak_mb, "base_rss_mb": base_mb, "detail": detail}
+        )
+    )
 
 
 def measure(kind: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--step", kind, str(path)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--step", kind, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -90,7 +111,9 @@ def extrapolate_rss(r: dict, scale: float) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--samples", type=int, default=1_000_000)
     ap.add_argument("--keep", default=None, help="directory to keep the synthetic tags.db in")
     ap.add_argument("--step", nargs=2, metavar=("KIND", "DB"), help=argparse.SUPPRESS)
@@ -103,19 +126,30 @@ def main() -> None:
         path.unlink(missing_ok=True)
         t = time.perf_counter()
         build_synthetic(path, args.samples)
-        print(f"synthetic tags.db: {args.samples:,} samples x 8 tags, {path.stat().st_size / 2**20:.0f} MiB, "
-              f"written in {time.perf_counter() - t:.1f} s")
+        print(
+            f"synthetic tags.db: {args.samples:,} samples x 8 tags, {path.stat().st_size / 2**20:.0f} MiB, "
+            f"written in {time.perf_counter() - t:.1f} s"
+        )
         vocab = measure("vocab", path)
         load = measure("load", path)
     scale = CC12M / args.samples
-    print(f"\n| step | {args.samples:,} samples (s) | peak RSS (MiB) | target | 12M extrapolated (s / MiB) |")
+    print(
+        f"\n| step | {args.samples:,} samples (s) | peak RSS (MiB) | target | 12M extrapolated (s / MiB) |"
+    )
     print("|---|---|---|---|---|")
     for name, r, target, ok in (
-            ("tagparse vocab (10k obj / 1k attr)", vocab, "<= 60 s", vocab["seconds"] <= 60),
-            ("load_labels (reader API)", load, "<= 10 s, <= 1024 MiB",
-             load["seconds"] <= 10 and load["peak_rss_mb"] <= 1024)):
-        print(f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {target} {'PASS' if ok else 'FAIL'} | "
-              f"{r['seconds'] * scale:.0f} s / {extrapolate_rss(r, scale):.0f} MiB |")
+        ("tagparse vocab (10k obj / 1k attr)", vocab, "<= 60 s", vocab["seconds"] <= 60),
+        (
+            "load_labels (reader API)",
+            load,
+            "<= 10 s, <= 1024 MiB",
+            load["seconds"] <= 10 and load["peak_rss_mb"] <= 1024,
+        ),
+    ):
+        print(
+            f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {target} {'PASS' if ok else 'FAIL'} | "
+            f"{r['seconds'] * scale:.0f} s / {extrapolate_rss(r, scale):.0f} MiB |"
+        )
     print(f"\nvocab: {vocab['detail']}\nload: {load['detail']}")
 
 

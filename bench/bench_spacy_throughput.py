@@ -49,24 +49,37 @@ def backend(captions: list[str], batch_size: int) -> tuple[float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     with tqdm(total=len(captions), desc="backend", unit="caption", mininterval=1) as bar:
         for i in range(0, len(captions), batch_size):
-            parser.parse_batch(captions[i:i + batch_size])
+            parser.parse_batch(captions[i : i + batch_size])
             bar.update(min(batch_size, len(captions) - i))
     return time.perf_counter() - t0, time.process_time() - c0
 
 
 def cpu_seconds() -> float:
     """CPU time of this process plus its finished children (the worker processes)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def pipeline(path: Path, limit: int | None, workers: int, batch_size: int) -> tuple[int, float, float]:
+def pipeline(
+    path: Path, limit: int | None, workers: int, batch_size: int
+) -> tuple[int, float, float]:
     """(captions parsed, wall seconds, CPU seconds) of one `run_parse` into a fresh tags.db."""
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), cpu_seconds()
-        summary = run_parse(Path(tmp) / "tags.db", [str(path)], "spacy", {}, batch_size=batch_size,
-                            workers=workers, limit=limit, progress=True,
-                            input_options=InputOptions(key_column="region_id"))
+        summary = run_parse(
+            Path(tmp) / "tags.db",
+            [str(path)],
+            "spacy",
+            {},
+            batch_size=batch_size,
+            workers=workers,
+            limit=limit,
+            progress=True,
+            input_options=InputOptions(key_column="region_id"),
+        )
         return summary.parsed, time.perf_counter() - t0, cpu_seconds() - c0
 
 
@@ -75,30 +88,50 @@ def main() -> None:
     ap.add_argument("--captions", type=Path, default=DEFAULT_CAPTIONS)
     ap.add_argument("--limit", type=int, default=None, help="first N captions only (default: all)")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--parts", default="per-process,workers",
-                    help="comma-separated: per-process (naive vs backend), workers (1 vs 2)")
+    ap.add_argument(
+        "--parts",
+        default="per-process,workers",
+        help="comma-separated: per-process (naive vs backend), workers (1 vs 2)",
+    )
     args = ap.parse_args()
 
     parts = set(args.parts.split(","))
     captions = read_captions(args.captions, args.limit)
-    print(f"{len(captions):,} captions from {args.captions}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"{len(captions):,} captions from {args.captions}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     if "per-process" in parts:
-        (t_naive, c_naive), (t_backend, c_backend) = naive(captions), backend(captions, args.batch_size)
+        (t_naive, c_naive), (t_backend, c_backend) = (
+            naive(captions),
+            backend(captions, args.batch_size),
+        )
         n = len(captions)
-        print(f"\n{'per process':<34}{'seconds':>9}{'captions/s':>12}{'CPU s':>8}{'captions/CPU-s':>16}")
-        for name, t, c in [("naive loop nlp(c), full pipeline", t_naive, c_naive),
-                           ("spacy backend parse_batch", t_backend, c_backend)]:
+        print(
+            f"\n{'per process':<34}{'seconds':>9}{'captions/s':>12}{'CPU s':>8}{'captions/CPU-s':>16}"
+        )
+        for name, t, c in [
+            ("naive loop nlp(c), full pipeline", t_naive, c_naive),
+            ("spacy backend parse_batch", t_backend, c_backend),
+        ]:
             print(f"{name:<34}{t:>9.1f}{n / t:>12.0f}{c:>8.1f}{n / c:>16.0f}")
-        print(f"speed-up: {t_naive / t_backend:.2f}x wall, {c_naive / c_backend:.2f}x CPU time (target >= 2x)")
+        print(
+            f"speed-up: {t_naive / t_backend:.2f}x wall, {c_naive / c_backend:.2f}x CPU time (target >= 2x)"
+        )
 
     if "workers" in parts:
         rows = [(w, *pipeline(args.captions, args.limit, w, args.batch_size)) for w in (1, 2)]
-        print(f"\n{'run_parse':<14}{'parsed':>9}{'seconds':>9}{'captions/s':>12}{'CPU s':>8}{'cores used':>12}")
+        print(
+            f"\n{'run_parse':<14}{'parsed':>9}{'seconds':>9}{'captions/s':>12}{'CPU s':>8}{'cores used':>12}"
+        )
         for w, parsed, secs, cpu in rows:
-            print(f"{f'workers={w}':<14}{parsed:>9,}{secs:>9.1f}{parsed / secs:>12.0f}{cpu:>8.0f}{cpu / secs:>12.2f}")
-        print(f"speed-up: {rows[0][2] / rows[1][2]:.2f}x (target >= 1.6x; includes model loading "
-              f"in each worker)")
+            print(
+                f"{f'workers={w}':<14}{parsed:>9,}{secs:>9.1f}{parsed / secs:>12.0f}{cpu:>8.0f}{cpu / secs:>12.2f}"
+            )
+        print(
+            f"speed-up: {rows[0][2] / rows[1][2]:.2f}x (target >= 1.6x; includes model loading "
+            f"in each worker)"
+        )
     print(f"load average {os.getloadavg()[0]:.1f} at end (other processes share these CPUs)")
 
 

@@ -37,8 +37,15 @@ def main() -> None:
     spec = get_benchmark("voc")
     protocol = resolve_protocol("tagalign-v3", spec.protocol_family)
     classes = encode_classes(model.encode_text, spec.class_list(), protocol.templates)
-    seg = Segmenter(model.dense_fn(), classes, protocol, net.image_mean, net.image_std,
-                    device=device, crop_batch=args.crop_batch)
+    seg = Segmenter(
+        model.dense_fn(),
+        classes,
+        protocol,
+        net.image_mean,
+        net.image_std,
+        device=device,
+        crop_batch=args.crop_batch,
+    )
     rng = np.random.default_rng(0)
     pool = [(rng.random((375, 500, 3)) * 255).astype(np.uint8) for _ in range(16)]
     gt = torch.from_numpy(rng.integers(0, 21, (375, 500))).to(device)
@@ -55,9 +62,11 @@ def main() -> None:
             done += n
         torch.cuda.synchronize()
     rate = args.images / (time.perf_counter() - start)
-    print(f"{torch.cuda.get_device_name()}: {rate:.1f} img/s over {args.images} 500x375 images "
-          f"(tagalign-v3, crop batch {args.crop_batch}, {args.images_per_step} img/step, "
-          f"amp {args.amp}); peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    print(
+        f"{torch.cuda.get_device_name()}: {rate:.1f} img/s over {args.images} 500x375 images "
+        f"(tagalign-v3, crop batch {args.crop_batch}, {args.images_per_step} img/step, "
+        f"amp {args.amp}); peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
+    )
     total = 0.0
     for name in PAPER_ORDER:
         n = get_benchmark(name).val_size or 0

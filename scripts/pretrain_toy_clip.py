@@ -42,9 +42,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--eval-every", type=int, default=500)
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="Override a PretrainRecipe field (e.g. --set siblings=8); the weights are "
-                             "still written under the recipe's own digest")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="Override a PretrainRecipe field (e.g. --set siblings=8); the weights are "
+        "still written under the recipe's own digest",
+    )
     args = parser.parse_args()
 
     defaults = PretrainRecipe()
@@ -64,8 +69,14 @@ def main() -> None:
 
     def on_eval(step: int, model) -> None:
         acc, chance = zero_shot_shape_accuracy(model, val_images, present)
-        curve.append({"step": step, "zero_shot": acc, "chance": chance,
-                      "seconds": round(time.perf_counter() - start, 1)})
+        curve.append(
+            {
+                "step": step,
+                "zero_shot": acc,
+                "chance": chance,
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
         print(json.dumps(curve[-1]), flush=True)
 
     state = train_toy_clip(images, captions, recipe, on_eval=on_eval, eval_every=args.eval_every)
@@ -73,8 +84,10 @@ def main() -> None:
     save_weights(state, SHIPPED_DIR / recipe.filename, torch.float16)
     args.results.mkdir(parents=True, exist_ok=True)
     curve_file = args.results / f"toy_clip_curve-{recipe.digest}.json"
-    curve_file.write_text(json.dumps({"recipe": recipe.__dict__, "threads": args.threads,
-                                      "curve": curve}, indent=2) + "\n")
+    curve_file.write_text(
+        json.dumps({"recipe": recipe.__dict__, "threads": args.threads, "curve": curve}, indent=2)
+        + "\n"
+    )
     print(f"weights: {args.cache / recipe.filename}; curve: {curve_file}")
 
 

@@ -41,8 +41,14 @@ def spacy_tagged(captions: list[str], nlp, batch_size: int = 512) -> list[list[t
     """Treebank tokens of each caption sentence with the Penn tags the spaCy pipeline gives them."""
     docs = [Doc(nlp.vocab, words=tokens) for c in captions for tokens in tokenize(c)]
     with nlp.select_pipes(enable=["tok2vec", "tagger"]):  # Penn tags need no parse
-        tagged = list(tqdm(nlp.pipe(docs, batch_size=batch_size), total=len(docs),
-                           desc="spaCy tagging", unit="caption"))
+        tagged = list(
+            tqdm(
+                nlp.pipe(docs, batch_size=batch_size),
+                total=len(docs),
+                desc="spaCy tagging",
+                unit="caption",
+            )
+        )
     return [[(t.text, t.tag_) for t in doc] for doc in tagged]
 
 
@@ -77,14 +83,22 @@ def accuracy(tagger: PerceptronTagger, sentences: list[list[tuple[str, str]]]) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--captions", type=Path, required=True, help="CSV with a `caption` column")
-    ap.add_argument("--heldout", type=Path, default=None, help="CSV of captions to report accuracy on")
+    ap.add_argument(
+        "--heldout", type=Path, default=None, help="CSV of captions to report accuracy on"
+    )
     ap.add_argument("--limit", type=int, default=None, help="train on the first N captions only")
     ap.add_argument("--iterations", type=int, default=5)
-    ap.add_argument("--threshold", type=float, default=0.5, help="prune weights below this magnitude")
+    ap.add_argument(
+        "--threshold", type=float, default=0.5, help="prune weights below this magnitude"
+    )
     ap.add_argument("--out", type=Path, default=SHIPPED_TAGGER)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--capitalize-share", type=float, default=0.5,
-                    help="share of training sentences whose first word is capitalized")
+    ap.add_argument(
+        "--capitalize-share",
+        type=float,
+        default=0.5,
+        help="share of training sentences whose first word is capitalized",
+    )
     args = ap.parse_args()
 
     random.seed(args.seed)  # PerceptronTagger.train shuffles with the random module
@@ -102,7 +116,7 @@ def main() -> None:
         "format": "nltk-perceptron-json",
         "nltk_version": nltk.__version__,
         "trained_on": f"{args.captions.name} ({len(sentences)} sentences), Penn tags from "
-                      f"spaCy {spacy_backend.spec.model}",
+        f"spaCy {spacy_backend.spec.model}",
         "iterations": args.iterations,
         "capitalize_share": args.capitalize_share,
         "prune_threshold": args.threshold,
@@ -119,8 +133,10 @@ def main() -> None:
         heldout = spacy_tagged(read_captions(args.heldout, None), spacy_backend.nlp)
         pruned = PerceptronTagger(load=False)
         pruned.decode_json_params((weights, tagdict, classes))
-        print(f"held-out token accuracy vs spaCy: unpruned {accuracy(tagger, heldout):.4f}, "
-              f"shipped {accuracy(pruned, heldout):.4f}")
+        print(
+            f"held-out token accuracy vs spaCy: unpruned {accuracy(tagger, heldout):.4f}, "
+            f"shipped {accuracy(pruned, heldout):.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,19 @@ from tagparse.reader import load_labels
 SHAPES_MARGIN = 0.1
 ATTR_MARGIN = 0.5
 #: A smaller world than `--quick`, one trained variant (TagAlign) against the training-free baseline.
-REDUCED = ["--quick", "--n-train", "300", "--n-val", "16", "--train-steps", "30",
-           "--variants", "itc-obj-attr", "--threads", "1"]
+REDUCED = [
+    "--quick",
+    "--n-train",
+    "300",
+    "--n-val",
+    "16",
+    "--train-steps",
+    "30",
+    "--variants",
+    "itc-obj-attr",
+    "--threads",
+    "1",
+]
 
 
 @pytest.mark.slow
@@ -32,8 +43,13 @@ REDUCED = ["--quick", "--n-train", "300", "--n-val", "16", "--train-steps", "30"
 def test_quick_demo_through_the_real_clis(tmp_path):
     out = tmp_path / "demo"
     demo = Path(sys.executable).with_name("tagalign-demo")
-    proc = subprocess.run([str(demo), *REDUCED, "--out", str(out), "--no-progress"],
-                          capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(
+        [str(demo), *REDUCED, "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| variant | shapes mIoU | attribute-shapes mIoU |" in proc.stdout
 

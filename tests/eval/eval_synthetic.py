@@ -26,8 +26,10 @@ def file_values(spec: BenchmarkSpec, num_classes: int) -> tuple[np.ndarray, int]
 
 def write_image(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(path, quality=95) if path.suffix.lower() in (".jpg", ".jpeg") \
-        else Image.fromarray(rgb).save(path)
+    Image.fromarray(rgb).save(path, quality=95) if path.suffix.lower() in (
+        ".jpg",
+        ".jpeg",
+    ) else Image.fromarray(rgb).save(path)
 
 
 def write_mask(path: Path, raw: np.ndarray, spec: BenchmarkSpec) -> None:
@@ -42,7 +44,10 @@ def write_mask(path: Path, raw: np.ndarray, spec: BenchmarkSpec) -> None:
 
 
 def write_benchmark(
-    spec: BenchmarkSpec, data_root: Path, n: int = 3, size: tuple[int, int] = (40, 30),
+    spec: BenchmarkSpec,
+    data_root: Path,
+    n: int = 3,
+    size: tuple[int, int] = (40, 30),
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """n image/mask pairs; returns stem -> raw mask values as written (left half one class,
@@ -56,7 +61,7 @@ def write_benchmark(
     for stem in stems_for(spec, n):
         a, b = rng.choice(values, 2, replace=False)
         raw = np.full((h, w), a, dtype=np.int64)
-        raw[:, w // 2:] = b
+        raw[:, w // 2 :] = b
         raw[: h // 6] = ignore
         if spec.reduce_zero_label:
             raw[-2:] = 0

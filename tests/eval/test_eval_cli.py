@@ -23,9 +23,24 @@ def run(*args):
 def test_voc_surgery_baseline_end_to_end(tmp_path, tiny_weights):
     write_benchmark(get_benchmark("voc"), tmp_path / "data", n=3, size=(80, 60))
     out = tmp_path / "results.json"
-    result = run("voc", "--data-root", tmp_path / "data", "--baseline", "surgery", "--model", TINY,
-                 "--pretrained", tiny_weights, "--out", out, "--save-vis", tmp_path / "vis",
-                 "--save-pred", tmp_path / "pred", *FAST)
+    result = run(
+        "voc",
+        "--data-root",
+        tmp_path / "data",
+        "--baseline",
+        "surgery",
+        "--model",
+        TINY,
+        "--pretrained",
+        tiny_weights,
+        "--out",
+        out,
+        "--save-vis",
+        tmp_path / "vis",
+        "--save-pred",
+        tmp_path / "pred",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("protocol tagalign-v3: short side 64, crop 64, stride 32")
     payload = json.loads(out.read_text())
@@ -46,9 +61,26 @@ def test_voc_surgery_baseline_end_to_end(tmp_path, tiny_weights):
 def test_predict_writes_pngs_with_the_image_size(tmp_path, tiny_weights):
     image = tmp_path / "photo.jpg"
     write_image(image, (np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8))
-    result = run("predict", image, "--classes", "cat,black cat,sofa", "--baseline", "surgery",
-                 "--model", TINY, "--pretrained", tiny_weights, "--out", tmp_path / "out",
-                 "--short-side", "64", "--crop", "64", "--stride", "32")
+    result = run(
+        "predict",
+        image,
+        "--classes",
+        "cat,black cat,sofa",
+        "--baseline",
+        "surgery",
+        "--model",
+        TINY,
+        "--pretrained",
+        tiny_weights,
+        "--out",
+        tmp_path / "out",
+        "--short-side",
+        "64",
+        "--crop",
+        "64",
+        "--stride",
+        "32",
+    )
     assert result.exit_code == 0, result.output
     overlay = Image.open(tmp_path / "out/photo_overlay.png")
     assert overlay.size == (70, 50)
@@ -58,19 +90,45 @@ def test_predict_writes_pngs_with_the_image_size(tmp_path, tiny_weights):
     assert union.shape == (50, 70) and (union == 1).all()  # every pixel gets exactly one class
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["voc", "--data-root", "{tmp}", "--baseline", "surgery"],
-     "no folder VOCdevkit/VOC2012/JPEGImages"),
-    (["coco-object", "--data-root", "{tmp}", "--baseline", "surgery"],
-     "tagalign-eval prepare coco-object"),
-    (["voc", "--data-root", "{tmp}"], None),
-    (["voc", "--data-root", "{tmp}", "--checkpoint", "{tmp}", "--protocol", "sclip"],
-     "not a tagalign-train run"),
-    (["voc", "--data-root", "{tmp}", "--baseline", "surgery", "--classes", " , "],
-     "empty class list"),
-    (["predict", "{tmp}/nope.jpg", "--classes", "cat", "--baseline", "surgery", "--model", TINY,
-      "--pretrained", "none", "--out", "{tmp}/o"], "no such image"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (
+            ["voc", "--data-root", "{tmp}", "--baseline", "surgery"],
+            "no folder VOCdevkit/VOC2012/JPEGImages",
+        ),
+        (
+            ["coco-object", "--data-root", "{tmp}", "--baseline", "surgery"],
+            "tagalign-eval prepare coco-object",
+        ),
+        (["voc", "--data-root", "{tmp}"], None),
+        (
+            ["voc", "--data-root", "{tmp}", "--checkpoint", "{tmp}", "--protocol", "sclip"],
+            "not a tagalign-train run",
+        ),
+        (
+            ["voc", "--data-root", "{tmp}", "--baseline", "surgery", "--classes", " , "],
+            "empty class list",
+        ),
+        (
+            [
+                "predict",
+                "{tmp}/nope.jpg",
+                "--classes",
+                "cat",
+                "--baseline",
+                "surgery",
+                "--model",
+                TINY,
+                "--pretrained",
+                "none",
+                "--out",
+                "{tmp}/o",
+            ],
+            "no such image",
+        ),
+    ],
+)
 def test_bad_input_is_one_line(tmp_path, args, expected):
     if args[0] == "voc" and expected is not None and "tagalign-train" in expected:
         write_benchmark(get_benchmark("voc"), tmp_path, n=1)
@@ -96,7 +154,8 @@ def test_prepare_coco_object_and_cityscapes(tmp_path):
     city = tmp_path / "cityscapes/gtFine/val/bonn"
     city.mkdir(parents=True)
     Image.fromarray(np.array([[7, 26, 33, 0, 4]], np.uint8), "L").save(
-        city / "bonn_000000_000019_gtFine_labelIds.png")
+        city / "bonn_000000_000019_gtFine_labelIds.png"
+    )
     assert run("prepare", "cityscapes", "--data-root", tmp_path).exit_code == 0
     out = np.asarray(Image.open(city / "bonn_000000_000019_gtFine_labelTrainIds.png"))
     assert out.tolist() == [[0, 13, 18, 255, 255]]
@@ -109,9 +168,28 @@ def test_all_skips_missing_benchmarks_and_prints_the_paper_table(tmp_path, tiny_
     write_benchmark(get_benchmark("voc"), data, n=2, size=(64, 48))
     write_benchmark(get_benchmark("ade20k"), data, n=2, size=(64, 48))
     out = tmp_path / "all.json"
-    result = CliRunner().invoke(main, [str(a) for a in (
-        "all", "--data-root", data, "--baseline", "clip", "--model", TINY, "--pretrained",
-        tiny_weights, "--out", out, "--protocol", "tagalign-v1", *FAST)])
+    result = CliRunner().invoke(
+        main,
+        [
+            str(a)
+            for a in (
+                "all",
+                "--data-root",
+                data,
+                "--baseline",
+                "clip",
+                "--model",
+                TINY,
+                "--pretrained",
+                tiny_weights,
+                "--out",
+                out,
+                "--protocol",
+                "tagalign-v1",
+                *FAST,
+            )
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "skip context:" in result.output and "prepare context" in result.output
     payload = json.loads(out.read_text())
@@ -128,24 +206,42 @@ def test_custom_folder_and_out_of_range_labels(tmp_path, tiny_weights):
     rng = np.random.default_rng(0)
     (tmp_path / "masks").mkdir()
     for i in range(2):
-        write_image(tmp_path / "images" / f"im{i}.png", (rng.random((40, 50, 3)) * 255)
-                    .astype(np.uint8))
+        write_image(
+            tmp_path / "images" / f"im{i}.png", (rng.random((40, 50, 3)) * 255).astype(np.uint8)
+        )
         mask = np.zeros((40, 50), np.uint8)
         mask[:, 25:] = 1
         mask[:4] = 9 if i == 1 else 255  # 9 is outside the two classes
         Image.fromarray(mask, "L").save(tmp_path / "masks" / f"im{i}.png")
     (tmp_path / "classes.txt").write_text("sky\ngrass\n")
-    args = ["custom", "--images", tmp_path / "images", "--masks", tmp_path / "masks",
-            "--class-file", tmp_path / "classes.txt", "--img-suffix", ".png", "--baseline",
-            "maskclip", "--model", TINY, "--pretrained", tiny_weights, *FAST]
+    args = [
+        "custom",
+        "--images",
+        tmp_path / "images",
+        "--masks",
+        tmp_path / "masks",
+        "--class-file",
+        tmp_path / "classes.txt",
+        "--img-suffix",
+        ".png",
+        "--baseline",
+        "maskclip",
+        "--model",
+        TINY,
+        "--pretrained",
+        tiny_weights,
+        *FAST,
+    ]
     # decoded in a worker process: the error must still arrive as one line
     strict = CliRunner().invoke(main, [str(a) for a in [*args, "--workers", "1"]])
-    assert strict.exit_code == 2 and "im1.png: label value(s) 9 outside the 2 classes" in \
-        strict.output
+    assert (
+        strict.exit_code == 2 and "im1.png: label value(s) 9 outside the 2 classes" in strict.output
+    )
     assert strict.output.startswith("error: ") and strict.output.count("\n") == 1
     out = tmp_path / "r.json"
-    loose = CliRunner().invoke(main, [str(a) for a in
-                                      [*args, "--ignore-out-of-range", "--out", out]])
+    loose = CliRunner().invoke(
+        main, [str(a) for a in [*args, "--ignore-out-of-range", "--out", out]]
+    )
     assert loose.exit_code == 0, loose.output
     r = json.loads(out.read_text())["results"][0]
     assert r["out_of_range_labels"] == {"9": 4 * 50}
@@ -159,12 +255,21 @@ def test_checkpoint_of_a_training_run_blends_and_is_fingerprinted(tmp_path, tiny
     from tagalign_train.model import build_model
 
     model = build_model(TINY, tiny_weights, projector="conv")
-    write_checkpoint(tmp_path / "run", 10, model.trainable_state_dict(), model.config, None,
-                     keep_last=1)
+    write_checkpoint(
+        tmp_path / "run", 10, model.trainable_state_dict(), model.config, None, keep_last=1
+    )
     write_benchmark(get_benchmark("voc"), tmp_path / "data", n=2, size=(64, 48))
     out = tmp_path / "r.json"
-    result = run("voc", "--data-root", tmp_path / "data", "--checkpoint", tmp_path / "run",
-                 "--out", out, *FAST)
+    result = run(
+        "voc",
+        "--data-root",
+        tmp_path / "data",
+        "--checkpoint",
+        tmp_path / "run",
+        "--out",
+        out,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     r = json.loads(out.read_text())["results"][0]
     assert r["model"]["kind"] == "checkpoint" and r["clip_blend_applied"] is True
@@ -188,10 +293,20 @@ def test_prepare_context_from_detail_json(tmp_path):
     corner[:2, 6:] = True
     data = {
         "images": [
-            {"image_id": 2008000002, "file_name": "2008_000002.jpg", "height": 6, "width": 8,
-             "phase": "val"},
-            {"image_id": 2008000003, "file_name": "2008_000003.jpg", "height": 6, "width": 8,
-             "phase": "train"},
+            {
+                "image_id": 2008000002,
+                "file_name": "2008_000002.jpg",
+                "height": 6,
+                "width": 8,
+                "phase": "val",
+            },
+            {
+                "image_id": 2008000003,
+                "file_name": "2008_000003.jpg",
+                "height": 6,
+                "width": 8,
+                "phase": "train",
+            },
         ],
         "annos_segmentation": [
             {"image_id": 2008000002, "category_id": 2, "segmentation": rle_encode(left)},

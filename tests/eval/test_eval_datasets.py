@@ -16,8 +16,16 @@ from tagalign_eval.errors import EvalError
 from tagalign_eval.metrics import IGNORE
 
 EXPECTED_CLASSES = {
-    "voc": 21, "context": 60, "coco-object": 81, "voc20": 20, "context59": 59, "coco-stuff": 171,
-    "cityscapes": 19, "ade20k": 150, "imagenet-s50": 51, "imagenet-s300": 301,
+    "voc": 21,
+    "context": 60,
+    "coco-object": 81,
+    "voc20": 20,
+    "context59": 59,
+    "coco-stuff": 171,
+    "cityscapes": 19,
+    "ade20k": 150,
+    "imagenet-s50": 51,
+    "imagenet-s300": 301,
 }
 REDUCE_ZERO = {"voc20", "context59", "ade20k"}
 
@@ -54,8 +62,14 @@ def test_synonym_lists_score_each_name_for_one_class(tmp_path):
     classes = classes_from_option("background; sky; wall,cat,person; person in shirt")
     assert classes.names == ["background", "cat", "person"]
     assert not classes.background_from_protocol
-    assert classes.prompted == [(0, "background"), (0, "sky"), (0, "wall"), (1, "cat"),
-                                (2, "person"), (2, "person in shirt")]
+    assert classes.prompted == [
+        (0, "background"),
+        (0, "sky"),
+        (0, "wall"),
+        (1, "cat"),
+        (2, "person"),
+        (2, "person in shirt"),
+    ]
     f = tmp_path / "c.txt"
     f.write_text("background\ncat\n\n")
     assert classes_from_option(str(f)).background_from_protocol
@@ -117,9 +131,15 @@ def test_out_of_range_labels_fail_or_are_passed_through(tmp_path):
 def test_register_benchmark_for_a_new_world(tmp_path):
     classes = tmp_path / "toy.txt"
     classes.write_text("background\ncircle\nsquare\n")
-    spec = BenchmarkSpec(name="toy-test", root="VOCdevkit/TOY", img_dir="JPEGImages",
-                         ann_dir="SegmentationClass", split="ImageSets/Segmentation/val.txt",
-                         classes=str(classes), family="voc")
+    spec = BenchmarkSpec(
+        name="toy-test",
+        root="VOCdevkit/TOY",
+        img_dir="JPEGImages",
+        ann_dir="SegmentationClass",
+        split="ImageSets/Segmentation/val.txt",
+        classes=str(classes),
+        family="voc",
+    )
     register_benchmark("toy-test", spec, replace=True)
     assert "toy-test" in benchmark_names()
     write_benchmark(spec, tmp_path, n=2)

@@ -23,8 +23,10 @@ def text_for(n: int, dim: int = 16, background: bool = True, seed: int = 1) -> C
     prompted = n - int(background)
     return ClassEmbeddings(
         embeddings=F.normalize(torch.randn(prompted, dim, generator=g), dim=-1),
-        prompt_class=torch.arange(prompted), num_classes=n,
-        background_index=0 if background else None, background_from_protocol=background,
+        prompt_class=torch.arange(prompted),
+        num_classes=n,
+        background_index=0 if background else None,
+        background_from_protocol=background,
     )
 
 
@@ -34,8 +36,12 @@ def images(seed=0):
 
 
 def test_window_grid_matches_mmseg_slide():
-    assert window_grid(48, 100, 48, 24) == [(0, 48, 0, 48), (0, 48, 24, 72), (0, 48, 48, 96),
-                                            (0, 48, 52, 100)]
+    assert window_grid(48, 100, 48, 24) == [
+        (0, 48, 0, 48),
+        (0, 48, 24, 72),
+        (0, 48, 48, 96),
+        (0, 48, 52, 100),
+    ]
     assert window_grid(30, 20, 48, 24) == [(0, 30, 0, 20)]  # smaller than a crop: one window
     assert rescale_size(375, 500, 448, 2048) == (448, 597)
     assert rescale_size(100, 2000, 448, 2048) == (102, 2048)  # long side caps the scale
@@ -55,8 +61,7 @@ def test_batched_windows_equal_one_crop_at_a_time(dense):
 
 
 def test_window_covering_the_image_equals_whole_image_inference(dense):
-    protocol = resolve_protocol("tagalign-v1", None, {"short_side": 48, "crop": 512,
-                                                      "stride": 256})
+    protocol = resolve_protocol("tagalign-v1", None, {"short_side": 48, "crop": 512, "stride": 256})
     seg = Segmenter(dense, text_for(4), protocol, MEAN, STD)
     x = seg.prepare(images()[0])
     slid = seg.slide([x])[0]
@@ -66,8 +71,13 @@ def test_window_covering_the_image_equals_whole_image_inference(dense):
 
 def test_heads_blend_and_constant_background():
     """Hand-built embeddings: pixel similarity to class 1 is 1.0, to class 2 is 0.0."""
-    text = ClassEmbeddings(embeddings=torch.eye(2), prompt_class=torch.arange(2), num_classes=3,
-                           background_index=0, background_from_protocol=True)
+    text = ClassEmbeddings(
+        embeddings=torch.eye(2),
+        prompt_class=torch.arange(2),
+        num_classes=3,
+        background_index=0,
+        background_from_protocol=True,
+    )
     trained = torch.zeros(1, 2, 1, 2)
     trained[0, 0, 0, 0] = 1.0  # pixel 0 -> class 1
     trained[0, 1, 0, 1] = 1.0  # pixel 1 -> class 2
@@ -75,8 +85,9 @@ def test_heads_blend_and_constant_background():
     fn = lambda x: (trained, baseline)
     v1 = resolve_protocol("tagalign-v1")
     probs = Segmenter(fn, text, v1, MEAN, STD)._head(trained)
-    assert probs[0, :, 0, 0].tolist() == pytest.approx([torch.sigmoid(torch.tensor(7.5)).item(),
-                                                        torch.sigmoid(torch.tensor(-2.5)).item()])
+    assert probs[0, :, 0, 0].tolist() == pytest.approx(
+        [torch.sigmoid(torch.tensor(7.5)).item(), torch.sigmoid(torch.tensor(-2.5)).item()]
+    )
     seg = Segmenter(fn, text, v1, MEAN, STD)
     blended = seg.crop_probs(torch.zeros(1, 3, 1, 2))[0, :, 0, 0]
     s_hi, s_lo = torch.sigmoid(torch.tensor(7.5)).item(), torch.sigmoid(torch.tensor(-2.5)).item()
@@ -91,8 +102,13 @@ def test_heads_blend_and_constant_background():
 
 def test_synonyms_take_the_best_name_per_class():
     classes = classes_from_option("background,cat;kitty,dog")
-    text = ClassEmbeddings(embeddings=torch.eye(3), prompt_class=torch.tensor([0, 0, 1]),
-                           num_classes=3, background_index=0, background_from_protocol=True)
+    text = ClassEmbeddings(
+        embeddings=torch.eye(3),
+        prompt_class=torch.tensor([0, 0, 1]),
+        num_classes=3,
+        background_index=0,
+        background_from_protocol=True,
+    )
     assert classes.prompted == [(1, "cat"), (1, "kitty"), (2, "dog")]
     feats = torch.tensor([0.0, 1.0, 0.0]).view(1, 3, 1, 1)  # looks like "kitty"
     p = resolve_protocol("tagalign-v3")

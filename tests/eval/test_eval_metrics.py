@@ -64,8 +64,14 @@ def test_reduce_zero_label_through_the_loader(tmp_path):
     """File 0 becomes ignore, v becomes v-1, 255 stays ignore; the metric sees only 2 classes."""
     classes = tmp_path / "classes.txt"
     classes.write_text("cat\ndog\n")
-    spec = BenchmarkSpec(name="rz", root="set", img_dir="img", ann_dir="ann", classes=str(classes),
-                         reduce_zero_label=True)
+    spec = BenchmarkSpec(
+        name="rz",
+        root="set",
+        img_dir="img",
+        ann_dir="ann",
+        classes=str(classes),
+        reduce_zero_label=True,
+    )
     raw = np.array([[0, 1, 1, 2], [2, 2, 255, 0]])
     write_image(tmp_path / "set/img/a.jpg", np.zeros((2, 4, 3), np.uint8))
     write_mask(tmp_path / "set/ann/a.png", raw, spec)

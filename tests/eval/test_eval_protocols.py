@@ -19,7 +19,12 @@ def test_tagalign_v3_preset_and_per_dataset_values():
     p = resolve_protocol("tagalign-v3", "ade20k")
     assert (p.short_side, p.crop, p.stride) == (448, 448, 56)
     assert (p.head, p.scale, p.clip_blend, p.background, p.pamr) == (
-        "softmax", 30.0, 0.5, "constant", False)
+        "softmax",
+        30.0,
+        0.5,
+        "constant",
+        False,
+    )
     assert resolve_protocol("tagalign-v3", "voc").bg_thresh == 0.45
     assert resolve_protocol("tagalign-v3", "context").bg_thresh == 0.1
     assert resolve_protocol("tagalign-v3", "coco-object").bg_thresh == 0.3
@@ -35,8 +40,9 @@ def test_sclip_preset():
 
 
 def test_overrides_win_are_recorded_and_validated():
-    p = resolve_protocol("tagalign-v3", "voc", {"stride": 112, "bg_thresh": None,
-                                                "templates": ["itap of a {}."]})
+    p = resolve_protocol(
+        "tagalign-v3", "voc", {"stride": 112, "bg_thresh": None, "templates": ["itap of a {}."]}
+    )
     d = p.to_dict()
     assert d["stride"] == 112 and d["bg_thresh"] == 0.45 and d["templates"] == ["itap of a {}."]
     with pytest.raises(EvalError, match="larger than --crop"):

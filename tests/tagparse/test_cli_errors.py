@@ -50,13 +50,17 @@ def test_missing_input(db, tmp_path):
 
 def test_missing_caption_column(db, tmp_path):
     (tmp_path / "c.csv").write_text("filename,text\na.jpg,cat\n")
-    assert_one_line_error(run(db, tmp_path / "c.csv"), "c.csv", "no column 'caption'", "--caption-column")
+    assert_one_line_error(
+        run(db, tmp_path / "c.csv"), "c.csv", "no column 'caption'", "--caption-column"
+    )
 
 
 def test_malformed_csv_row_keeps_earlier_batches(db, tmp_path):
     good = "".join(f"k{i},caption {i}\n" for i in range(30))
     (tmp_path / "c.csv").write_text("filename,caption\n" + good + "bad,x,y\n")
-    assert_one_line_error(run(db, tmp_path / "c.csv", extra=["--batch-size", "8"]), "line 32", "malformed CSV row")
+    assert_one_line_error(
+        run(db, tmp_path / "c.csv", extra=["--batch-size", "8"]), "line 32", "malformed CSV row"
+    )
     assert TagsDB.open(db).count_samples() == 30
 
 
@@ -124,9 +128,13 @@ def test_vocab_before_parse(db):
 
 
 def test_unknown_backend_and_bad_shard(db):
-    assert_one_line_error(cli("run", "--backend", "nope", "--input", EXAMPLE, "--db", db), "unknown backend 'nope'")
-    assert_one_line_error(cli("run", "--backend", "nope", "--input", EXAMPLE, "--db", db, "--shard", "2"),
-                          "expected I/N")
+    assert_one_line_error(
+        cli("run", "--backend", "nope", "--input", EXAMPLE, "--db", db), "unknown backend 'nope'"
+    )
+    assert_one_line_error(
+        cli("run", "--backend", "nope", "--input", EXAMPLE, "--db", db, "--shard", "2"),
+        "expected I/N",
+    )
 
 
 def test_successful_run_stats_export_merge(db, tmp_path):
@@ -136,9 +144,21 @@ def test_successful_run_stats_export_merge(db, tmp_path):
     assert merged.exit_code == 0 and "0 conflicts" in merged.stdout
     assert cli("vocab", "--db", tmp_path / "all.db", "--objects", "20").exit_code == 0
     stats = cli("stats", "--db", tmp_path / "all.db")
-    assert "62 samples" in stats.stdout and "100.0% of samples have at least one tag" in stats.stdout
-    exported = cli("export", "--db", tmp_path / "all.db", "--format", "tagalign", "-o", tmp_path / "ta")
+    assert (
+        "62 samples" in stats.stdout and "100.0% of samples have at least one tag" in stats.stdout
+    )
+    exported = cli(
+        "export", "--db", tmp_path / "all.db", "--format", "tagalign", "-o", tmp_path / "ta"
+    )
     assert exported.exit_code == 0
-    imported = cli("import-tagalign", "--db", tmp_path / "imp.db", "--tags", tmp_path / "ta" / "object_list.csv",
-                   "--labels", tmp_path / "ta" / "object_index.json", "--no-progress")
+    imported = cli(
+        "import-tagalign",
+        "--db",
+        tmp_path / "imp.db",
+        "--tags",
+        tmp_path / "ta" / "object_list.csv",
+        "--labels",
+        tmp_path / "ta" / "object_index.json",
+        "--no-progress",
+    )
     assert imported.exit_code == 0 and "imported 62 samples" in imported.stdout

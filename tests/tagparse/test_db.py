@@ -115,7 +115,9 @@ def test_vocab_before_any_parse_is_a_clear_error(tmp_path):
 
 def test_samples_first_caption_wins_and_parses_upsert(tmp_path):
     db = TagsDB.open(tmp_path / "tags.db", create=True)
-    stats = db.add_samples([("a", "a red car"), ("b", "a dog"), ("a", "a blue car"), ("b", "a dog")])
+    stats = db.add_samples(
+        [("a", "a red car"), ("b", "a dog"), ("a", "a blue car"), ("b", "a dog")]
+    )
     assert (stats.added, stats.repeated, stats.conflicts) == (2, 1, 1)
     assert db.stored_key_hashes(["a", "zzz"]) == {"a": caption_hash("a red car")}
     pid = db.register_parser(ParserSpec(backend="t", normalizer_version="1"))

@@ -33,8 +33,10 @@ def parsed_db(tmp_path):
 
 def label_sets(path):
     labels = load_labels(path)
-    return {key: {labels.vocab["object"][j] for j in labels.labels["object"].row(i)}
-            for i, key in enumerate(labels.keys)}
+    return {
+        key: {labels.vocab["object"][j] for j in labels.labels["object"].row(i)}
+        for i, key in enumerate(labels.keys)
+    }
 
 
 def test_export_jsonl(parsed_db, tmp_path):
@@ -50,8 +52,13 @@ def test_tagalign_export_then_import_round_trip(parsed_db, tmp_path):
     build_vocab(TagsDB.open(parsed_db), 40, 10, progress=False)
     n_tags, n_samples = export_tagalign(TagsDB.open(parsed_db), tmp_path / "ta")
     assert (n_tags, n_samples) == (40, 62)
-    summary = import_tagalign(tmp_path / "imported.db", tmp_path / "ta" / "object_list.csv",
-                              tmp_path / "ta" / "object_index.json", captions=str(EXAMPLE), progress=False)
+    summary = import_tagalign(
+        tmp_path / "imported.db",
+        tmp_path / "ta" / "object_list.csv",
+        tmp_path / "ta" / "object_index.json",
+        captions=str(EXAMPLE),
+        progress=False,
+    )
     assert (summary.tags, summary.samples, summary.parse_conflicts) == (40, 62, 0)
     assert label_sets(tmp_path / "imported.db") == label_sets(parsed_db)
     original, imported = load_labels(parsed_db), load_labels(tmp_path / "imported.db")
@@ -66,25 +73,50 @@ def test_tagalign_export_then_import_round_trip(parsed_db, tmp_path):
 
 def test_import_without_captions_and_with_basename_keys(tmp_path):
     (tmp_path / "object_list.csv").write_text("object\ndog\ncat\nbench\n")
-    (tmp_path / "index.json").write_text(json.dumps({
-        "http://img.example/a/1.jpg": [0, 2], "http://img.example/b/2.jpg": [1], "http://img.example/3.jpg": [0, 2]}))
-    s = import_tagalign(tmp_path / "t.db", tmp_path / "object_list.csv", tmp_path / "index.json",
-                        basename=True, progress=False)
+    (tmp_path / "index.json").write_text(
+        json.dumps(
+            {
+                "http://img.example/a/1.jpg": [0, 2],
+                "http://img.example/b/2.jpg": [1],
+                "http://img.example/3.jpg": [0, 2],
+            }
+        )
+    )
+    s = import_tagalign(
+        tmp_path / "t.db",
+        tmp_path / "object_list.csv",
+        tmp_path / "index.json",
+        basename=True,
+        progress=False,
+    )
     assert (s.samples, s.new_samples) == (3, 3)
-    assert label_sets(tmp_path / "t.db") == {"1.jpg": {"dog", "bench"}, "2.jpg": {"cat"}, "3.jpg": {"dog", "bench"}}
+    assert label_sets(tmp_path / "t.db") == {
+        "1.jpg": {"dog", "bench"},
+        "2.jpg": {"cat"},
+        "3.jpg": {"dog", "bench"},
+    }
     con = TagsDB.open(tmp_path / "t.db").raw()
-    assert con.execute("SELECT COUNT(*) FROM parses").fetchone()[0] == 2  # equal tag lists share a parse
-    assert con.execute("SELECT tag, count FROM vocab ORDER BY idx").fetchall() == [("dog", 2), ("cat", 1), ("bench", 2)]
+    assert (
+        con.execute("SELECT COUNT(*) FROM parses").fetchone()[0] == 2
+    )  # equal tag lists share a parse
+    assert con.execute("SELECT tag, count FROM vocab ORDER BY idx").fetchall() == [
+        ("dog", 2),
+        ("cat", 1),
+        ("bench", 2),
+    ]
     con.close()
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("dog\ncat\n", ["dog", "cat"]),
-    ("object\ndog\ncat\n", ["dog", "cat"]),
-    ("index,tag\n1,cat\n0,dog\n", ["dog", "cat"]),
-    (",0\n0,dog\n1,cat\n", ["dog", "cat"]),
-    ("0,dog\n1,cat\n", ["dog", "cat"]),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("dog\ncat\n", ["dog", "cat"]),
+        ("object\ndog\ncat\n", ["dog", "cat"]),
+        ("index,tag\n1,cat\n0,dog\n", ["dog", "cat"]),
+        (",0\n0,dog\n1,cat\n", ["dog", "cat"]),
+        ("0,dog\n1,cat\n", ["dog", "cat"]),
+    ],
+)
 def test_tag_list_layouts(tmp_path, text, expected):
     (tmp_path / "l.csv").write_text(text)
     assert read_tag_list(tmp_path / "l.csv") == expected
@@ -103,7 +135,11 @@ def test_import_errors(tmp_path):
     (tmp_path / "l.csv").write_text("dog\ncat\n")
     (tmp_path / "bad.json").write_text('{"a.jpg": [0, 5]}')
     with pytest.raises(TagparseError, match=r"'a.jpg': expected a list of tag indices in 0..1"):
-        import_tagalign(tmp_path / "t.db", tmp_path / "l.csv", tmp_path / "bad.json", progress=False)
+        import_tagalign(
+            tmp_path / "t.db", tmp_path / "l.csv", tmp_path / "bad.json", progress=False
+        )
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(TagparseError, match="expected a JSON object"):
-        import_tagalign(tmp_path / "t.db", tmp_path / "l.csv", tmp_path / "list.json", progress=False)
+        import_tagalign(
+            tmp_path / "t.db", tmp_path / "l.csv", tmp_path / "list.json", progress=False
+        )

@@ -20,7 +20,9 @@ def spec_tables() -> dict[str, list[str]]:
             continue
         if line.startswith("#"):
             current = None
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        cells = (
+            [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        )
         if current and cells and cells[0] not in ("column", "") and not set(cells[0]) <= set("-"):
             tables[current].append(cells[0])
     return tables
@@ -37,7 +39,9 @@ def test_spec_tables_match_the_schema():
     code = {name: [c.name for c in table.columns] for name, table in Base.metadata.tables.items()}
     assert set(documented) == set(code)
     for name, columns in code.items():
-        assert documented[name] == columns, f"table {name}: spec {documented[name]} vs code {columns}"
+        assert documented[name] == columns, (
+            f"table {name}: spec {documented[name]} vs code {columns}"
+        )
 
 
 def test_spec_lists_the_meta_keys_the_code_writes():

@@ -23,22 +23,30 @@ def write_shard(path, samples, *, with_json_only=()):
             members = [(f"{key}.jpg", b"\xff\xd8fake-jpeg-bytes" * 20)]
             if key not in with_json_only:
                 members.append((f"{key}.txt", caption.encode()))
-            members.append((f"{key}.json", json.dumps({"key": key, "caption": caption, "status": "success"}).encode()))
+            members.append(
+                (
+                    f"{key}.json",
+                    json.dumps({"key": key, "caption": caption, "status": "success"}).encode(),
+                )
+            )
             for name, data in members:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
 
 
-@pytest.mark.parametrize("pattern,expected", [
-    ("shards/{00000..00003}.tar", [f"shards/{i:05d}.tar" for i in range(4)]),
-    ("s{8..11}.tar", ["s8.tar", "s9.tar", "s10.tar", "s11.tar"]),
-    ("{a,b}/{1..2}.csv", ["a/1.csv", "a/2.csv", "b/1.csv", "b/2.csv"]),
-    ("x{a,{b,c}}y", ["xay", "xby", "xcy"]),
-    ("plain.csv", ["plain.csv"]),
-    ("literal{x}.csv", ["literal{x}.csv"]),
-    ("{3..1}", ["3", "2", "1"]),
-])
+@pytest.mark.parametrize(
+    "pattern,expected",
+    [
+        ("shards/{00000..00003}.tar", [f"shards/{i:05d}.tar" for i in range(4)]),
+        ("s{8..11}.tar", ["s8.tar", "s9.tar", "s10.tar", "s11.tar"]),
+        ("{a,b}/{1..2}.csv", ["a/1.csv", "a/2.csv", "b/1.csv", "b/2.csv"]),
+        ("x{a,{b,c}}y", ["xay", "xby", "xcy"]),
+        ("plain.csv", ["plain.csv"]),
+        ("literal{x}.csv", ["literal{x}.csv"]),
+        ("{3..1}", ["3", "2", "1"]),
+    ],
+)
 def test_expand_braces(pattern, expected):
     assert expand_braces(pattern) == expected
 
@@ -67,9 +75,15 @@ def test_jsonl(tmp_path):
 
 def test_tar_shards_with_brace_expansion(tmp_path):
     write_shard(tmp_path / "00000.tar", [("000000000", "a red bus"), ("000000001", "a cat")])
-    write_shard(tmp_path / "00001.tar", [("000010000", "a tall tree")], with_json_only={"000010000"})
+    write_shard(
+        tmp_path / "00001.tar", [("000010000", "a tall tree")], with_json_only={"000010000"}
+    )
     records, stream = _read([tmp_path / "{00000..00001}.tar"])
-    assert records == [("000000000", "a red bus"), ("000000001", "a cat"), ("000010000", "a tall tree")]
+    assert records == [
+        ("000000000", "a red bus"),
+        ("000000001", "a cat"),
+        ("000010000", "a tall tree"),
+    ]
     assert stream.bytes_read == stream.total_bytes
     assert stream.warnings == []
 
@@ -107,11 +121,17 @@ def test_long_caption_is_truncated_with_warning(tmp_path):
     assert "long.jpg" in stream.warnings[0] and "truncated" in stream.warnings[0]
 
 
-@pytest.mark.parametrize("content,message", [
-    ("filename,text\na.jpg,cat\n", r"no column 'caption' \(columns: filename, text\); pass --caption-column"),
-    ("filename,caption\na.jpg,cat\nb.jpg,dog,extra\n", r"line 3: malformed CSV row \(3 fields"),
-    ('filename,caption\na.jpg,"unterminated\n', r"malformed CSV"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (
+            "filename,text\na.jpg,cat\n",
+            r"no column 'caption' \(columns: filename, text\); pass --caption-column",
+        ),
+        ("filename,caption\na.jpg,cat\nb.jpg,dog,extra\n", r"line 3: malformed CSV row \(3 fields"),
+        ('filename,caption\na.jpg,"unterminated\n', r"malformed CSV"),
+    ],
+)
 def test_bad_csv_is_reported_with_file_and_line(tmp_path, content, message):
     p = tmp_path / "bad.csv"
     p.write_text(content)
@@ -150,8 +170,10 @@ def test_reading_streams_instead_of_loading_the_file(tmp_path):
     p = tmp_path / "big.csv"
     with open(p, "w") as f:
         f.write("filename,caption\n")
-        for i in range(60_000):
-            f.write(f"{i:08d}.jpg,a photo of a red car parked next to a tall tree number {i}\n")
+        f.writelines(
+            f"{i:08d}.jpg,a photo of a red car parked next to a tall tree number {i}\n"
+            for i in range(60_000)
+        )
     size = p.stat().st_size
     tracemalloc.start()
     n = sum(1 for _ in InputStream([str(p)]))

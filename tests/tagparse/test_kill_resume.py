@@ -34,9 +34,26 @@ def count(db: Path, sql: str) -> int:
 
 def run_cli(db: Path, csv: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", LAUNCH, str(HERE), "run", "--backend", "wordsplit", "--input", str(csv),
-         "--db", str(db), "--batch-size", "20", "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            LAUNCH,
+            str(HERE),
+            "run",
+            "--backend",
+            "wordsplit",
+            "--input",
+            str(csv),
+            "--db",
+            str(db),
+            "--batch-size",
+            "20",
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -45,8 +62,9 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
     n, distinct = 1200, 400  # every caption appears three times, under different keys
     with open(csv, "w") as f:
         f.write("filename,caption\n")
-        for i in range(n):
-            f.write(f"{i:06d}.jpg,a red car number {i % distinct} near a tall tree\n")
+        f.writelines(
+            f"{i:06d}.jpg,a red car number {i % distinct} near a tall tree\n" for i in range(n)
+        )
     db = tmp_path / "tags.db"
 
     proc = run_cli(db, csv)
@@ -61,8 +79,14 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
     before = count(db, "SELECT COUNT(*) FROM samples")
     assert 100 <= before < n
     # batches are atomic: every stored sample has its parse
-    assert count(db, "SELECT COUNT(*) FROM samples s LEFT JOIN parses p USING (caption_hash) "
-                     "WHERE p.caption_hash IS NULL") == 0
+    assert (
+        count(
+            db,
+            "SELECT COUNT(*) FROM samples s LEFT JOIN parses p USING (caption_hash) "
+            "WHERE p.caption_hash IS NULL",
+        )
+        == 0
+    )
 
     proc = run_cli(db, csv)
     out, err = proc.communicate(timeout=300)
@@ -71,8 +95,14 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
     assert count(db, "SELECT COUNT(DISTINCT key) FROM samples") == n
     assert count(db, "SELECT COUNT(*) FROM parses") == distinct
     assert count(db, "SELECT COUNT(*) FROM parses WHERE status != 'ok'") == 0
-    assert count(db, "SELECT COUNT(*) FROM samples s LEFT JOIN parses p USING (caption_hash) "
-                     "WHERE p.caption_hash IS NULL") == 0
+    assert (
+        count(
+            db,
+            "SELECT COUNT(*) FROM samples s LEFT JOIN parses p USING (caption_hash) "
+            "WHERE p.caption_hash IS NULL",
+        )
+        == 0
+    )
     assert f"{n - before:,} new samples" in out
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

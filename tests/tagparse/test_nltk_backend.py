@@ -28,7 +28,9 @@ def test_shipped_tagger_is_small_and_in_nltk_json_form():
 
 
 def test_paper_example(backend):
-    (result,) = backend.parse_batch(["A small kitten lying on the grass, playing with a brown shoe."])
+    (result,) = backend.parse_batch(
+        ["A small kitten lying on the grass, playing with a brown shoe."]
+    )
     assert result.status == "ok"
     assert result.objects == ["kitten", "grass", "shoe"]
     assert result.attributes == ["small", "brown"]
@@ -72,7 +74,9 @@ def test_bad_model_files_are_one_line_errors(tmp_path):
 
 
 def test_registry_and_normalizer_option():
-    backend = make_backend("nltk", model="tagparse", normalizer=Normalizer({"dog": "hound"}), workers=3)
+    backend = make_backend(
+        "nltk", model="tagparse", normalizer=Normalizer({"dog": "hound"}), workers=3
+    )
     assert backend.parse_batch(["two dogs"])[0].objects == ["hound"]
 
 

@@ -23,11 +23,22 @@ def test_clean_strips_case_punctuation_determiners_numbers_and_possessives():
     assert clean("12.5 ... ?") == ""
 
 
-@pytest.mark.parametrize("plural, singular", [
-    ("dogs", "dog"), ("buses", "bus"), ("children", "child"), ("knives", "knife"),
-    ("leaves", "leaf"), ("grass", "grass"), ("dress", "dress"), ("people", "people"),
-    ("pants", "pants"), ("glasses", "glasses"), ("scissors", "scissors"),
-])
+@pytest.mark.parametrize(
+    "plural, singular",
+    [
+        ("dogs", "dog"),
+        ("buses", "bus"),
+        ("children", "child"),
+        ("knives", "knife"),
+        ("leaves", "leaf"),
+        ("grass", "grass"),
+        ("dress", "dress"),
+        ("people", "people"),
+        ("pants", "pants"),
+        ("glasses", "glasses"),
+        ("scissors", "scissors"),
+    ],
+)
 def test_singularize(plural, singular):
     assert singularize(plural) == singular
 
@@ -47,7 +58,11 @@ def test_objects_keep_compounds_dedupe_in_order_and_drop_empty_tags():
 def test_attributes_are_cleaned_but_not_singularized():
     norm = Normalizer(stoplist=set())
     assert norm.attributes(["Brown", "brown", "glass", "the", "light blue", "multi-colored"]) == [
-        "brown", "glass", "light blue", "multi-colored"]
+        "brown",
+        "glass",
+        "light blue",
+        "multi-colored",
+    ]
 
 
 def test_default_stoplist_drops_non_visual_nouns_and_heads():
@@ -55,7 +70,10 @@ def test_default_stoplist_drops_non_visual_nouns_and_heads():
     assert {"photo", "image", "view", "stock", "background"} <= stop
     assert "picture" not in stop  # often a framed picture: a visible object
     norm = Normalizer()
-    assert norm.objects(["stock photo", "dog", "Images", "close-up", "photo booth"]) == ["dog", "photo booth"]
+    assert norm.objects(["stock photo", "dog", "Images", "close-up", "photo booth"]) == [
+        "dog",
+        "photo booth",
+    ]
     assert Normalizer(stoplist=set()).objects(["photo"]) == ["photo"]
 
 
@@ -94,11 +112,14 @@ def test_from_files_reads_tsv_json_and_stoplist(tmp_path):
     assert Normalizer.from_files(js).objects(["photo", "lady"]) == ["woman"]
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("syn.tsv", "guy man\n", r"syn.tsv:1: expected `from<TAB>to`"),
-    ("syn.json", "{bad", r"syn.json: invalid JSON at line 1"),
-    ("syn.json", '["guy"]', r"expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("syn.tsv", "guy man\n", r"syn.tsv:1: expected `from<TAB>to`"),
+        ("syn.json", "{bad", r"syn.json: invalid JSON at line 1"),
+        ("syn.json", '["guy"]', r"expected a JSON object"),
+    ],
+)
 def test_bad_synonym_files_give_one_line_errors(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
@@ -125,11 +146,41 @@ def test_normalizer_pickles_for_worker_processes():
 
 
 # -- properties ------------------------------------------------------------------------------
-WORDS = st.sampled_from(["the", "a", "two", "3", "Dogs", "dog's", "traffic", "lights", "leaves",
-                         "glasses", "photo", "guy", "guys", "ones", "t-shirts", "-", "!!", "café",
-                         "axes", "bases", "s", "ss", "people", "grey"])
-TAGS = st.lists(st.one_of(st.lists(WORDS, max_size=4).map(" ".join), st.text(max_size=12)), max_size=8)
-NORMALIZERS = [Normalizer(), Normalizer({"guy": "man", "grey": "gray", "dog": "hound"}, {"photo", "thing"})]
+WORDS = st.sampled_from(
+    [
+        "the",
+        "a",
+        "two",
+        "3",
+        "Dogs",
+        "dog's",
+        "traffic",
+        "lights",
+        "leaves",
+        "glasses",
+        "photo",
+        "guy",
+        "guys",
+        "ones",
+        "t-shirts",
+        "-",
+        "!!",
+        "café",
+        "axes",
+        "bases",
+        "s",
+        "ss",
+        "people",
+        "grey",
+    ]
+)
+TAGS = st.lists(
+    st.one_of(st.lists(WORDS, max_size=4).map(" ".join), st.text(max_size=12)), max_size=8
+)
+NORMALIZERS = [
+    Normalizer(),
+    Normalizer({"guy": "man", "grey": "gray", "dog": "hound"}, {"photo", "thing"}),
+]
 
 
 @settings(max_examples=120, deadline=None)

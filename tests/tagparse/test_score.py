@@ -18,9 +18,18 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "factual_sample.csv"
 def test_gold_rule_on_hand_written_scene_graphs():
     objects, attributes = gold_tags(
         "( Women , sit on , bench ) , ( bench , is , Wooden ) , ( people , is , 2 ) , "
-        "( dogs , is , three ) , ( traffic lights ) , ( tennis player , hold , rackets )")
+        "( dogs , is , three ) , ( traffic lights ) , ( tennis player , hold , rackets )"
+    )
     # subjects and non-`is` objects are objects; 1-tuples too; last word singularized, lowercased
-    assert objects == {"woman", "bench", "people", "dog", "traffic light", "tennis player", "racket"}
+    assert objects == {
+        "woman",
+        "bench",
+        "people",
+        "dog",
+        "traffic light",
+        "tennis player",
+        "racket",
+    }
     # `is` objects are attributes, except numbers (digits or number words)
     assert attributes == {"wooden"}
 
@@ -37,12 +46,16 @@ def test_malformed_tuple_is_reported():
 
 
 def test_prf_by_hand():
-    gold = [GoldRow("c1", frozenset({"man", "horse"}), frozenset({"brown"})),
-            GoldRow("c2", frozenset({"cat"}), frozenset({"black", "small"})),
-            GoldRow("c3", frozenset({"tree"}), frozenset())]
-    preds = [(["Men", "horse", "field"], ["brown"]),  # objects tp 2 of 3 (men -> man), attr 1/1
-             (["cat"], ["black", "fluffy"]),  # tp 1/1, attr 1/2
-             None]  # no parse: nothing predicted, gold still counted
+    gold = [
+        GoldRow("c1", frozenset({"man", "horse"}), frozenset({"brown"})),
+        GoldRow("c2", frozenset({"cat"}), frozenset({"black", "small"})),
+        GoldRow("c3", frozenset({"tree"}), frozenset()),
+    ]
+    preds = [
+        (["Men", "horse", "field"], ["brown"]),  # objects tp 2 of 3 (men -> man), attr 1/1
+        (["cat"], ["black", "fluffy"]),  # tp 1/1, attr 1/2
+        None,
+    ]  # no parse: nothing predicted, gold still counted
     objects, attributes = score_predictions(gold, preds)
     assert (objects.tp, objects.n_pred, objects.n_gold) == (3, 4, 4)
     assert objects.precision == pytest.approx(3 / 4) and objects.recall == pytest.approx(3 / 4)
@@ -64,7 +77,9 @@ def test_read_gold_sample_and_errors(tmp_path):
     with pytest.raises(TagparseError, match="missing column.*scene_graph"):
         read_gold(no_col)
     bad = tmp_path / "bad.csv"
-    bad.write_text('caption,scene_graph\nok,"( a , b , c )"\nbroken,"( a , b )"\n', encoding="utf-8")
+    bad.write_text(
+        'caption,scene_graph\nok,"( a , b , c )"\nbroken,"( a , b )"\n', encoding="utf-8"
+    )
     with pytest.raises(TagparseError, match=r"bad.csv:3: bad scene_graph"):
         read_gold(bad)
     with pytest.raises(TagparseError, match="no such gold file"):
@@ -75,7 +90,9 @@ def _db_with_parses(path, parses: dict[str, tuple[list, list]], status="ok") -> 
     db = TagsDB.open(path, create=True)
     db.add_samples([(f"k{i}", c) for i, c in enumerate(parses)])
     pid = db.register_parser(ParserSpec(backend="hand", normalizer_version="1+test"))
-    db.write_parses(pid, [(caption_hash(c), ParseResult(o, a, status=status)) for c, (o, a) in parses.items()])
+    db.write_parses(
+        pid, [(caption_hash(c), ParseResult(o, a, status=status)) for c, (o, a) in parses.items()]
+    )
     return db
 
 
@@ -88,14 +105,17 @@ def test_score_db_matches_rows_by_caption(tmp_path):
         w.writerow([2, 2, "two cats", "( cats , is , 2 )"])
         w.writerow([3, 3, "never parsed", "( moon )"])
     db_path = tmp_path / "tags.db"
-    _db_with_parses(db_path, {"a white dog on grass": (["dog", "grass"], ["white"]),
-                              "two cats": (["cat"], [])})
+    _db_with_parses(
+        db_path, {"a white dog on grass": (["dog", "grass"], ["white"]), "two cats": (["cat"], [])}
+    )
     report = score_db(gold, db_path)
     assert report.rows == 3 and report.unparsed == 1
     assert (report.objects.tp, report.objects.n_pred, report.objects.n_gold) == (3, 3, 4)
     assert (report.attributes.tp, report.attributes.n_pred, report.attributes.n_gold) == (1, 1, 1)
 
-    result = CliRunner().invoke(main, ["score", "--gold", str(gold), "--db", str(db_path), "--json"])
+    result = CliRunner().invoke(
+        main, ["score", "--gold", str(gold), "--db", str(db_path), "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["objects"]["recall"] == pytest.approx(3 / 4) and data["unparsed"] == 1
@@ -111,8 +131,12 @@ def test_score_cli_errors_are_one_line(tmp_path):
     runner = CliRunner()
     none = runner.invoke(main, ["score", "--gold", str(gold), "--db", str(db_path)])
     assert none.exit_code == 2 and "none of the 1 gold captions has a parse" in none.output
-    missing = runner.invoke(main, ["score", "--gold", str(tmp_path / "x.csv"), "--db", str(db_path)])
+    missing = runner.invoke(
+        main, ["score", "--gold", str(tmp_path / "x.csv"), "--db", str(db_path)]
+    )
     assert missing.exit_code == 2 and "no such gold file" in missing.output
-    wrong = runner.invoke(main, ["score", "--gold", str(gold), "--db", str(db_path), "--parser", "zzz"])
+    wrong = runner.invoke(
+        main, ["score", "--gold", str(gold), "--db", str(db_path), "--parser", "zzz"]
+    )
     assert wrong.exit_code == 2 and "no parser matches" in wrong.output
     assert "Traceback" not in none.output + missing.output + wrong.output

@@ -24,22 +24,39 @@ def parse(backend, caption):
 
 
 def test_paper_example(backend):
-    objects, attributes = parse(backend, "A small kitten lying on the grass, playing with a brown shoe.")
+    objects, attributes = parse(
+        backend, "A small kitten lying on the grass, playing with a brown shoe."
+    )
     assert objects == ["kitten", "grass", "shoe"]
     assert attributes == ["small", "brown"]
 
 
-@pytest.mark.parametrize("caption, objects, attributes", [
-    ("the brick walkway is wet", ["walkway"], ["brick", "wet"]),  # material modifier -> attribute
-    ("a glass window on a stone wall", ["window", "wall"], ["glass", "stone"]),
-    ("tennis players on a court", ["tennis player", "court"], []),  # compound kept, singular
-    ("traffic lights above the street", ["traffic light", "street"], []),
-    ("the sky is blue", ["sky"], ["blue"]),  # predicate adjective
-    ("a black and white cat", ["cat"], ["black", "white"]),  # conjoined adjectives
-    ("a man in a light blue t-shirt", ["man", "t-shirt"], ["light blue"]),  # shade + hyphenated noun
-    ("a group of people on the side of the road", ["people", "road"], []),  # locator nouns skipped
-    ("a wood desk in the office", ["desk", "office"], ["wooden"]),
-])
+@pytest.mark.parametrize(
+    "caption, objects, attributes",
+    [
+        (
+            "the brick walkway is wet",
+            ["walkway"],
+            ["brick", "wet"],
+        ),  # material modifier -> attribute
+        ("a glass window on a stone wall", ["window", "wall"], ["glass", "stone"]),
+        ("tennis players on a court", ["tennis player", "court"], []),  # compound kept, singular
+        ("traffic lights above the street", ["traffic light", "street"], []),
+        ("the sky is blue", ["sky"], ["blue"]),  # predicate adjective
+        ("a black and white cat", ["cat"], ["black", "white"]),  # conjoined adjectives
+        (
+            "a man in a light blue t-shirt",
+            ["man", "t-shirt"],
+            ["light blue"],
+        ),  # shade + hyphenated noun
+        (
+            "a group of people on the side of the road",
+            ["people", "road"],
+            [],
+        ),  # locator nouns skipped
+        ("a wood desk in the office", ["desk", "office"], ["wooden"]),
+    ],
+)
 def test_rules(backend, caption, objects, attributes):
     got_objects, got_attributes = parse(backend, caption)
     assert got_objects == objects
@@ -71,7 +88,9 @@ def test_unused_pipes_are_disabled_and_spec_names_the_pipeline(backend):
 
 def test_registry_passes_options_and_ignores_other_backends_options():
     norm = Normalizer({"kitten": "cat"})
-    backend = make_backend("spacy", normalizer=norm, batch_size=4, base_url="http://x", concurrency=3)
+    backend = make_backend(
+        "spacy", normalizer=norm, batch_size=4, base_url="http://x", concurrency=3
+    )
     assert backend.parse_batch(["a kitten"])[0].objects == ["cat"]
     assert backend.spec.normalizer_version == norm.version
 

@@ -32,14 +32,21 @@ def _add_verdict(db, key, tag, kind, verdict):
     with db.engine.begin() as conn:
         raw = conn.connection.driver_connection
         sid = raw.execute("SELECT id FROM samples WHERE key=?", (key,)).fetchone()[0]
-        raw.execute("INSERT INTO verdicts(sample_id, parser_id, tag, kind, verdict, created_at) "
-                    "VALUES (?, NULL, ?, ?, ?, ?)", (sid, tag, kind, verdict, time.time()))
+        raw.execute(
+            "INSERT INTO verdicts(sample_id, parser_id, tag, kind, verdict, created_at) "
+            "VALUES (?, NULL, ?, ?, ?, ?)",
+            (sid, tag, kind, verdict, time.time()),
+        )
 
 
 def test_top_k_by_sample_frequency_then_name(db):
     summary = build_vocab(db, n_objects=3, n_attributes=5, progress=False)
     labels = load_labels(db.path)
-    assert labels.vocab["object"] == ["dog", "grass", "bus"]  # dog 3, grass 2, bus/car/kettle 1 -> bus
+    assert labels.vocab["object"] == [
+        "dog",
+        "grass",
+        "bus",
+    ]  # dog 3, grass 2, bus/car/kettle 1 -> bus
     assert labels.vocab["attribute"] == ["red", "shiny"]
     assert labels.counts["object"].tolist() == [3, 2, 1]
     assert summary.labelled == 5 and labels.fingerprint == summary.fingerprint
@@ -52,9 +59,13 @@ def test_labels_are_csr_rows_aligned_with_keys(db):
     for i, key in enumerate(labels.keys):
         _, objects, attributes = SAMPLES[key]
         assert sorted(vocab["object"][j] for j in labels.labels["object"].row(i)) == sorted(objects)
-        assert sorted(vocab["attribute"][j] for j in labels.labels["attribute"].row(i)) == sorted(attributes)
+        assert sorted(vocab["attribute"][j] for j in labels.labels["attribute"].row(i)) == sorted(
+            attributes
+        )
     multi_hot = labels.labels["object"].dense([0, 1], len(vocab["object"]))
-    assert multi_hot.dtype == np.float32 and multi_hot.sum() == len(SAMPLES["k1"][1]) + len(SAMPLES["k2"][1])
+    assert multi_hot.dtype == np.float32 and multi_hot.sum() == len(SAMPLES["k1"][1]) + len(
+        SAMPLES["k2"][1]
+    )
 
 
 def test_min_count_drops_rare_tags(db):

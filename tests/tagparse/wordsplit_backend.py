@@ -25,7 +25,9 @@ STOP = {"the", "and", "with", "on", "in", "of", "a", "an", "at", "for", "near", 
 class WordSplitBackend:
     def __init__(self, delay: float = 0.0, version: str = "1"):
         self.delay = delay
-        self.spec = ParserSpec(backend="wordsplit", normalizer_version="none", model=f"wordsplit-{version}")
+        self.spec = ParserSpec(
+            backend="wordsplit", normalizer_version="none", model=f"wordsplit-{version}"
+        )
 
     def parse_batch(self, captions: Sequence[str]) -> list[ParseResult]:
         if self.delay:

@@ -15,10 +15,13 @@ def world(tmp_path_factory):
     return g.generate_world(tmp_path_factory.mktemp("w"), spec, progress=False)
 
 
-@pytest.mark.parametrize("name, names, mask_dir", [
-    ("toyshapes", g.shape_classes(), g.SHAPE_MASK_DIR),
-    ("toyshapes-attr", g.attribute_classes(), g.ATTR_MASK_DIR),
-])
+@pytest.mark.parametrize(
+    "name, names, mask_dir",
+    [
+        ("toyshapes", g.shape_classes(), g.SHAPE_MASK_DIR),
+        ("toyshapes-attr", g.attribute_classes(), g.ATTR_MASK_DIR),
+    ],
+)
 def test_benchmark_reads_the_generated_val_split(world, name, names, mask_dir):
     spec = get_benchmark(name)
     dataset = open_benchmark(spec, world)

@@ -30,7 +30,9 @@ def test_sibling_groups_differ_only_in_shape():
             footprint |= g.object_mask(obj)
         assert np.array_equal(np.asarray(image)[~footprint], np.asarray(group[0][1])[~footprint])
         mentioned = {t for t in scene.tags["objects"] if t in g.SHAPES}
-        assert mentioned == ({o.shape for o in scene.objects} - set(scene.dropped)) | set(scene.extra)
+        assert mentioned == ({o.shape for o in scene.objects} - set(scene.dropped)) | set(
+            scene.extra
+        )
     again = g.make_sibling_group(5, 11, 3)
     assert [s.caption for s, _ in again] == [s.caption for s, _ in group]
 
@@ -79,10 +81,15 @@ def test_weights_load_like_real_ones_are_cached_and_deterministic(tmp_path, monk
 
 def test_shipped_weights_are_used_unless_retraining(tmp_path, monkeypatch):
     monkeypatch.setattr(cp, "SHIPPED_DIR", tmp_path / "shipped")
-    cp.save_weights(open_clip.create_model(cp.TOY_CLIP_NAME).state_dict(),
-                    tmp_path / "shipped" / TINY.filename, torch.float16)
-    assert cp.toy_clip_weights(tmp_path / "cache", TINY, progress=False) == \
-        tmp_path / "shipped" / TINY.filename
+    cp.save_weights(
+        open_clip.create_model(cp.TOY_CLIP_NAME).state_dict(),
+        tmp_path / "shipped" / TINY.filename,
+        torch.float16,
+    )
+    assert (
+        cp.toy_clip_weights(tmp_path / "cache", TINY, progress=False)
+        == tmp_path / "shipped" / TINY.filename
+    )
     before = torch.get_num_threads()
     trained = cp.toy_clip_weights(tmp_path / "cache", TINY, retrain=True, progress=False, threads=1)
     assert trained == tmp_path / "cache" / TINY.filename
@@ -94,8 +101,9 @@ def test_shipped_default_weights_know_their_shapes(tmp_path):
     that is in the image far more often than chance (measured: see bench/RESULTS.md, issue 7)."""
     shipped = cp.shipped_weights(cp.PretrainRecipe())
     assert shipped is not None, f"no shipped weights named {cp.PretrainRecipe().filename}"
-    world = g.generate_world(tmp_path, g.WorldSpec(seed=0, n_train=1, n_val=120, shard_size=1),
-                             progress=False)
+    world = g.generate_world(
+        tmp_path, g.WorldSpec(seed=0, n_train=1, n_val=120, shard_size=1), progress=False
+    )
     model = cp.load_toy_clip(shipped)[0]
     accuracy, chance = cp.zero_shot_shape_accuracy(model, *cp.load_val_images(world))
     assert accuracy >= chance + 0.10, (accuracy, chance)  # measured: 49.2% vs 26.3%

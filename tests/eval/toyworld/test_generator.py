@@ -26,8 +26,11 @@ SMALL = g.WorldSpec(seed=3, n_train=40, n_val=8, shard_size=16)
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +41,9 @@ def world(tmp_path_factory) -> Path:
 def test_same_seed_same_bytes_also_with_worker_processes(world, tmp_path):
     again = g.generate_world(tmp_path / "b", SMALL, workers=2, progress=False)
     assert _digests(world) == _digests(again)
-    other = g.generate_world(tmp_path / "c", g.WorldSpec(seed=4, n_train=40, n_val=8, shard_size=16),
-                             progress=False)
+    other = g.generate_world(
+        tmp_path / "c", g.WorldSpec(seed=4, n_train=40, n_val=8, shard_size=16), progress=False
+    )
     assert _digests(other)["train/00000.tar"] != _digests(world)["train/00000.tar"]
 
 
@@ -48,8 +52,9 @@ def test_sample_does_not_depend_on_world_size():
     b = g.make_sample(1, "train", 7)
     assert a[0].caption == b[0].caption
     assert g.jpeg_bytes(a[1]) == g.jpeg_bytes(b[1])
-    assert g.make_sample(1, "val", 7)[0].caption != a[0].caption or \
-        g.jpeg_bytes(g.make_sample(1, "val", 7)[1]) != g.jpeg_bytes(a[1])
+    assert g.make_sample(1, "val", 7)[0].caption != a[0].caption or g.jpeg_bytes(
+        g.make_sample(1, "val", 7)[1]
+    ) != g.jpeg_bytes(a[1])
 
 
 def test_train_shards_are_img2dataset_style(world):
@@ -62,7 +67,9 @@ def test_train_shards_are_img2dataset_style(world):
                 assert (member.mtime, member.uid, member.gid, member.uname) == (0, 0, 0, "")
                 names.append(member.name)
     keys = sorted({n.rsplit(".", 1)[0] for n in names})
-    assert len(keys) == 40 and sorted(names) == sorted([f"{k}.jpg" for k in keys] + [f"{k}.txt" for k in keys])
+    assert len(keys) == 40 and sorted(names) == sorted(
+        [f"{k}.jpg" for k in keys] + [f"{k}.txt" for k in keys]
+    )
     gold = [json.loads(line) for line in (world / "train" / "gold.jsonl").read_text().splitlines()]
     assert [r["key"] for r in gold] == keys
     with tarfile.open(shards[0]) as tar:
@@ -94,15 +101,19 @@ def _visible_fractions(scene: g.Scene) -> list[float]:
     fractions = []
     for k, m in enumerate(masks):
         later = np.zeros_like(m)
-        for other in masks[k + 1:]:
+        for other in masks[k + 1 :]:
             later |= other
         fractions.append((m & ~later).sum() / m.sum())
     return fractions
 
 
 def _written(tag: str, caption: str) -> bool:
-    words = {tag, *g.SHAPE_SYNONYMS.get(tag, []), *g.COLOUR_SYNONYMS.get(tag, []),
-             *g.SIZE_WORDS.get(tag, [])}
+    words = {
+        tag,
+        *g.SHAPE_SYNONYMS.get(tag, []),
+        *g.COLOUR_SYNONYMS.get(tag, []),
+        *g.SIZE_WORDS.get(tag, []),
+    }
     return any(w in caption.lower() for w in words)
 
 
@@ -113,7 +124,9 @@ def test_masks_agree_with_caption_tags():
         scene, _, shape_mask, attr_mask = g.make_sample(11, "train", i)
         in_mask = {shape_names[v] for v in np.unique(shape_mask) if v}
         assert in_mask == {o.shape for o in scene.objects}
-        assert {attr_names[v] for v in np.unique(attr_mask) if v} == {o.attr_class for o in scene.objects}
+        assert {attr_names[v] for v in np.unique(attr_mask) if v} == {
+            o.attr_class for o in scene.objects
+        }
         shape_of_attr = np.array([0] + [shape_names.index(n.split()[1]) for n in attr_names[1:]])
         assert np.array_equal(shape_of_attr[attr_mask], shape_mask)
         assert min(_visible_fractions(scene)) >= g.MIN_VISIBLE

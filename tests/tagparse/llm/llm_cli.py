@@ -20,6 +20,17 @@ def write_captions_csv(path: Path, captions: list[str]) -> Path:
 
 def run_openai(url: str, csv_path: Path, db: Path, *extra: str) -> Result:
     """Invoke the real `tagparse run` CLI against the server at `url`."""
-    args = ["run", "--backend", "openai", "--base-url", url, "--input", str(csv_path),
-            "--db", str(db), "--no-progress", *extra]
+    args = [
+        "run",
+        "--backend",
+        "openai",
+        "--base-url",
+        url,
+        "--input",
+        str(csv_path),
+        "--db",
+        str(db),
+        "--no-progress",
+        *extra,
+    ]
     return CliRunner().invoke(main, args, catch_exceptions=False)

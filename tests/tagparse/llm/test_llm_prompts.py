@@ -23,8 +23,13 @@ def test_shipped_prompts_load_and_include_the_papers_example():
     assert DEFAULT_PROMPT in list_prompts()
     prompt = load_prompt(DEFAULT_PROMPT)
     kitten = [ex for ex in prompt.examples if "kitten" in ex["caption"]]
-    assert kitten == [{"caption": "A small kitten lying on the grass, playing with a brown shoe.",
-                       "objects": ["kitten", "grass", "shoe"], "attributes": ["small", "brown"]}]
+    assert kitten == [
+        {
+            "caption": "A small kitten lying on the grass, playing with a brown shoe.",
+            "objects": ["kitten", "grass", "shoe"],
+            "attributes": ["small", "brown"],
+        }
+    ]
     assert len(prompt.examples) == 5
     for ex in prompt.examples:  # every few-shot answer passes our own output validation
         answer = json.dumps({"objects": ex["objects"], "attributes": ex["attributes"]})
@@ -41,7 +46,7 @@ def test_few_shot_prefix_is_byte_identical_across_captions():
     text_a, text_b = VICUNA_V1_1.render(a), VICUNA_V1_1.render(b)
     shared = VICUNA_V1_1.render(prompt.prefix_messages()).removesuffix("ASSISTANT:")
     assert text_a.startswith(shared) and text_b.startswith(shared)
-    assert text_a[len(shared):] == 'USER: Caption: "a dog on a red sofa" ASSISTANT:'
+    assert text_a[len(shared) :] == 'USER: Caption: "a dog on a red sofa" ASSISTANT:'
 
 
 def test_caption_is_inserted_as_quoted_data():
@@ -55,7 +60,8 @@ def test_vicuna_text_and_jinja_template_agree():
     jinja2 = pytest.importorskip("jinja2")
     messages = load_prompt(DEFAULT_PROMPT).messages("two cats")
     rendered = jinja2.Template(VICUNA_V1_1.jinja_template()).render(
-        messages=messages, add_generation_prompt=True)
+        messages=messages, add_generation_prompt=True
+    )
     assert rendered == VICUNA_V1_1.render(messages)
     assert rendered.endswith('USER: Caption: "two cats" ASSISTANT:')
     assert "</s>USER: " in rendered  # turns end like FastChat's vicuna_v1.1 (sep2 = </s>)
@@ -70,7 +76,9 @@ def test_model_aliases_and_chat_formats():
 
 
 def test_a_prompt_file_of_your_own_and_its_hash(tmp_path: Path):
-    data = json.loads(resources.files("tagparse.prompts").joinpath("data", "tags-v1.json").read_text())
+    data = json.loads(
+        resources.files("tagparse.prompts").joinpath("data", "tags-v1.json").read_text()
+    )
     mine = tmp_path / "mine.json"
     mine.write_text(json.dumps({**data, "id": "mine"}))
     first = load_prompt(str(mine))

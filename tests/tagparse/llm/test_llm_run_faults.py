@@ -12,24 +12,46 @@ from pathlib import Path
 from llm_cli import run_openai, write_captions_csv
 
 CAPTIONS = [
-    "a red bicycle", "a sleepy tabby cat", "a wooden bench", "a yellow taxi",
+    "a red bicycle",
+    "a sleepy tabby cat",
+    "a wooden bench",
+    "a yellow taxi",
     "a red bicycle",  # the same caption twice: parsed once
-    "a [500x1] rusty anchor", "a [dropx1] silver spoon", "a [429x1] striped umbrella",
-    "an [always500] old clock", "a [schema] shiny kettle",
+    "a [500x1] rusty anchor",
+    "a [dropx1] silver spoon",
+    "a [429x1] striped umbrella",
+    "an [always500] old clock",
+    "a [schema] shiny kettle",
 ]
 
 
 def run(url: str, csv_path: Path, db: Path, *extra: str):
-    return run_openai(url, csv_path, db, "--max-retries", "1", "--timeout", "1", "--concurrency", "4",
-                      "--batch-size", "4", *extra)
+    return run_openai(
+        url,
+        csv_path,
+        db,
+        "--max-retries",
+        "1",
+        "--timeout",
+        "1",
+        "--concurrency",
+        "4",
+        "--batch-size",
+        "4",
+        *extra,
+    )
 
 
 def parse_rows(db: Path) -> dict[str, tuple[str, str]]:
     """caption -> (status, error) for every parse in the file."""
     with sqlite3.connect(db) as con:
-        return {caption: (status, error) for caption, status, error in con.execute(
-            "SELECT s.caption, p.status, p.error FROM parses p "
-            "JOIN samples s ON s.caption_hash = p.caption_hash GROUP BY p.caption_hash")}
+        return {
+            caption: (status, error)
+            for caption, status, error in con.execute(
+                "SELECT s.caption, p.status, p.error FROM parses p "
+                "JOIN samples s ON s.caption_hash = p.caption_hash GROUP BY p.caption_hash"
+            )
+        }
 
 
 def test_faults_are_recorded_per_caption_and_retry_failed_reasks_only_those(fake_server, tmp_path):

@@ -10,20 +10,34 @@ from tagparse.review.session import ReviewSession
 pytestmark = pytest.mark.anyio
 
 # verdicts may be scanned: it grows with the reviewer's effort, not with the corpus.
-BIG_TABLES = {"samples", "parses", "labels", "vocab", "s", "p", "l"}  # with the aliases the queries use
+BIG_TABLES = {
+    "samples",
+    "parses",
+    "labels",
+    "vocab",
+    "s",
+    "p",
+    "l",
+}  # with the aliases the queries use
 # A "SEARCH" through this index still visits every parse of a parser.
 WHOLE_PARSER_INDEX = "ix_parses_parser_status"
 
 
 def full_passes(plan: list[str]) -> list[str]:
-    return [d for d in plan if (d.split()[0] == "SCAN" and d.split()[1] in BIG_TABLES) or WHOLE_PARSER_INDEX in d]
+    return [
+        d
+        for d in plan
+        if (d.split()[0] == "SCAN" and d.split()[1] in BIG_TABLES) or WHOLE_PARSER_INDEX in d
+    ]
 
 
 async def test_keystrokes_use_indexed_lookups_only(tmp_path):
     # 40 samples: with ~20 reviewed ones SQLite's planner would walk a whole parser's parses for the
     # running precision unless the query forces the join order.
-    samples = dict(SAMPLES) | {f"extra{i:03d}": (f"A red bus number {i}.", (["bus"], ["red"]), (["bus"], []))
-                               for i in range(32)}
+    samples = dict(SAMPLES) | {
+        f"extra{i:03d}": (f"A red bus number {i}.", (["bus"], ["red"]), (["bus"], []))
+        for i in range(32)
+    }
     db = make_tags_db(tmp_path / "tags.db", samples)
     app = ReviewApp(ReviewSession(db))
     statements: list[str] = []

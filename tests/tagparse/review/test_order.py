@@ -16,8 +16,12 @@ def _keys(db, order: str, seed: int = 0, reviewed=(), tag=None, parsers=None) ->
     con = sqlite3.connect(db)
     try:
         pids = list(parser_labels(con, parsers))
-        ids = build_order(con, str(db), order, seed, pids, np.asarray(reviewed, dtype=np.int64), tag)
-        return [con.execute("SELECT key FROM samples WHERE id=?", (int(i),)).fetchone()[0] for i in ids]
+        ids = build_order(
+            con, str(db), order, seed, pids, np.asarray(reviewed, dtype=np.int64), tag
+        )
+        return [
+            con.execute("SELECT key FROM samples WHERE id=?", (int(i),)).fetchone()[0] for i in ids
+        ]
     finally:
         con.close()
 
@@ -33,7 +37,9 @@ def test_disagreement_first_most_disputed_first(tags_db):
     # same tags in another order, which is not a disagreement; img005's LLM parse failed.
     assert keys[0] == "img002"
     assert set(keys[1:3]) == {"img001", "img007"}
-    assert keys[3:] == [k for k in _keys(tags_db, "random", seed=1) if k not in {"img001", "img002", "img007"}]
+    assert keys[3:] == [
+        k for k in _keys(tags_db, "random", seed=1) if k not in {"img001", "img002", "img007"}
+    ]
 
 
 def test_rare_order_puts_rare_tags_first(tags_db):
@@ -41,7 +47,9 @@ def test_rare_order_puts_rare_tags_first(tags_db):
     # Rarest tag per sample (spaCy vocabulary counts): img003 has only cat (2) and sofa (2); img004
     # has no tag at all; every other sample has some tag seen once. Ties keep the seeded order.
     assert keys[-2:] == ["img003", "img004"]
-    assert keys[:6] == [k for k in _keys(tags_db, "random", seed=2) if k not in {"img003", "img004"}]
+    assert keys[:6] == [
+        k for k in _keys(tags_db, "random", seed=2) if k not in {"img003", "img004"}
+    ]
 
 
 def test_rare_order_needs_a_vocabulary(tmp_path):

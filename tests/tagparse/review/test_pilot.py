@@ -15,8 +15,10 @@ pytestmark = pytest.mark.anyio
 def verdict_rows(db) -> list[tuple[str, str, str, str]]:
     con = sqlite3.connect(db)
     try:
-        return con.execute("SELECT s.key, v.kind, v.tag, v.verdict FROM verdicts v "
-                           "JOIN samples s ON s.id = v.sample_id ORDER BY v.id").fetchall()
+        return con.execute(
+            "SELECT s.key, v.kind, v.tag, v.verdict FROM verdicts v "
+            "JOIN samples s ON s.id = v.sample_id ORDER BY v.id"
+        ).fetchall()
     finally:
         con.close()
 
@@ -39,8 +41,11 @@ async def test_accept_reject_add_undo_and_accept_all(tags_db):
         assert ("img001", "object", "leash", "add") not in verdict_rows(tags_db)
         await pilot.press("A")  # accepts the still-unjudged park, brown, red
         rows = verdict_rows(tags_db)
-        assert rows[-3:] == [("img001", "object", "park", "accept"), ("img001", "attribute", "brown", "accept"),
-                             ("img001", "attribute", "red", "accept")]
+        assert rows[-3:] == [
+            ("img001", "object", "park", "accept"),
+            ("img001", "attribute", "brown", "accept"),
+            ("img001", "attribute", "red", "accept"),
+        ]
         await pilot.press("u")  # one undo removes the whole accept-all
         assert verdict_rows(tags_db) == rows[:-3]
         assert "undid" in app.message
@@ -96,8 +101,13 @@ async def test_edge_samples_do_not_crash(tags_db, image_dir, settle):
     shown = {}
     async with app.run_test(size=(80, 24)) as pilot:
         for key in ("img004", "img005", "img002", "img003"):
-            app.session.goto(app.session.position_of(
-                app.session.con.execute("SELECT id FROM samples WHERE key=?", (key,)).fetchone()[0]))
+            app.session.goto(
+                app.session.position_of(
+                    app.session.con.execute(
+                        "SELECT id FROM samples WHERE key=?", (key,)
+                    ).fetchone()[0]
+                )
+            )
             app.refresh_view()
             await settle(pilot)
             shown[key] = str(app.query_one(ImagePanel).content)

@@ -20,8 +20,13 @@ def test_post_vocab_verdicts_change_labels(tags_db):
     store = VerdictStore(tags_db)
     ids = dict(store.con.execute("SELECT key, id FROM samples"))
     store.record(ids["img001"], [VerdictItem("object", "park", "reject")])
-    store.record(ids["img001"], [VerdictItem("object", "cat", "add"),  # in the vocabulary
-                                 VerdictItem("object", "zebra", "add")])  # not in it: ignored
+    store.record(
+        ids["img001"],
+        [
+            VerdictItem("object", "cat", "add"),  # in the vocabulary
+            VerdictItem("object", "zebra", "add"),
+        ],
+    )  # not in it: ignored
     store.record(ids["img006"], [VerdictItem("attribute", "red", "reject")])
     store.close()
 

@@ -1,2 +1,3 @@
 """tagalign-eval: open-vocabulary semantic segmentation benchmarks and single-image prediction."""
+
 __version__ = "0.1.0"

@@ -16,8 +16,20 @@ import click
 
 from tagalign_eval.errors import EvalError
 
-_OVERRIDES = ("short_side", "max_long_side", "crop", "stride", "head", "scale", "bias",
-              "clip_blend", "background", "bg_thresh", "pamr", "templates")
+_OVERRIDES = (
+    "short_side",
+    "max_long_side",
+    "crop",
+    "stride",
+    "head",
+    "scale",
+    "bias",
+    "clip_blend",
+    "background",
+    "bg_thresh",
+    "pamr",
+    "templates",
+)
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -36,14 +48,29 @@ def user_errors(fn: Callable) -> Callable:
 
 def model_options(fn: Callable) -> Callable:
     options = [
-        click.option("--checkpoint", type=click.Path(), help="tagalign-train run, checkpoint dir "
-                     "or model.safetensors."),
-        click.option("--baseline", type=click.Choice(["clip", "maskclip", "surgery"]),
-                     help="Training-free baseline instead of a checkpoint."),
-        click.option("--model", "model_name", default="ViT-B-16", show_default=True,
-                     help="open_clip model of a --baseline."),
-        click.option("--pretrained", default="openai", show_default=True,
-                     help="Weights of a --baseline: an open_clip tag or a weights file."),
+        click.option(
+            "--checkpoint",
+            type=click.Path(),
+            help="tagalign-train run, checkpoint dir or model.safetensors.",
+        ),
+        click.option(
+            "--baseline",
+            type=click.Choice(["clip", "maskclip", "surgery"]),
+            help="Training-free baseline instead of a checkpoint.",
+        ),
+        click.option(
+            "--model",
+            "model_name",
+            default="ViT-B-16",
+            show_default=True,
+            help="open_clip model of a --baseline.",
+        ),
+        click.option(
+            "--pretrained",
+            default="openai",
+            show_default=True,
+            help="Weights of a --baseline: an open_clip tag or a weights file.",
+        ),
         click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if any)."),
     ]
     for option in reversed(options):
@@ -53,8 +80,13 @@ def model_options(fn: Callable) -> Callable:
 
 def protocol_options(fn: Callable) -> Callable:
     options = [
-        click.option("--protocol", "protocol_name", default="tagalign-v3", show_default=True,
-                     type=click.Choice(["tagalign-v1", "tagalign-v3", "sclip"])),
+        click.option(
+            "--protocol",
+            "protocol_name",
+            default="tagalign-v3",
+            show_default=True,
+            type=click.Choice(["tagalign-v1", "tagalign-v3", "sclip"]),
+        ),
         click.option("--short-side", type=int, help="Keep-ratio resize of the short side."),
         click.option("--max-long-side", type=int, help="Cap on the long side after resizing."),
         click.option("--crop", type=int, help="Sliding-window crop size."),
@@ -66,8 +98,12 @@ def protocol_options(fn: Callable) -> Callable:
         click.option("--background", type=click.Choice(["constant", "threshold"])),
         click.option("--bg-thresh", type=float, help="Background constant or threshold."),
         click.option("--pamr/--no-pamr", default=None, help="PAMR post-processing."),
-        click.option("--template", "templates", multiple=True,
-                     help="Prompt template with {} (repeat to ensemble)."),
+        click.option(
+            "--template",
+            "templates",
+            multiple=True,
+            help="Prompt template with {} (repeat to ensemble).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -76,10 +112,16 @@ def protocol_options(fn: Callable) -> Callable:
 
 def run_options(fn: Callable) -> Callable:
     options = [
-        click.option("--data-root", type=click.Path(), help="Folder holding VOCdevkit/, ade/, "
-                     "coco_stuff164k/, cityscapes/, ImageNetS/."),
-        click.option("--classes", "classes_opt", help="Class file or comma list overriding the "
-                     "benchmark's class names."),
+        click.option(
+            "--data-root",
+            type=click.Path(),
+            help="Folder holding VOCdevkit/, ade/, coco_stuff164k/, cityscapes/, ImageNetS/.",
+        ),
+        click.option(
+            "--classes",
+            "classes_opt",
+            help="Class file or comma list overriding the benchmark's class names.",
+        ),
         click.option("--out", type=click.Path(), help="Results JSON to write."),
         click.option("--markdown", type=click.Path(), help="Markdown table to write."),
         click.option("--batch-size", default=2, show_default=True, help="Images per step."),
@@ -88,8 +130,12 @@ def run_options(fn: Callable) -> Callable:
         click.option("--limit", type=int, help="Evaluate only the first N images."),
         click.option("--save-vis", type=click.Path(), help="Write image | GT | prediction PNGs."),
         click.option("--save-pred", type=click.Path(), help="Write predicted label PNGs."),
-        click.option("--ignore-out-of-range", is_flag=True, help="Leave mask values outside the "
-                     "class range out of the metric (they are reported) instead of failing."),
+        click.option(
+            "--ignore-out-of-range",
+            is_flag=True,
+            help="Leave mask values outside the "
+            "class range out of the metric (they are reported) instead of failing.",
+        ),
         click.option("--no-progress", is_flag=True),
     ]
     for option in reversed(options):
@@ -131,8 +177,11 @@ def run_benchmarks(specs: list, kw: dict[str, Any], *, skip_missing: bool = Fals
     datasets = []
     for spec in specs:
         try:
-            datasets.append(open_benchmark(spec, kw["data_root"], classes,
-                                           strict_labels=not kw["ignore_out_of_range"]))
+            datasets.append(
+                open_benchmark(
+                    spec, kw["data_root"], classes, strict_labels=not kw["ignore_out_of_range"]
+                )
+            )
         except EvalError as exc:
             if not skip_missing:
                 raise
@@ -140,14 +189,25 @@ def run_benchmarks(specs: list, kw: dict[str, Any], *, skip_missing: bool = Fals
     if not datasets:
         raise EvalError(f"no benchmark found under --data-root {kw['data_root']}")
     device = _device(kw["device"])
-    model = load_eval_model(kw["checkpoint"], kw["baseline"], model_name=kw["model_name"],
-                            pretrained=kw["pretrained"], device=device)
+    model = load_eval_model(
+        kw["checkpoint"],
+        kw["baseline"],
+        model_name=kw["model_name"],
+        pretrained=kw["pretrained"],
+        device=device,
+    )
     results = []
     for dataset in datasets:
         protocol = resolve_protocol(kw["protocol_name"], dataset.spec.protocol_family, overrides)
         result = evaluate(
-            model, dataset, protocol, device=device, images_per_step=kw["batch_size"],
-            crop_batch=kw["crop_batch"], limit=kw["limit"], workers=kw["workers"],
+            model,
+            dataset,
+            protocol,
+            device=device,
+            images_per_step=kw["batch_size"],
+            crop_batch=kw["crop_batch"],
+            limit=kw["limit"],
+            workers=kw["workers"],
             save_vis=_picture_dir(kw["save_vis"], dataset.spec.name, len(datasets)),
             save_pred=_picture_dir(kw["save_pred"], dataset.spec.name, len(datasets)),
             progress=not kw["no_progress"],
@@ -179,12 +239,17 @@ def _print_result(result: dict[str, Any]) -> None:
 
     m = result["metrics"]
     click.echo(protocol_banner(result))
-    click.echo(f"{result['benchmark']}: mIoU {m['mIoU']}  mAcc {m['mAcc']}  aAcc {m['aAcc']}  "
-               f"({result['images']} images, {result['images_per_s']} img/s)")
+    click.echo(
+        f"{result['benchmark']}: mIoU {m['mIoU']}  mAcc {m['mAcc']}  aAcc {m['aAcc']}  "
+        f"({result['images']} images, {result['images_per_s']} img/s)"
+    )
     if result["out_of_range_labels"]:
-        click.echo(f"warning: {result['benchmark']}: label values outside the class range were "
-                   f"left out of the metric: {result['out_of_range_labels']} (pixels), e.g. in "
-                   f"{result['out_of_range_files'][0]}", err=True)
+        click.echo(
+            f"warning: {result['benchmark']}: label values outside the class range were "
+            f"left out of the metric: {result['out_of_range_labels']} (pixels), e.g. in "
+            f"{result['out_of_range_files'][0]}",
+            err=True,
+        )
 
 
 class BenchmarkGroup(click.Group):
@@ -250,27 +315,38 @@ def all_command(benchmarks: str | None, **kw: Any) -> None:
 @protocol_options
 @run_options
 @user_errors
-def custom_command(images, masks, class_file, img_suffix, ann_suffix, reduce_zero_label,
-                   ignore_index, **kw: Any) -> None:
+def custom_command(
+    images, masks, class_file, img_suffix, ann_suffix, reduce_zero_label, ignore_index, **kw: Any
+) -> None:
     """Evaluate on any folder of images + masks + class file (palette or grey PNG masks)."""
     from tagalign_eval.datasets import BenchmarkSpec
 
     root = Path(images).resolve().parent
     kw["data_root"] = kw["data_root"] or str(root)
     spec = BenchmarkSpec(
-        name="custom", root=".", img_dir=str(Path(images).resolve()),
-        ann_dir=str(Path(masks).resolve()), classes=str(Path(class_file).resolve()),
-        img_suffix=img_suffix, ann_suffix=ann_suffix, reduce_zero_label=reduce_zero_label,
-        ignore_index=ignore_index, title="Custom",
+        name="custom",
+        root=".",
+        img_dir=str(Path(images).resolve()),
+        ann_dir=str(Path(masks).resolve()),
+        classes=str(Path(class_file).resolve()),
+        img_suffix=img_suffix,
+        ann_suffix=ann_suffix,
+        reduce_zero_label=reduce_zero_label,
+        ignore_index=ignore_index,
+        title="Custom",
     )
     run_benchmarks([spec], kw)
 
 
 @main.command("predict")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--classes", "classes_opt", required=True,
-              help='Comma list ("cat,black cat,sofa") or class file; "background" first for a '
-                   "protocol background.")
+@click.option(
+    "--classes",
+    "classes_opt",
+    required=True,
+    help='Comma list ("cat,black cat,sofa") or class file; "background" first for a '
+    "protocol background.",
+)
 @click.option("--out", required=True, type=click.Path(), help="Output folder.")
 @model_options
 @protocol_options
@@ -286,16 +362,29 @@ def predict_command(images, classes_opt, out, **kw: Any) -> None:
     protocol = resolve_protocol(kw.pop("protocol_name"), None, _overrides(kw))
     classes = classes_from_option(classes_opt)
     device = _device(kw["device"])
-    model = load_eval_model(kw["checkpoint"], kw["baseline"], model_name=kw["model_name"],
-                            pretrained=kw["pretrained"], device=device)
-    for written in predict_images(model, [Path(p) for p in images], classes, protocol, Path(out),
-                                  device=device, crop_batch=kw["crop_batch"]):
+    model = load_eval_model(
+        kw["checkpoint"],
+        kw["baseline"],
+        model_name=kw["model_name"],
+        pretrained=kw["pretrained"],
+        device=device,
+    )
+    for written in predict_images(
+        model,
+        [Path(p) for p in images],
+        classes,
+        protocol,
+        Path(out),
+        device=device,
+        crop_batch=kw["crop_batch"],
+    ):
         click.echo(f"wrote {written}")
 
 
 @main.command("prepare")
-@click.argument("benchmark", type=click.Choice(["coco-object", "coco-stuff", "cityscapes",
-                                                "context"]))
+@click.argument(
+    "benchmark", type=click.Choice(["coco-object", "coco-stuff", "cityscapes", "context"])
+)
 @click.option("--data-root", required=True, type=click.Path(), help="Folder holding the raw data.")
 @click.option("--split", default=None, help="Split folder (default val2017 / val).")
 @user_errors

@@ -71,17 +71,29 @@ def evaluate(
     device = torch.device(device)
     rank, world = distributed.rank_world()
     classes = encode_classes(model.encode_text, dataset.classes, protocol.templates)
-    segmenter = Segmenter(model.dense_fn(), classes, protocol, model.model.image_mean,
-                          model.model.image_std, device=device, crop_batch=crop_batch)
+    segmenter = Segmenter(
+        model.dense_fn(),
+        classes,
+        protocol,
+        model.model.image_mean,
+        model.model.image_std,
+        device=device,
+        crop_batch=crop_batch,
+    )
     total = len(dataset) if limit is None else min(limit, len(dataset))
     indices = distributed.shard(range(total), rank, world)
-    loader = DataLoader(_Items(dataset, indices), batch_size=images_per_step,
-                        num_workers=workers, collate_fn=_collate)
+    loader = DataLoader(
+        _Items(dataset, indices),
+        batch_size=images_per_step,
+        num_workers=workers,
+        collate_fn=_collate,
+    )
     confusion = ConfusionMatrix(dataset.num_classes, device)
     bad_files: list[str] = []
     start = time.perf_counter()
-    bar = tqdm(total=len(indices), desc=dataset.spec.name, unit="img",
-               disable=not progress or rank != 0)
+    bar = tqdm(
+        total=len(indices), desc=dataset.spec.name, unit="img", disable=not progress or rank != 0
+    )
     for batch in loader:
         for item in batch:
             if isinstance(item, EvalError):

@@ -137,8 +137,9 @@ class Segmenter:
     def prepare(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 H x W x 3 -> normalised [3,h,w] on the device, keep-ratio resized."""
         x = torch.tensor(np.asarray(image), device=self.device).permute(2, 0, 1).float() / 255.0
-        size = rescale_size(x.shape[1], x.shape[2], self.protocol.short_side,
-                            self.protocol.max_long_side)
+        size = rescale_size(
+            x.shape[1], x.shape[2], self.protocol.short_side, self.protocol.max_long_side
+        )
         x = F.interpolate(x[None], size, mode="bilinear", align_corners=False)[0]
         return (x - self.mean) / self.std
 
@@ -159,7 +160,7 @@ class Segmenter:
                 groups[(box[1] - box[0], box[3] - box[2])].append((i, box))
         for jobs in groups.values():
             for start in range(0, len(jobs), self.crop_batch):
-                chunk = jobs[start:start + self.crop_batch]
+                chunk = jobs[start : start + self.crop_batch]
                 crops = torch.stack([images[i][:, y1:y2, x1:x2] for i, (y1, y2, x1, x2) in chunk])
                 probs = self.crop_probs(crops)
                 for (i, (y1, y2, x1, x2)), prob in zip(chunk, probs):

@@ -77,8 +77,13 @@ def load_eval_model(
         else:
             if baseline not in BASELINES:
                 raise EvalError(f"--baseline must be one of {', '.join(BASELINES)}")
-            model = build_model(model_name, pretrained, dense=BASELINES[baseline],
-                                projector="identity", device=device).eval()
+            model = build_model(
+                model_name,
+                pretrained,
+                dense=BASELINES[baseline],
+                projector="identity",
+                device=device,
+            ).eval()
             weights = Path(pretrained) if pretrained and Path(pretrained).is_file() else None
             info = {
                 "kind": "baseline",

@@ -20,7 +20,7 @@ def _neighbours(x: torch.Tensor, dilations: tuple[int, ...]) -> torch.Tensor:
     for d in dilations:
         padded = F.pad(x, (d, d, d, d), mode="replicate")
         for dy, dx in _OFFSETS:
-            out.append(padded[:, :, d + dy * d: d + dy * d + h, d + dx * d: d + dx * d + w])
+            out.append(padded[:, :, d + dy * d : d + dy * d + h, d + dx * d : d + dx * d + w])
     return torch.stack(out, dim=2)
 
 

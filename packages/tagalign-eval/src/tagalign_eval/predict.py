@@ -47,8 +47,15 @@ def predict_images(
     if len(classes) > 256:
         raise EvalError(f"{len(classes)} classes; predict writes 8-bit label maps (at most 256)")
     embeddings = encode_classes(model.encode_text, classes, protocol.templates)
-    segmenter = Segmenter(model.dense_fn(), embeddings, protocol, model.model.image_mean,
-                          model.model.image_std, device=device, crop_batch=crop_batch)
+    segmenter = Segmenter(
+        model.dense_fn(),
+        embeddings,
+        protocol,
+        model.model.image_mean,
+        model.model.image_std,
+        device=device,
+        crop_batch=crop_batch,
+    )
     out.mkdir(parents=True, exist_ok=True)
     names = classes.names
     for path in images:

@@ -47,8 +47,27 @@ def coco_object_lut() -> np.ndarray:
 
 
 # Cityscapes labelIds -> trainIds (cityscapesScripts `labels.py`).
-_CITY = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
-         25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+_CITY = {
+    7: 0,
+    8: 1,
+    11: 2,
+    12: 3,
+    13: 4,
+    17: 5,
+    19: 6,
+    20: 7,
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,
+    31: 16,
+    32: 17,
+    33: 18,
+}
 
 
 def cityscapes_lut() -> np.ndarray:
@@ -60,11 +79,70 @@ def cityscapes_lut() -> np.ndarray:
 
 # The 59 Pascal Context categories among the 459 of the Detail annotations, plus 0 (background).
 # Their sorted order gives the 60-class label values (the order of mmseg's PascalContextDataset).
-_CONTEXT_IDS = sorted([
-    0, 2, 259, 260, 415, 324, 9, 258, 144, 18, 19, 22, 23, 397, 25, 284, 158, 159, 416, 33, 162,
-    420, 454, 295, 296, 427, 44, 45, 46, 308, 59, 440, 445, 31, 232, 65, 354, 424, 68, 326, 72,
-    458, 34, 207, 80, 355, 85, 347, 220, 349, 360, 98, 187, 104, 105, 366, 189, 368, 113, 115,
-])
+_CONTEXT_IDS = sorted(
+    [
+        0,
+        2,
+        259,
+        260,
+        415,
+        324,
+        9,
+        258,
+        144,
+        18,
+        19,
+        22,
+        23,
+        397,
+        25,
+        284,
+        158,
+        159,
+        416,
+        33,
+        162,
+        420,
+        454,
+        295,
+        296,
+        427,
+        44,
+        45,
+        46,
+        308,
+        59,
+        440,
+        445,
+        31,
+        232,
+        65,
+        354,
+        424,
+        68,
+        326,
+        72,
+        458,
+        34,
+        207,
+        80,
+        355,
+        85,
+        347,
+        220,
+        349,
+        360,
+        98,
+        187,
+        104,
+        105,
+        366,
+        189,
+        368,
+        113,
+        115,
+    ]
+)
 
 
 def context_lut() -> np.ndarray:
@@ -85,7 +163,7 @@ def rle_decode(rle: dict) -> np.ndarray:
     pos = 0
     for i, run in enumerate(counts):
         if i % 2:
-            flat[pos:pos + run] = True
+            flat[pos : pos + run] = True
         pos += run
     return flat.reshape(w, h).T  # runs are column-major
 
@@ -111,12 +189,14 @@ def _rle_counts(text: str) -> list[int]:
 
 
 def _prepare_context(data_root: Path) -> int:
-    devkit = _need(data_root / "VOCdevkit" / "VOC2010",
-                   "unpack VOCtrainval_03-May-2010.tar into --data-root")
+    devkit = _need(
+        data_root / "VOCdevkit" / "VOC2010", "unpack VOCtrainval_03-May-2010.tar into --data-root"
+    )
     source = devkit / "trainval_merged.json"
     if not source.is_file():
-        raise EvalError(f"{source} is missing: download trainval_merged.json (Detail API) into "
-                        f"{devkit}")
+        raise EvalError(
+            f"{source} is missing: download trainval_merged.json (Detail API) into {devkit}"
+        )
     try:
         data = json.loads(source.read_text())
         images = [im for im in data["images"] if im.get("phase") == "val"]
@@ -166,26 +246,44 @@ def _need(folder: Path, what: str) -> Path:
 def run(benchmark: str, data_root: Path, split: str | None = None) -> int:
     """Convert one benchmark's raw labels in place; returns the number of masks written."""
     if benchmark in ("coco-stuff", "coco-object"):
-        folder = _need(data_root / "coco_stuff164k" / "annotations" / (split or "val2017"),
-                       "unzip stuffthingmaps_trainval2017.zip into coco_stuff164k/annotations/")
-        raw = sorted(p for p in folder.glob("*.png")
-                     if not p.name.endswith(("_labelTrainIds.png", "_instanceTrainIds.png")))
+        folder = _need(
+            data_root / "coco_stuff164k" / "annotations" / (split or "val2017"),
+            "unzip stuffthingmaps_trainval2017.zip into coco_stuff164k/annotations/",
+        )
+        raw = sorted(
+            p
+            for p in folder.glob("*.png")
+            if not p.name.endswith(("_labelTrainIds.png", "_instanceTrainIds.png"))
+        )
         if not raw:
             raise EvalError(f"{folder}: no raw stuffthingmaps PNGs (<id>.png) to convert")
         if benchmark == "coco-stuff":
-            return _convert(raw, lambda p: p.with_name(p.stem + "_labelTrainIds.png"),
-                            coco_stuff_lut(), benchmark)
-        return _convert(raw, lambda p: p.with_name(p.stem + "_instanceTrainIds.png"),
-                        coco_object_lut(), benchmark)
+            return _convert(
+                raw,
+                lambda p: p.with_name(p.stem + "_labelTrainIds.png"),
+                coco_stuff_lut(),
+                benchmark,
+            )
+        return _convert(
+            raw,
+            lambda p: p.with_name(p.stem + "_instanceTrainIds.png"),
+            coco_object_lut(),
+            benchmark,
+        )
     if benchmark == "cityscapes":
-        folder = _need(data_root / "cityscapes" / "gtFine" / (split or "val"),
-                       "unzip gtFine_trainvaltest.zip into cityscapes/")
+        folder = _need(
+            data_root / "cityscapes" / "gtFine" / (split or "val"),
+            "unzip gtFine_trainvaltest.zip into cityscapes/",
+        )
         raw = sorted(folder.rglob("*_gtFine_labelIds.png"))
         if not raw:
             raise EvalError(f"{folder}: no *_gtFine_labelIds.png files to convert")
         return _convert(
-            raw, lambda p: p.with_name(p.name.replace("_labelIds.png", "_labelTrainIds.png")),
-            cityscapes_lut(), benchmark)
+            raw,
+            lambda p: p.with_name(p.name.replace("_labelIds.png", "_labelTrainIds.png")),
+            cityscapes_lut(),
+            benchmark,
+        )
     if benchmark == "context":
         return _prepare_context(data_root)
     raise EvalError(f"prepare: unknown benchmark {benchmark!r}")

@@ -56,8 +56,9 @@ def _legend(names: list[str], present: list[int], n: int, width: int) -> Image.I
     draw = ImageDraw.Draw(legend)
     for k, cls in enumerate(present):
         x, y = (k % per_row) * cell_w + 4, (k // per_row) * row_h + 2
-        draw.rectangle([x, y + 2, x + 12, y + 12], fill=tuple(int(v) for v in colors[cls]),
-                       outline=(0, 0, 0))
+        draw.rectangle(
+            [x, y + 2, x + 12, y + 12], fill=tuple(int(v) for v in colors[cls]), outline=(0, 0, 0)
+        )
         draw.text((x + 16, y), names[cls][:22], fill=(0, 0, 0), font=font)
     return legend
 
@@ -91,8 +92,9 @@ def overlay(image: np.ndarray, pred: np.ndarray, n: int, alpha: float = 0.5) -> 
 def with_legend(picture: Image.Image, pred: np.ndarray, names: list[str]) -> Image.Image:
     """`picture` with a legend of the predicted classes underneath."""
     n = len(names)
-    legend = _legend(names, sorted(c for c in np.unique(pred).tolist() if 0 <= c < n), n,
-                     picture.width)
+    legend = _legend(
+        names, sorted(c for c in np.unique(pred).tolist() if 0 <= c < n), n, picture.width
+    )
     out = Image.new("RGB", (picture.width, picture.height + legend.height), (255, 255, 255))
     out.paste(picture, (0, 0))
     out.paste(legend, (0, picture.height))

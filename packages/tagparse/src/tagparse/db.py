@@ -51,7 +51,7 @@ class TagsDB:
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, create: bool = False) -> "TagsDB":
+    def open(cls, path: str | Path, create: bool = False) -> TagsDB:
         """Open (and with `create`, initialise) a tags.db; refuse foreign or newer files."""
         path = Path(path)
         if path.exists():
@@ -69,33 +69,53 @@ class TagsDB:
 
     def _init_or_migrate(self, create: bool) -> None:
         with self.engine.begin() as conn:
-            tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {
+                r[0]
+                for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")
+            }
             if "meta" not in tables:
                 if tables - {"sqlite_sequence"}:
-                    raise FormatError(f"{self.path}: an SQLite file but not a tags.db (no meta table)")
+                    raise FormatError(
+                        f"{self.path}: an SQLite file but not a tags.db (no meta table)"
+                    )
                 if not create:
-                    raise TagparseError(f"{self.path}: empty file; run `tagparse run --db {self.path}` first")
+                    raise TagparseError(
+                        f"{self.path}: empty file; run `tagparse run --db {self.path}` first"
+                    )
                 Base.metadata.create_all(conn)
-                conn.execute(sqlite_insert(Meta).values(
-                    [{"key": "format_name", "value": FORMAT_NAME},
-                     {"key": "format_version", "value": str(FORMAT_VERSION)},
-                     {"key": "created_at", "value": str(time.time())}]))
+                conn.execute(
+                    sqlite_insert(Meta).values(
+                        [
+                            {"key": "format_name", "value": FORMAT_NAME},
+                            {"key": "format_version", "value": str(FORMAT_VERSION)},
+                            {"key": "created_at", "value": str(time.time())},
+                        ]
+                    )
+                )
                 return
             meta = dict(conn.execute(select(Meta.key, Meta.value)).all())
             if meta.get("format_name") != FORMAT_NAME:
-                raise FormatError(f"{self.path}: format {meta.get('format_name')!r} is not {FORMAT_NAME!r}")
+                raise FormatError(
+                    f"{self.path}: format {meta.get('format_name')!r} is not {FORMAT_NAME!r}"
+                )
             version = int(meta.get("format_version", "0"))
             if version > FORMAT_VERSION:
                 raise FormatError(
                     f"{self.path}: tags.db format v{version} is newer than this tagparse reads "
-                    f"(v{FORMAT_VERSION}); upgrade tagparse (pip install -U tagparse)")
+                    f"(v{FORMAT_VERSION}); upgrade tagparse (pip install -U tagparse)"
+                )
             if version < FORMAT_VERSION:
                 raw = conn.connection.driver_connection
                 for v in range(version, FORMAT_VERSION):
                     if v not in MIGRATIONS:
-                        raise FormatError(f"{self.path}: no migration from format v{v}; re-create the file")
+                        raise FormatError(
+                            f"{self.path}: no migration from format v{v}; re-create the file"
+                        )
                     MIGRATIONS[v](raw)
-                conn.execute(text("UPDATE meta SET value=:v WHERE key='format_version'"), {"v": str(FORMAT_VERSION)})
+                conn.execute(
+                    text("UPDATE meta SET value=:v WHERE key='format_version'"),
+                    {"v": str(FORMAT_VERSION)},
+                )
             Base.metadata.create_all(conn)  # tables added within the version are created if missing
 
     def session(self) -> Session:
@@ -115,7 +135,9 @@ class TagsDB:
 
     def set_meta(self, items: dict[str, str], conn=None) -> None:
         stmt = sqlite_insert(Meta).values([{"key": k, "value": v} for k, v in items.items()])
-        stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"], set_={"value": stmt.excluded.value}
+        )
         if conn is not None:
             conn.execute(stmt)
             return
@@ -123,7 +145,9 @@ class TagsDB:
             c.execute(stmt)
 
     # -- samples -------------------------------------------------------------------------------
-    def add_samples(self, rows: Sequence[tuple[str, str]], conn: Connection | None = None) -> SampleWriteStats:
+    def add_samples(
+        self, rows: Sequence[tuple[str, str]], conn: Connection | None = None
+    ) -> SampleWriteStats:
         """Insert (key, caption) rows in one transaction; the first caption seen for a key wins.
 
         Pass `conn` to join a caller's transaction (the parse pipeline writes samples and parses
@@ -163,47 +187,75 @@ class TagsDB:
     def register_parser(self, spec: ParserSpec) -> int:
         """Return the id of the parser with this fingerprint, creating the row if new."""
         with self.engine.begin() as conn:
-            row = conn.execute(select(Parser.id).where(Parser.fingerprint == spec.fingerprint)).first()
+            row = conn.execute(
+                select(Parser.id).where(Parser.fingerprint == spec.fingerprint)
+            ).first()
             if row:
                 return row[0]
-            result = conn.execute(sqlite_insert(Parser).values(
-                fingerprint=spec.fingerprint, backend=spec.backend, model=spec.model,
-                prompt_id=spec.prompt_id, prompt_hash=spec.prompt_hash,
-                normalizer_version=spec.normalizer_version,
-                params=json.dumps(spec.params, sort_keys=True), created_at=time.time()))
+            result = conn.execute(
+                sqlite_insert(Parser).values(
+                    fingerprint=spec.fingerprint,
+                    backend=spec.backend,
+                    model=spec.model,
+                    prompt_id=spec.prompt_id,
+                    prompt_hash=spec.prompt_hash,
+                    normalizer_version=spec.normalizer_version,
+                    params=json.dumps(spec.params, sort_keys=True),
+                    created_at=time.time(),
+                )
+            )
             return result.inserted_primary_key[0]
 
     def parsers(self) -> list[Parser]:
         with self.session() as s:
             return list(s.scalars(select(Parser).order_by(Parser.id)))
 
-    def cached_hashes(self, parser_id: int, hashes: Iterable[str], *, include_failed: bool = True) -> set[str]:
+    def cached_hashes(
+        self, parser_id: int, hashes: Iterable[str], *, include_failed: bool = True
+    ) -> set[str]:
         """Which of `hashes` already have a parse by this parser (failed ones too, unless asked)."""
         found: set[str] = set()
         with self.engine.connect() as conn:
             for chunk in _chunks(list(hashes), 900):
-                q = select(Parse.caption_hash).where(Parse.parser_id == parser_id, Parse.caption_hash.in_(chunk))
+                q = select(Parse.caption_hash).where(
+                    Parse.parser_id == parser_id, Parse.caption_hash.in_(chunk)
+                )
                 if not include_failed:
                     q = q.where(Parse.status == "ok")
                 found.update(conn.execute(q).scalars())
         return found
 
-    def write_parses(self, parser_id: int, items: Sequence[tuple[str, ParseResult]],
-                     conn: Connection | None = None) -> None:
+    def write_parses(
+        self,
+        parser_id: int,
+        items: Sequence[tuple[str, ParseResult]],
+        conn: Connection | None = None,
+    ) -> None:
         """Store (caption hash, result) pairs in one transaction, replacing older parses."""
         if not items:
             return
         now = time.time()
-        rows = [{
-            "caption_hash": h, "parser_id": parser_id,
-            "objects": json.dumps(r.objects, ensure_ascii=False),
-            "attributes": json.dumps(r.attributes, ensure_ascii=False),
-            "raw_output": r.raw_output, "status": r.status, "error": r.error, "created_at": now,
-        } for h, r in items]
+        rows = [
+            {
+                "caption_hash": h,
+                "parser_id": parser_id,
+                "objects": json.dumps(r.objects, ensure_ascii=False),
+                "attributes": json.dumps(r.attributes, ensure_ascii=False),
+                "raw_output": r.raw_output,
+                "status": r.status,
+                "error": r.error,
+                "created_at": now,
+            }
+            for h, r in items
+        ]
         stmt = sqlite_insert(Parse)
         stmt = stmt.on_conflict_do_update(
             index_elements=["caption_hash", "parser_id"],
-            set_={c: stmt.excluded[c] for c in ("objects", "attributes", "raw_output", "status", "error", "created_at")})
+            set_={
+                c: stmt.excluded[c]
+                for c in ("objects", "attributes", "raw_output", "status", "error", "created_at")
+            },
+        )
         with _transaction(self.engine, conn) as tx:
             tx.execute(stmt, rows)
 
@@ -214,7 +266,9 @@ class TagsDB:
             for chunk in _chunks(list(hashes), 900):
                 rows = conn.exec_driver_sql(  # plain SQL: this runs once per batch of every re-run
                     f"SELECT caption_hash, status, created_at FROM parses WHERE parser_id = ? "
-                    f"AND caption_hash IN ({','.join('?' * len(chunk))})", (parser_id, *chunk))
+                    f"AND caption_hash IN ({','.join('?' * len(chunk))})",
+                    (parser_id, *chunk),
+                )
                 found.update((h, (st, t)) for h, st, t in rows)
         return found
 
@@ -222,12 +276,18 @@ class TagsDB:
         """Pick a parser by fingerprint prefix, backend or label; with no name, the only/latest one."""
         parsers = self.parsers()
         if not parsers:
-            raise TagparseError(f"{self.path}: no parses yet; run `tagparse run --db {self.path}` first")
+            raise TagparseError(
+                f"{self.path}: no parses yet; run `tagparse run --db {self.path}` first"
+            )
         if name is None:
             return parsers[-1]
-        matches = [p for p in parsers
-                   if p.fingerprint.startswith(name) or p.backend == name
-                   or f"{p.backend}:{p.model}" == name]
+        matches = [
+            p
+            for p in parsers
+            if p.fingerprint.startswith(name)
+            or p.backend == name
+            or f"{p.backend}:{p.model}" == name
+        ]
         if not matches:
             known = ", ".join(f"{p.backend}@{p.fingerprint[:8]}" for p in parsers)
             raise TagparseError(f"{self.path}: no parser matches {name!r}; known parsers: {known}")
@@ -265,7 +325,9 @@ def _check_is_sqlite(path: Path) -> None:
         with open(path, "rb") as f:
             head = f.read(16)
     except OSError as e:
-        raise TagparseError(f"{path}: cannot read ({e.strerror}); check the path and permissions") from None
+        raise TagparseError(
+            f"{path}: cannot read ({e.strerror}); check the path and permissions"
+        ) from None
     if head and head != SQLITE_MAGIC:
         raise FormatError(f"{path}: not an SQLite file; pass a tags.db written by tagparse")
 
@@ -273,11 +335,15 @@ def _check_is_sqlite(path: Path) -> None:
 def _key_hashes(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for chunk in _chunks(list(keys), 900):
-        found.update(conn.exec_driver_sql(
-            f"SELECT key, caption_hash FROM samples WHERE key IN ({','.join('?' * len(chunk))})", tuple(chunk)).all())
+        found.update(
+            conn.exec_driver_sql(
+                f"SELECT key, caption_hash FROM samples WHERE key IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            ).all()
+        )
     return found
 
 
 def _chunks(seq: Sequence, n: int):
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]

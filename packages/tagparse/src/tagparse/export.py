@@ -37,6 +37,7 @@ _HEADER_NAMES = {"object", "objects", "tag", "tags", "name", "class", "label", "
 
 # -- export --------------------------------------------------------------------------------------
 
+
 def export_jsonl(db: TagsDB, out: str, parser: str | None = None) -> int:
     """One JSON line per sample: key, caption, status, objects, attributes (of one parser)."""
     p = db.resolve_parser(parser)
@@ -47,11 +48,16 @@ def export_jsonl(db: TagsDB, out: str, parser: str | None = None) -> int:
             rows = con.execute(
                 "SELECT s.key, s.caption, p.status, p.objects, p.attributes, p.error FROM samples s "
                 "LEFT JOIN parses p ON p.caption_hash = s.caption_hash AND p.parser_id = ? ORDER BY s.id",
-                (p.id,))
+                (p.id,),
+            )
             for key, caption, status, objs, attrs, error in rows:
-                line = {"key": key, "caption": caption, "status": status or "missing",
-                        "objects": json.loads(objs) if objs else [],
-                        "attributes": json.loads(attrs) if attrs else []}
+                line = {
+                    "key": key,
+                    "caption": caption,
+                    "status": status or "missing",
+                    "objects": json.loads(objs) if objs else [],
+                    "attributes": json.loads(attrs) if attrs else [],
+                }
                 if error:
                     line["error"] = error
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -69,7 +75,9 @@ def export_tagalign(db: TagsDB, out_dir: str | Path, kinds: str = "object") -> t
     labels = load_labels(db.path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tags = list(labels.vocab["object"]) + (list(labels.vocab["attribute"]) if kinds == "all" else [])
+    tags = list(labels.vocab["object"]) + (
+        list(labels.vocab["attribute"]) if kinds == "all" else []
+    )
     with open(out / "object_list.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["index", "tag"])
@@ -81,7 +89,9 @@ def export_tagalign(db: TagsDB, out_dir: str | Path, kinds: str = "object") -> t
             idx = labels.labels["object"].row(i).tolist()
             if kinds == "all":
                 idx += (labels.labels["attribute"].row(i) + offset).tolist()
-            f.write(("," if i else "") + f"\n{json.dumps(key, ensure_ascii=False)}: {json.dumps(idx)}")
+            f.write(
+                ("," if i else "") + f"\n{json.dumps(key, ensure_ascii=False)}: {json.dumps(idx)}"
+            )
         f.write("\n}\n")
     return len(tags), len(labels)
 
@@ -98,6 +108,7 @@ def _open_out(path: str) -> Iterator[TextIO]:
 
 
 # -- import --------------------------------------------------------------------------------------
+
 
 @dataclass
 class ImportSummary:
@@ -119,7 +130,9 @@ def read_tag_list(path: str | Path) -> list[str]:
         raise TagparseError(f"{path}: no such tag list file") from None
     except UnicodeDecodeError:
         raise TagparseError(f"{path}: not UTF-8; re-encode the tag list as UTF-8") from None
-    rows = [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if r and any(c.strip() for c in r)]
+    rows = [
+        r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if r and any(c.strip() for c in r)
+    ]
     if not rows:
         raise TagparseError(f"{path}: empty tag list")
     indexed = all(len(r) >= 2 for r in rows) and all(_is_int(r[0]) for r in rows[1:])
@@ -135,9 +148,16 @@ def read_tag_list(path: str | Path) -> list[str]:
     return [r[0].strip() for r in rows]
 
 
-def import_tagalign(db_path: str | Path, tag_list: str | Path, index_json: str | Path, *,
-                    captions: str | None = None, basename: bool = False, batch_size: int = 10_000,
-                    progress: bool = True) -> ImportSummary:
+def import_tagalign(
+    db_path: str | Path,
+    tag_list: str | Path,
+    index_json: str | Path,
+    *,
+    captions: str | None = None,
+    basename: bool = False,
+    batch_size: int = 10_000,
+    progress: bool = True,
+) -> ImportSummary:
     """Store TagAlign reference tags as parses of parser `tagalign-import` plus its vocabulary.
 
     The vocabulary keeps TagAlign's tag indices (so labels match the published files). Without a
@@ -146,8 +166,12 @@ def import_tagalign(db_path: str | Path, tag_list: str | Path, index_json: str |
     """
     tags = read_tag_list(tag_list)
     caption_of = _read_captions(captions, basename) if captions else {}
-    spec = ParserSpec(backend=IMPORT_BACKEND, normalizer_version="tagalign-reference",
-                      model=Path(tag_list).name, params={"tag_list_sha1": _file_sha1(tag_list)})
+    spec = ParserSpec(
+        backend=IMPORT_BACKEND,
+        normalizer_version="tagalign-reference",
+        model=Path(tag_list).name,
+        params={"tag_list_sha1": _file_sha1(tag_list)},
+    )
     db = TagsDB.open(db_path, create=True)
     parser_id = db.register_parser(spec)
     with db.engine.begin() as conn:  # the old vocabulary's labels would point into the wrong list
@@ -162,8 +186,12 @@ def import_tagalign(db_path: str | Path, tag_list: str | Path, index_json: str |
     for key, indices in _iter_json_object(Path(index_json)):
         if basename:
             key = os.path.basename(key)
-        if not isinstance(indices, list) or not all(isinstance(i, int) and 0 <= i < len(tags) for i in indices):
-            raise TagparseError(f"{index_json}: key {key!r}: expected a list of tag indices in 0..{len(tags) - 1}")
+        if not isinstance(indices, list) or not all(
+            isinstance(i, int) and 0 <= i < len(tags) for i in indices
+        ):
+            raise TagparseError(
+                f"{index_json}: key {key!r}: expected a list of tag indices in 0..{len(tags) - 1}"
+            )
         batch.append((key, sorted(set(indices))))
         if len(batch) >= batch_size:
             _import_batch(db, parser_id, tags, batch, caption_of, counts, summary)
@@ -176,16 +204,32 @@ def import_tagalign(db_path: str | Path, tag_list: str | Path, index_json: str |
     summary.vocab_fingerprint = vocab_fingerprint(vocab)
     with db.engine.begin() as conn:
         raw = conn.connection.driver_connection
-        raw.executemany("INSERT INTO vocab(kind, idx, tag, count) VALUES ('object', ?, ?, ?)",
-                        [(i, t, int(c)) for i, (t, c) in enumerate(zip(tags, counts))])
-        db.set_meta({"vocab_fingerprint": summary.vocab_fingerprint, "vocab_parser": spec.fingerprint,
-                     "vocab_min_count": "0", "vocab_built_at": str(time.time())}, conn=conn)
+        raw.executemany(
+            "INSERT INTO vocab(kind, idx, tag, count) VALUES ('object', ?, ?, ?)",
+            [(i, t, int(c)) for i, (t, c) in enumerate(zip(tags, counts))],
+        )
+        db.set_meta(
+            {
+                "vocab_fingerprint": summary.vocab_fingerprint,
+                "vocab_parser": spec.fingerprint,
+                "vocab_min_count": "0",
+                "vocab_built_at": str(time.time()),
+            },
+            conn=conn,
+        )
     db.engine.dispose()
     return summary
 
 
-def _import_batch(db: TagsDB, parser_id: int, tags: list[str], batch: list[tuple[str, list[int]]],
-                  caption_of: dict[str, str], counts: np.ndarray, summary: ImportSummary) -> None:
+def _import_batch(
+    db: TagsDB,
+    parser_id: int,
+    tags: list[str],
+    batch: list[tuple[str, list[int]]],
+    caption_of: dict[str, str],
+    counts: np.ndarray,
+    summary: ImportSummary,
+) -> None:
     if not batch:
         return
     rows, parses = [], {}
@@ -213,8 +257,10 @@ def _import_batch(db: TagsDB, parser_id: int, tags: list[str], batch: list[tuple
             arr = np.asarray(idx, dtype="<i4")
             counts[arr] += 1
             label_rows.append((ids[key], arr.tobytes(), b""))
-        raw.executemany("INSERT OR REPLACE INTO labels(sample_id, objects, attributes) VALUES (?,?,?)",
-                        label_rows)
+        raw.executemany(
+            "INSERT OR REPLACE INTO labels(sample_id, objects, attributes) VALUES (?,?,?)",
+            label_rows,
+        )
     summary.samples += len(batch)
     summary.new_samples += written.added
     summary.key_conflicts += written.conflicts
@@ -222,8 +268,10 @@ def _import_batch(db: TagsDB, parser_id: int, tags: list[str], batch: list[tuple
 
 def _sample_ids(raw, keys: list[str]) -> Iterator[tuple[str, int]]:
     for i in range(0, len(keys), 900):
-        chunk = keys[i:i + 900]
-        yield from raw.execute(f"SELECT key, id FROM samples WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+        chunk = keys[i : i + 900]
+        yield from raw.execute(
+            f"SELECT key, id FROM samples WHERE key IN ({','.join('?' * len(chunk))})", chunk
+        )
 
 
 def _read_captions(path: str, basename: bool) -> dict[str, str]:
@@ -274,8 +322,10 @@ def _iter_json_object(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple[s
                         return v
                 except json.JSONDecodeError as e:
                     if eof:
-                        raise TagparseError(f"{path}: not a JSON object of tag lists ({e.msg}); "
-                                            "pass TagAlign's {filename: [tag indices]} file") from None
+                        raise TagparseError(
+                            f"{path}: not a JSON object of tag lists ({e.msg}); "
+                            "pass TagAlign's {filename: [tag indices]} file"
+                        ) from None
                 ahead = len(buf) - pos + chunk_size
 
         if skip_ws() != "{":
@@ -305,4 +355,3 @@ def _file_sha1(path: str | Path) -> str:
 
 def _is_int(s: str) -> bool:
     return s.strip().lstrip("-").isdigit()
-

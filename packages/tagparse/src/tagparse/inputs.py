@@ -23,8 +23,14 @@ from tagparse.errors import TagparseError
 
 MAX_CAPTION_CHARS = 10_000
 FORMATS = ("csv", "tsv", "jsonl", "tar")
-_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-               ".tar": "tar"}
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".tar": "tar",
+}
 _RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
 _TAR_BLOCK = 512
 
@@ -58,7 +64,7 @@ def expand_braces(pattern: str) -> list[str]:
             break
     if end < 0:
         return [pattern]
-    prefix, body, suffix = pattern[:start], pattern[start + 1:end], pattern[end + 1:]
+    prefix, body, suffix = pattern[:start], pattern[start + 1 : end], pattern[end + 1 :]
     options = _brace_options(body)
     if options is None:  # a literal "{x}": keep it, expand the rest
         return [prefix + "{" + body + "}" + rest for rest in expand_braces(suffix)]
@@ -97,8 +103,10 @@ def resolve_inputs(patterns: Sequence[str]) -> list[Path]:
             paths.extend(Path(m) for m in matches)
     for p in paths:
         if not p.exists():
-            raise TagparseError(f"{p}: no such input file; check the path "
-                                "(quote brace patterns such as 'shards/{00000..00009}.tar')")
+            raise TagparseError(
+                f"{p}: no such input file; check the path "
+                "(quote brace patterns such as 'shards/{00000..00009}.tar')"
+            )
         if p.is_dir():
             raise TagparseError(f"{p}: is a directory; pass the caption files inside it")
         if not os.access(p, os.R_OK):
@@ -109,20 +117,28 @@ def resolve_inputs(patterns: Sequence[str]) -> list[Path]:
 def detect_format(path: Path, explicit: str | None) -> str:
     if explicit:
         if explicit not in FORMATS:
-            raise TagparseError(f"unknown input format {explicit!r}; choose one of {', '.join(FORMATS)}")
+            raise TagparseError(
+                f"unknown input format {explicit!r}; choose one of {', '.join(FORMATS)}"
+            )
         return explicit
     fmt = _EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
-        raise TagparseError(f"{path}: cannot tell the input format from the extension; "
-                            f"pass --format {'|'.join(FORMATS)}")
+        raise TagparseError(
+            f"{path}: cannot tell the input format from the extension; "
+            f"pass --format {'|'.join(FORMATS)}"
+        )
     return fmt
 
 
 class InputStream:
     """Records of several input files in order, with bytes-read progress and collected warnings."""
 
-    def __init__(self, patterns: Sequence[str], options: InputOptions | None = None,
-                 on_warning: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        options: InputOptions | None = None,
+        on_warning: Callable[[str], None] | None = None,
+    ):
         self.options = options or InputOptions()
         self.paths = resolve_inputs(patterns)
         self.formats = [detect_format(p, self.options.format) for p in self.paths]
@@ -145,14 +161,21 @@ class InputStream:
             self._on_warning(message)
 
     def __iter__(self) -> Iterator[Record]:
-        readers = {"csv": self._delimited, "tsv": self._delimited, "jsonl": self._jsonl, "tar": self._tar}
+        readers = {
+            "csv": self._delimited,
+            "tsv": self._delimited,
+            "jsonl": self._jsonl,
+            "tar": self._tar,
+        }
         for path, fmt in zip(self.paths, self.formats):
             try:
                 with open(path, "rb") as f:
                     self._current = f
                     yield from readers[fmt](path, f, fmt)
             except OSError as e:
-                raise TagparseError(f"{path}: cannot read ({e.strerror or e}); check the file") from None
+                raise TagparseError(
+                    f"{path}: cannot read ({e.strerror or e}); check the file"
+                ) from None
             finally:
                 self._current = None
                 self._done_bytes += path.stat().st_size
@@ -161,37 +184,50 @@ class InputStream:
         if len(caption) > MAX_CAPTION_CHARS:
             self.truncated_captions += 1
             if self.truncated_captions <= 5:
-                self.warn(f"{where}: caption of {len(caption):,} characters for key {key!r} "
-                          f"truncated to {MAX_CAPTION_CHARS:,}")
+                self.warn(
+                    f"{where}: caption of {len(caption):,} characters for key {key!r} "
+                    f"truncated to {MAX_CAPTION_CHARS:,}"
+                )
             caption = caption[:MAX_CAPTION_CHARS]
         return Record(key, caption, where)
 
     # -- CSV / TSV -----------------------------------------------------------------------------
     def _delimited(self, path: Path, f: BinaryIO, fmt: str) -> Iterator[Record]:
         csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
-        reader = csv.reader(_utf8_lines(path, f), delimiter="\t" if fmt == "tsv" else ",", strict=True)
+        reader = csv.reader(
+            _utf8_lines(path, f), delimiter="\t" if fmt == "tsv" else ",", strict=True
+        )
         opts = self.options
         try:
             header = next(reader, None)
             if header is None:
                 return
             header = [h.strip() for h in header]
-            for column, flag in ((opts.caption_column, "--caption-column"), (opts.key_column, "--key-column")):
+            for column, flag in (
+                (opts.caption_column, "--caption-column"),
+                (opts.key_column, "--key-column"),
+            ):
                 if column not in header:
-                    raise TagparseError(f"{path}: no column {column!r} (columns: {', '.join(header)}); "
-                                        f"pass {flag} NAME")
+                    raise TagparseError(
+                        f"{path}: no column {column!r} (columns: {', '.join(header)}); "
+                        f"pass {flag} NAME"
+                    )
             ki, ci = header.index(opts.key_column), header.index(opts.caption_column)
             for row in reader:
                 if not row:
                     continue
                 if len(row) != len(header):
-                    raise TagparseError(f"{path}: line {reader.line_num}: malformed {fmt.upper()} row "
-                                        f"({len(row)} fields, the header has {len(header)}); "
-                                        "fix the quoting or remove the row")
+                    raise TagparseError(
+                        f"{path}: line {reader.line_num}: malformed {fmt.upper()} row "
+                        f"({len(row)} fields, the header has {len(header)}); "
+                        "fix the quoting or remove the row"
+                    )
                 yield self._record(row[ki], row[ci], f"{path}: line {reader.line_num}")
         except csv.Error as e:
-            raise TagparseError(f"{path}: line {reader.line_num}: malformed {fmt.upper()} ({e}); "
-                                "fix the quoting or remove the row") from None
+            raise TagparseError(
+                f"{path}: line {reader.line_num}: malformed {fmt.upper()} ({e}); "
+                "fix the quoting or remove the row"
+            ) from None
 
     # -- JSONL ---------------------------------------------------------------------------------
     def _jsonl(self, path: Path, f: BinaryIO, _fmt: str) -> Iterator[Record]:
@@ -202,15 +238,25 @@ class InputStream:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise TagparseError(f"{path}: line {lineno}: not valid JSON ({e.msg}); fix or remove the line") from None
+                raise TagparseError(
+                    f"{path}: line {lineno}: not valid JSON ({e.msg}); fix or remove the line"
+                ) from None
             if not isinstance(obj, dict):
                 raise TagparseError(f"{path}: line {lineno}: expected a JSON object per line")
-            for field, flag in ((opts.key_column, "--key-column"), (opts.caption_column, "--caption-column")):
+            for field, flag in (
+                (opts.key_column, "--key-column"),
+                (opts.caption_column, "--caption-column"),
+            ):
                 if field not in obj:
-                    raise TagparseError(f"{path}: line {lineno}: no field {field!r}; pass {flag} NAME")
+                    raise TagparseError(
+                        f"{path}: line {lineno}: no field {field!r}; pass {flag} NAME"
+                    )
             caption = obj[opts.caption_column]
-            yield self._record(str(obj[opts.key_column]), "" if caption is None else str(caption),
-                               f"{path}: line {lineno}")
+            yield self._record(
+                str(obj[opts.key_column]),
+                "" if caption is None else str(caption),
+                f"{path}: line {lineno}",
+            )
 
     # -- webdataset tar shards -------------------------------------------------------------------
     def _tar(self, path: Path, f: BinaryIO, _fmt: str) -> Iterator[Record]:
@@ -218,7 +264,9 @@ class InputStream:
         try:
             tar = tarfile.open(fileobj=f, mode="r|")  # noqa: SIM115 -- closed by the `with` below
         except tarfile.TarError as e:
-            raise TagparseError(f"{path}: not a tar file ({e}); pass webdataset .tar shards") from None
+            raise TagparseError(
+                f"{path}: not a tar file ({e}); pass webdataset .tar shards"
+            ) from None
         key, parts, samples, end = None, {}, 0, 0
         with tar:
             for name, data, member_end in _tar_members(tar):
@@ -246,8 +294,10 @@ class InputStream:
             reason = "cut off inside a member"
         else:
             return
-        self.warn(f"{path}: truncated tar shard after {samples} samples ({reason}); kept them; "
-                  "re-download the shard")
+        self.warn(
+            f"{path}: truncated tar shard after {samples} samples ({reason}); kept them; "
+            "re-download the shard"
+        )
 
     def _tar_record(self, path: Path, key: str, parts: dict[str, bytes]) -> Record:
         where = f"{path}: {key}"
@@ -257,10 +307,14 @@ class InputStream:
             try:
                 meta = json.loads(_decode(parts["json"], f"{where}.json"))
             except json.JSONDecodeError as e:
-                raise TagparseError(f"{where}.json: not valid JSON ({e.msg}); re-create the shard") from None
+                raise TagparseError(
+                    f"{where}.json: not valid JSON ({e.msg}); re-create the shard"
+                ) from None
             caption = meta.get(self.options.caption_column) if isinstance(meta, dict) else None
             return self._record(key, "" if caption is None else str(caption).strip(), where)
-        return self._record(key, "", where)  # an image without a caption: recorded as a failed sample
+        return self._record(
+            key, "", where
+        )  # an image without a caption: recorded as a failed sample
 
 
 _CAPTION_EXTS = ("txt", "json")
@@ -296,8 +350,10 @@ def _decode(data: bytes, where: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise TagparseError(f"{where}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
-                            "re-encode the caption as UTF-8") from None
+        raise TagparseError(
+            f"{where}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "re-encode the caption as UTF-8"
+        ) from None
 
 
 def _utf8_lines(path: Path, f: BinaryIO) -> Iterator[str]:
@@ -308,6 +364,8 @@ def _utf8_lines(path: Path, f: BinaryIO) -> Iterator[str]:
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise TagparseError(f"{path}: line {lineno}: not UTF-8 (byte 0x{raw[e.start]:02x} at column "
-                                f"{e.start + 1}); convert the file to UTF-8, e.g. "
-                                f"`iconv -f latin1 -t utf-8`") from None
+            raise TagparseError(
+                f"{path}: line {lineno}: not UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                f"{e.start + 1}); convert the file to UTF-8, e.g. "
+                f"`iconv -f latin1 -t utf-8`"
+            ) from None

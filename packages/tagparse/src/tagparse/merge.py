@@ -39,12 +39,16 @@ class MergeSummary:
         return sum(s.key_conflicts + s.parse_conflicts for s in self.sources)
 
     def lines(self) -> list[str]:
-        out = [f"{s.path}: +{s.samples_added:,} samples, +{s.parses_added:,} parses, "
-               f"+{s.parsers_added} parsers, +{s.verdicts_added:,} verdicts; conflicts: "
-               f"{s.key_conflicts:,} keys with another caption, {s.parse_conflicts:,} parses with other tags"
-               for s in self.sources]
-        out.append(f"merged {len(self.sources)} file(s) into {self.out}; {self.conflicts:,} conflicts "
-                   "(the first file's rows were kept)")
+        out = [
+            f"{s.path}: +{s.samples_added:,} samples, +{s.parses_added:,} parses, "
+            f"+{s.parsers_added} parsers, +{s.verdicts_added:,} verdicts; conflicts: "
+            f"{s.key_conflicts:,} keys with another caption, {s.parse_conflicts:,} parses with other tags"
+            for s in self.sources
+        ]
+        out.append(
+            f"merged {len(self.sources)} file(s) into {self.out}; {self.conflicts:,} conflicts "
+            "(the first file's rows were kept)"
+        )
         if self.vocab_cleared:
             out.append(f"the vocabulary was cleared; run `tagparse vocab --db {self.out}`")
         return out
@@ -79,7 +83,9 @@ def _check_source(path: Path) -> None:
         raise TagparseError(f"{path}: no such tags.db")
     with open(path, "rb") as f:
         if f.read(16) != b"SQLite format 3\x00":
-            raise TagparseError(f"{path}: not an SQLite file; pass tags.db files written by tagparse")
+            raise TagparseError(
+                f"{path}: not an SQLite file; pass tags.db files written by tagparse"
+            )
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
@@ -91,9 +97,14 @@ def _check_source(path: Path) -> None:
         raise TagparseError(f"{path}: format {meta.get('format_name')!r} is not {FORMAT_NAME!r}")
     version = int(meta.get("format_version", "0"))
     if version != FORMAT_VERSION:
-        hint = ("upgrade tagparse" if version > FORMAT_VERSION
-                else f"migrate it first (`tagparse stats --db {path}` opens and migrates it)")
-        raise TagparseError(f"{path}: format v{version}, but merging needs v{FORMAT_VERSION}; {hint}")
+        hint = (
+            "upgrade tagparse"
+            if version > FORMAT_VERSION
+            else f"migrate it first (`tagparse stats --db {path}` opens and migrates it)"
+        )
+        raise TagparseError(
+            f"{path}: format v{version}, but merging needs v{FORMAT_VERSION}; {hint}"
+        )
 
 
 def _merge_one(con: sqlite3.Connection, path: Path) -> SourceSummary:
@@ -122,26 +133,37 @@ def _copy(con: sqlite3.Connection, s: SourceSummary) -> None:
     s.parsers_added = changes(
         "INSERT OR IGNORE INTO main.parsers(fingerprint, backend, model, prompt_id, prompt_hash, "
         "normalizer_version, params, created_at) SELECT fingerprint, backend, model, prompt_id, prompt_hash, "
-        "normalizer_version, params, created_at FROM src.parsers ORDER BY id")
+        "normalizer_version, params, created_at FROM src.parsers ORDER BY id"
+    )
     con.execute("DROP TABLE IF EXISTS temp.pmap")
-    con.execute("CREATE TEMP TABLE pmap AS SELECT s.id AS src_id, m.id AS dst_id FROM src.parsers s "
-                "JOIN main.parsers m ON m.fingerprint = s.fingerprint")
-    s.key_conflicts = count("SELECT COUNT(*) FROM src.samples s JOIN main.samples m ON m.key = s.key "
-                            "WHERE m.caption_hash != s.caption_hash")
-    s.samples_added = changes("INSERT OR IGNORE INTO main.samples(key, caption, caption_hash) "
-                              "SELECT key, caption, caption_hash FROM src.samples ORDER BY id")
+    con.execute(
+        "CREATE TEMP TABLE pmap AS SELECT s.id AS src_id, m.id AS dst_id FROM src.parsers s "
+        "JOIN main.parsers m ON m.fingerprint = s.fingerprint"
+    )
+    s.key_conflicts = count(
+        "SELECT COUNT(*) FROM src.samples s JOIN main.samples m ON m.key = s.key "
+        "WHERE m.caption_hash != s.caption_hash"
+    )
+    s.samples_added = changes(
+        "INSERT OR IGNORE INTO main.samples(key, caption, caption_hash) "
+        "SELECT key, caption, caption_hash FROM src.samples ORDER BY id"
+    )
     s.parse_conflicts = count(
         "SELECT COUNT(*) FROM src.parses p JOIN temp.pmap ON pmap.src_id = p.parser_id "
         "JOIN main.parses m ON m.caption_hash = p.caption_hash AND m.parser_id = pmap.dst_id "
-        "WHERE m.status = 'ok' AND p.status = 'ok' AND (m.objects != p.objects OR m.attributes != p.attributes)")
+        "WHERE m.status = 'ok' AND p.status = 'ok' AND (m.objects != p.objects OR m.attributes != p.attributes)"
+    )
     columns = "caption_hash, parser_id, objects, attributes, raw_output, status, error, created_at"
-    select = ("SELECT p.caption_hash, pmap.dst_id, p.objects, p.attributes, p.raw_output, p.status, p.error, "
-              "p.created_at FROM src.parses p JOIN temp.pmap ON pmap.src_id = p.parser_id")
+    select = (
+        "SELECT p.caption_hash, pmap.dst_id, p.objects, p.attributes, p.raw_output, p.status, p.error, "
+        "p.created_at FROM src.parses p JOIN temp.pmap ON pmap.src_id = p.parser_id"
+    )
     upgraded = changes(  # a failed parse in the output is replaced by the source's successful one
         f"INSERT INTO main.parses({columns}) {select} WHERE p.status = 'ok' "
         "ON CONFLICT(caption_hash, parser_id) DO UPDATE SET objects=excluded.objects, "
         "attributes=excluded.attributes, raw_output=excluded.raw_output, status=excluded.status, "
-        "error=excluded.error, created_at=excluded.created_at WHERE status = 'error'")
+        "error=excluded.error, created_at=excluded.created_at WHERE status = 'error'"
+    )
     s.parses_added = upgraded + changes(f"INSERT OR IGNORE INTO main.parses({columns}) {select}")
     s.verdicts_added = changes(
         "INSERT INTO main.verdicts(sample_id, parser_id, tag, kind, verdict, created_at) "
@@ -150,12 +172,16 @@ def _copy(con: sqlite3.Connection, s: SourceSummary) -> None:
         "LEFT JOIN temp.pmap ON pmap.src_id = v.parser_id "
         "WHERE NOT EXISTS (SELECT 1 FROM main.verdicts mv WHERE mv.sample_id = ms.id AND mv.tag = v.tag "
         "AND mv.kind = v.kind AND mv.verdict = v.verdict AND mv.created_at = v.created_at) "
-        "ORDER BY v.created_at, v.id")
+        "ORDER BY v.created_at, v.id"
+    )
 
 
 def _clear_vocab(con: sqlite3.Connection) -> bool:
     """Labels are derived from parses; after new rows arrive they must be rebuilt, not kept stale."""
-    had = con.execute("SELECT COUNT(*) FROM main.meta WHERE key = 'vocab_fingerprint'").fetchone()[0] > 0
+    had = (
+        con.execute("SELECT COUNT(*) FROM main.meta WHERE key = 'vocab_fingerprint'").fetchone()[0]
+        > 0
+    )
     con.execute("BEGIN IMMEDIATE")
     con.execute("DELETE FROM main.labels")
     con.execute("DELETE FROM main.vocab")

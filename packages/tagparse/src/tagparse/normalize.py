@@ -25,9 +25,89 @@ NORMALIZER_VERSION = "1"
 
 # Words stripped anywhere in a tag: articles, demonstratives, possessives and quantifiers. They
 # never name what is in the picture ("the man", "his hat", "several cars").
-DETERMINERS = frozenset(["a", "an", "the", "this", "that", "these", "those", "some", "any", "each", "every", "all", "both", "either", "neither", "another", "other", "such", "several", "many", "few", "much", "more", "most", "lots", "plenty", "his", "her", "its", "their", "my", "your", "our", "whose", "which", "what"])
+DETERMINERS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "this",
+        "that",
+        "these",
+        "those",
+        "some",
+        "any",
+        "each",
+        "every",
+        "all",
+        "both",
+        "either",
+        "neither",
+        "another",
+        "other",
+        "such",
+        "several",
+        "many",
+        "few",
+        "much",
+        "more",
+        "most",
+        "lots",
+        "plenty",
+        "his",
+        "her",
+        "its",
+        "their",
+        "my",
+        "your",
+        "our",
+        "whose",
+        "which",
+        "what",
+    ]
+)
 
-NUMBER_WORDS = frozenset(["zero", "one", "ones", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "hundreds", "thousand", "thousands", "million", "millions", "dozen", "dozens", "tens"])
+NUMBER_WORDS = frozenset(
+    [
+        "zero",
+        "one",
+        "ones",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "hundreds",
+        "thousand",
+        "thousands",
+        "million",
+        "millions",
+        "dozen",
+        "dozens",
+        "tens",
+    ]
+)
 
 _DROPPED = DETERMINERS | NUMBER_WORDS
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th|s)?")
@@ -36,7 +116,30 @@ _POSSESSIVE = re.compile(r"['’]s\b")
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 
 # Plural-only nouns: their "singular" names a different thing (shorts -> short) or nothing.
-PLURALIA_TANTUM = frozenset(["pants", "trousers", "jeans", "shorts", "leggings", "tights", "overalls", "pajamas", "pyjamas", "glasses", "sunglasses", "eyeglasses", "goggles", "binoculars", "scissors", "clothes", "tongs", "pliers", "shears", "headquarters"])
+PLURALIA_TANTUM = frozenset(
+    [
+        "pants",
+        "trousers",
+        "jeans",
+        "shorts",
+        "leggings",
+        "tights",
+        "overalls",
+        "pajamas",
+        "pyjamas",
+        "glasses",
+        "sunglasses",
+        "eyeglasses",
+        "goggles",
+        "binoculars",
+        "scissors",
+        "clothes",
+        "tongs",
+        "pliers",
+        "shears",
+        "headquarters",
+    ]
+)
 # lemminflect returns "leave" first for "leaves"; in captions it is nearly always foliage.
 _SINGULAR_OVERRIDES = {"leaves": "leaf"}
 
@@ -96,12 +199,16 @@ class Normalizer:
     """
 
     def __init__(self, synonyms: dict[str, str] | None = None, stoplist: set[str] | None = None):
-        self._stop_raw = sorted({clean(w) for w in (default_stoplist() if stoplist is None else stoplist)} - {""})
+        self._stop_raw = sorted(
+            {clean(w) for w in (default_stoplist() if stoplist is None else stoplist)} - {""}
+        )
         self._synonyms_raw = {clean(k): clean(v) for k, v in (synonyms or {}).items()}
         self._attribute_synonyms = _resolve_chains(self._synonyms_raw)  # also rejects cycles early
         # Hash the cleaned inputs, not their singularized forms: singularizing needs lemminflect, which
         # imports spaCy (seconds), and a cache-only re-run computes the fingerprint but parses nothing.
-        payload = json.dumps({"synonyms": self._synonyms_raw, "stoplist": self._stop_raw}, sort_keys=True)
+        payload = json.dumps(
+            {"synonyms": self._synonyms_raw, "stoplist": self._stop_raw}, sort_keys=True
+        )
         self.version = f"{NORMALIZER_VERSION}+{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
 
     @cached_property
@@ -110,11 +217,14 @@ class Normalizer:
 
     @cached_property
     def _object_synonyms(self) -> dict[str, str]:
-        return _resolve_chains({singularize_head(k): singularize_head(v) for k, v in self._synonyms_raw.items()})
+        return _resolve_chains(
+            {singularize_head(k): singularize_head(v) for k, v in self._synonyms_raw.items()}
+        )
 
     @classmethod
-    def from_files(cls, synonyms_path: str | Path | None = None,
-                   stoplist_path: str | Path | None = None) -> Normalizer:
+    def from_files(
+        cls, synonyms_path: str | Path | None = None, stoplist_path: str | Path | None = None
+    ) -> Normalizer:
         """Load a synonym map (TSV `from<TAB>to` or a JSON object) and a stop-list (one per line)."""
         synonyms = read_synonyms(synonyms_path) if synonyms_path else None
         stoplist = read_stoplist(stoplist_path) if stoplist_path else None
@@ -150,7 +260,9 @@ def _resolve_chains(mapping: dict[str, str]) -> dict[str, str]:
         seen = {key}
         while value in mapping and mapping[value] != value:
             if value in seen:
-                raise TagparseError(f"synonym map has a cycle through {key!r}; break it in the file")
+                raise TagparseError(
+                    f"synonym map has a cycle through {key!r}; break it in the file"
+                )
             seen.add(value)
             value = mapping[value]
         if not value:
@@ -168,10 +280,12 @@ def read_synonyms(path: str | Path) -> dict[str, str]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise TagparseError(f"{path}: invalid JSON at line {e.lineno} ({e.msg}); "
-                                "expected an object like {\"guy\": \"man\"}") from None
+            raise TagparseError(
+                f"{path}: invalid JSON at line {e.lineno} ({e.msg}); "
+                'expected an object like {"guy": "man"}'
+            ) from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise TagparseError(f"{path}: expected a JSON object of strings like {{\"guy\": \"man\"}}")
+            raise TagparseError(f'{path}: expected a JSON object of strings like {{"guy": "man"}}')
         return data
     synonyms = {}
     for lineno, line in enumerate(text.splitlines(), 1):

@@ -54,17 +54,25 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         rate = self.records / self.seconds if self.seconds > 0 else 0.0
-        out = [(f"parser {self.parser}: {self.records:,} records in {self.seconds:.1f} s "
-                f"({rate:,.0f} captions/s), {self.new_samples:,} new samples"),
-               (f"parsed {self.parsed:,} · cached {self.cached:,} · failed {self.failed:,} · "
+        out = [
+            (
+                f"parser {self.parser}: {self.records:,} records in {self.seconds:.1f} s "
+                f"({rate:,.0f} captions/s), {self.new_samples:,} new samples"
+            ),
+            (
+                f"parsed {self.parsed:,} · cached {self.cached:,} · failed {self.failed:,} · "
                 f"failed earlier {self.failed_earlier:,} · duplicates {self.duplicates:,} · "
-                f"key conflicts {self.conflicts:,} · truncated {self.truncated:,}")]
+                f"key conflicts {self.conflicts:,} · truncated {self.truncated:,}"
+            ),
+        ]
         if self.damaged_shards:
             out.append(f"{self.damaged_shards} damaged tar shard(s): see the warnings above")
         if self.failures:
             out.append("failures (first few): " + "; ".join(self.failures))
         if self.failed_earlier:
-            out.append(f"{self.failed_earlier:,} captions failed in an earlier run; re-run with --retry-failed")
+            out.append(
+                f"{self.failed_earlier:,} captions failed in an earlier run; re-run with --retry-failed"
+            )
         return out
 
 
@@ -74,11 +82,21 @@ def shard_of(key: str, n_shards: int) -> int:
     return int.from_bytes(digest, "big") % n_shards
 
 
-def run_parse(db_path: str | Path, inputs: list[str], backend: str, options: dict, *,
-              batch_size: int = 256, workers: int = 1, limit: int | None = None,
-              shard: tuple[int, int] = (0, 1), retry_failed: bool = False, progress: bool = True,
-              input_options: InputOptions | dict | None = None,
-              on_warning: Callable[[str], None] | None = None) -> RunSummary:
+def run_parse(
+    db_path: str | Path,
+    inputs: list[str],
+    backend: str,
+    options: dict,
+    *,
+    batch_size: int = 256,
+    workers: int = 1,
+    limit: int | None = None,
+    shard: tuple[int, int] = (0, 1),
+    retry_failed: bool = False,
+    progress: bool = True,
+    input_options: InputOptions | dict | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> RunSummary:
     """Parse every caption of `inputs` not cached in `db_path` with `backend`; see module doc."""
     _check_args(batch_size, workers, limit, shard)
     if isinstance(input_options, dict):
@@ -87,8 +105,15 @@ def run_parse(db_path: str | Path, inputs: list[str], backend: str, options: dic
     db = TagsDB.open(db_path, create=True)
     parser = _LazyParser(backend, _backend_options(options, batch_size), workers)
     try:
-        run = _Run(db, parser, stream, retry_failed, progress, limit,
-                   max_in_flight=2 * workers if workers > 1 else 1)
+        run = _Run(
+            db,
+            parser,
+            stream,
+            retry_failed,
+            progress,
+            limit,
+            max_in_flight=2 * workers if workers > 1 else 1,
+        )
         run.execute(_select(stream, shard, limit), batch_size)
     finally:
         parser.close()
@@ -123,7 +148,9 @@ def _backend_options(options: dict, batch_size: int) -> dict:
     return opts
 
 
-def _select(records: Iterable[Record], shard: tuple[int, int], limit: int | None) -> Iterator[Record]:
+def _select(
+    records: Iterable[Record], shard: tuple[int, int], limit: int | None
+) -> Iterator[Record]:
     i, n = shard
     taken = 0
     for rec in records:
@@ -190,9 +217,12 @@ class _LazyParser:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn: forking a process that holds SQLite handles and model threads is unsafe
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                             initializer=_init_worker,
-                                             initargs=(self.name, self.create, self.options))
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.name, self.create, self.options),
+            )
         return self._pool
 
     def close(self) -> None:
@@ -206,6 +236,7 @@ class _LazyParser:
 
 # -- one run --------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Batch:
     rows: list[tuple[str, str]]  # (key, caption) to store; conflicting keys already dropped
@@ -217,8 +248,16 @@ class _Batch:
 
 
 class _Run:
-    def __init__(self, db: TagsDB, parser: _LazyParser, stream: InputStream, retry_failed: bool,
-                 progress: bool, limit: int | None, max_in_flight: int):
+    def __init__(
+        self,
+        db: TagsDB,
+        parser: _LazyParser,
+        stream: InputStream,
+        retry_failed: bool,
+        progress: bool,
+        limit: int | None,
+        max_in_flight: int,
+    ):
         self.db, self.parser, self.stream = db, parser, stream
         self.retry_failed, self.limit, self.max_in_flight = retry_failed, limit, max_in_flight
         self.spec = parser.spec()
@@ -228,8 +267,14 @@ class _Run:
         self.pending: deque[_Batch] = deque()
         self.in_flight_keys: dict[str, str] = {}
         self.in_flight_hashes: set[str] = set()
-        self.bar = tqdm(total=None, unit="caption", desc="parsing", disable=not progress,
-                        mininterval=0.5, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=None,
+            unit="caption",
+            desc="parsing",
+            disable=not progress,
+            mininterval=0.5,
+            dynamic_ncols=True,
+        )
 
     def execute(self, records: Iterable[Record], batch_size: int) -> None:
         batch: list[Record] = []
@@ -326,12 +371,16 @@ class _Run:
         except TagparseError:
             raise
         except BrokenProcessPool as e:
-            raise TagparseError(f"a parser worker process died ({e}); re-run the same command to resume") from None
+            raise TagparseError(
+                f"a parser worker process died ({e}); re-run the same command to resume"
+            ) from None
         except Exception as e:  # noqa: BLE001 -- a crashed backend call: recorded per caption
             results = [ParseResult.failure(f"{type(e).__name__}: {e}") for _ in batch.todo]
         if len(results) != len(batch.todo):
-            raise RuntimeError(f"backend {self.spec.label} returned {len(results)} results "
-                               f"for {len(batch.todo)} captions")
+            raise RuntimeError(
+                f"backend {self.spec.label} returned {len(results)} results "
+                f"for {len(batch.todo)} captions"
+            )
         return results
 
     def _progress(self, n: int) -> None:

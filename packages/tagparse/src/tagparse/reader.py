@@ -24,7 +24,7 @@ class CSR:
     indices: np.ndarray  # int32
 
     def row(self, i: int) -> np.ndarray:
-        return self.indices[self.indptr[i]:self.indptr[i + 1]]
+        return self.indices[self.indptr[i] : self.indptr[i + 1]]
 
     def dense(self, rows: np.ndarray | list[int], width: int) -> np.ndarray:
         """Multi-hot float32 matrix for a batch of rows."""
@@ -43,10 +43,10 @@ class CSR:
         indices = np.empty(int(indptr[-1]), dtype=np.int32)
         prev = 0
         for i in sorted(rows):
-            indices[indptr[prev]:indptr[i]] = self.indices[self.indptr[prev]:self.indptr[i]]
-            indices[indptr[i]:indptr[i + 1]] = rows[i]
+            indices[indptr[prev] : indptr[i]] = self.indices[self.indptr[prev] : self.indptr[i]]
+            indices[indptr[i] : indptr[i + 1]] = rows[i]
             prev = i + 1
-        indices[indptr[prev]:] = self.indices[self.indptr[prev]:]
+        indices[indptr[prev] :] = self.indices[self.indptr[prev] :]
         return CSR(indptr, indices)
 
 
@@ -82,20 +82,27 @@ def load_labels(path: str | Path) -> TagLabels:
     db = TagsDB.open(path)
     fp = db.get_meta("vocab_fingerprint")
     if not fp:
-        raise TagparseError(f"{db.path}: no vocabulary yet; run `tagparse vocab --db {db.path}` first")
+        raise TagparseError(
+            f"{db.path}: no vocabulary yet; run `tagparse vocab --db {db.path}` first"
+        )
     built_at = float(db.get_meta("vocab_built_at") or 0)
     con = db.raw()
     try:
         vocab: dict[str, list[str]] = {k: [] for k in KINDS}
         counts: dict[str, list[int]] = {k: [] for k in KINDS}
-        for kind, tag, count in con.execute("SELECT kind, tag, count FROM vocab ORDER BY kind, idx"):
+        for kind, tag, count in con.execute(
+            "SELECT kind, tag, count FROM vocab ORDER BY kind, idx"
+        ):
             vocab[kind].append(tag)
             counts[kind].append(count)
         rows = con.execute(
             "SELECT l.sample_id, s.key, l.objects, l.attributes FROM labels l JOIN samples s ON s.id = l.sample_id "
-            "ORDER BY l.sample_id").fetchall()
-        late = con.execute("SELECT sample_id, kind, tag, verdict FROM verdicts WHERE created_at > ? ORDER BY id",
-                           (built_at,)).fetchall()
+            "ORDER BY l.sample_id"
+        ).fetchall()
+        late = con.execute(
+            "SELECT sample_id, kind, tag, verdict FROM verdicts WHERE created_at > ? ORDER BY id",
+            (built_at,),
+        ).fetchall()
     finally:
         con.close()
         db.engine.dispose()
@@ -105,12 +112,22 @@ def load_labels(path: str | Path) -> TagLabels:
     if late:
         sample_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         labels = _apply_late_verdicts(labels, sample_ids, vocab, late)
-    return TagLabels(Path(path), fp, vocab, {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()},
-                     keys, labels)
+    return TagLabels(
+        Path(path),
+        fp,
+        vocab,
+        {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()},
+        keys,
+        labels,
+    )
 
 
-def _apply_late_verdicts(labels: dict[str, CSR], sample_ids: np.ndarray, vocab: dict[str, list[str]],
-                         verdicts: list[tuple[int, str, str, str]]) -> dict[str, CSR]:
+def _apply_late_verdicts(
+    labels: dict[str, CSR],
+    sample_ids: np.ndarray,
+    vocab: dict[str, list[str]],
+    verdicts: list[tuple[int, str, str, str]],
+) -> dict[str, CSR]:
     """Apply review verdicts recorded after `tagparse vocab` to the samples they touch.
 
     The labels already include every earlier verdict; later ones are replayed in order (reject
@@ -129,5 +146,11 @@ def _apply_late_verdicts(labels: dict[str, CSR], sample_ids: np.ndarray, vocab: 
             tags.discard(idx)
         else:
             tags.add(idx)
-    return {k: labels[k].with_rows({r: np.array(sorted(t), dtype=np.int32) for r, t in changed[k].items()})
-            if changed[k] else labels[k] for k in KINDS}
+    return {
+        k: labels[k].with_rows(
+            {r: np.array(sorted(t), dtype=np.int32) for r, t in changed[k].items()}
+        )
+        if changed[k]
+        else labels[k]
+        for k in KINDS
+    }

@@ -72,18 +72,27 @@ class ScoreReport:
     attributes: PRF
 
     def as_dict(self) -> dict:
-        return {"parser": self.parser, "gold": self.gold_path, "rows": self.rows,
-                "unparsed": self.unparsed, "objects": self.objects.as_dict(),
-                "attributes": self.attributes.as_dict()}
+        return {
+            "parser": self.parser,
+            "gold": self.gold_path,
+            "rows": self.rows,
+            "unparsed": self.unparsed,
+            "objects": self.objects.as_dict(),
+            "attributes": self.attributes.as_dict(),
+        }
 
     def table(self) -> str:
-        lines = [f"parser {self.parser} vs {self.gold_path}: {self.rows} gold rows"
-                 + (f" ({self.unparsed} without a parse, scored as empty)" if self.unparsed else ""),
-                 f"{'kind':<11}{'P':>7}{'R':>7}{'F1':>7}{'tp':>8}{'pred':>8}{'gold':>8}"]
+        lines = [
+            f"parser {self.parser} vs {self.gold_path}: {self.rows} gold rows"
+            + (f" ({self.unparsed} without a parse, scored as empty)" if self.unparsed else ""),
+            f"{'kind':<11}{'P':>7}{'R':>7}{'F1':>7}{'tp':>8}{'pred':>8}{'gold':>8}",
+        ]
         for kind in KINDS:
             s: PRF = getattr(self, kind)
-            lines.append(f"{kind:<11}{s.precision:>7.3f}{s.recall:>7.3f}{s.f1:>7.3f}"
-                         f"{s.tp:>8}{s.n_pred:>8}{s.n_gold:>8}")
+            lines.append(
+                f"{kind:<11}{s.precision:>7.3f}{s.recall:>7.3f}{s.f1:>7.3f}"
+                f"{s.tp:>8}{s.n_pred:>8}{s.n_gold:>8}"
+            )
         return "\n".join(lines)
 
 
@@ -129,15 +138,19 @@ def read_gold(path: str | Path) -> list[GoldRow]:
             reader = csv.DictReader(f)
             missing = {"caption", "scene_graph"} - set(reader.fieldnames or [])
             if missing:
-                raise TagparseError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
-                                    "a gold CSV needs `caption` and `scene_graph`")
+                raise TagparseError(
+                    f"{path}: missing column(s) {', '.join(sorted(missing))}; "
+                    "a gold CSV needs `caption` and `scene_graph`"
+                )
             rows = []
             for lineno, rec in enumerate(reader, 2):
                 try:
                     objects, attributes = gold_tags(rec["scene_graph"] or "")
                 except ValueError as e:
                     raise TagparseError(f"{path}:{lineno}: bad scene_graph: {e}") from None
-                rows.append(GoldRow(rec["caption"] or "", frozenset(objects), frozenset(attributes)))
+                rows.append(
+                    GoldRow(rec["caption"] or "", frozenset(objects), frozenset(attributes))
+                )
     except FileNotFoundError:
         raise TagparseError(f"{path}: no such gold file; check the path") from None
     except UnicodeDecodeError:
@@ -149,8 +162,9 @@ def read_gold(path: str | Path) -> list[GoldRow]:
     return rows
 
 
-def score_predictions(gold: Sequence[GoldRow],
-                      predictions: Iterable[tuple[Sequence[str], Sequence[str]] | None]) -> tuple[PRF, PRF]:
+def score_predictions(
+    gold: Sequence[GoldRow], predictions: Iterable[tuple[Sequence[str], Sequence[str]] | None]
+) -> tuple[PRF, PRF]:
     """Micro P/R/F1 of (objects, attributes) predictions aligned with `gold`; None = no parse."""
     objects, attributes = PRF(), PRF()
     for row, pred in zip(gold, predictions, strict=True):
@@ -166,14 +180,20 @@ def score_db(gold_path: str | Path, db_path: str | Path, parser: str | None = No
     db = TagsDB.open(db_path)
     spec = db.resolve_parser(parser)
     parses = _ok_parses(db, spec.id, [_hash_variants(r.caption) for r in gold])
-    predictions = [next((parses[h] for h in _hash_variants(r.caption) if h in parses), None) for r in gold]
+    predictions = [
+        next((parses[h] for h in _hash_variants(r.caption) if h in parses), None) for r in gold
+    ]
     unparsed = sum(p is None for p in predictions)
     if unparsed == len(gold):
-        raise TagparseError(f"{db_path}: none of the {len(gold)} gold captions has a parse by "
-                            f"{spec.backend}@{spec.fingerprint[:8]}; run `tagparse run --input "
-                            f"{gold_path} --db {db_path}` first")
+        raise TagparseError(
+            f"{db_path}: none of the {len(gold)} gold captions has a parse by "
+            f"{spec.backend}@{spec.fingerprint[:8]}; run `tagparse run --input "
+            f"{gold_path} --db {db_path}` first"
+        )
     objects, attributes = score_predictions(gold, predictions)
-    label = f"{spec.backend}" + (f":{spec.model}" if spec.model else "") + f"@{spec.fingerprint[:8]}"
+    label = (
+        f"{spec.backend}" + (f":{spec.model}" if spec.model else "") + f"@{spec.fingerprint[:8]}"
+    )
     return ScoreReport(label, str(gold_path), len(gold), unparsed, objects, attributes)
 
 
@@ -182,18 +202,21 @@ def _hash_variants(caption: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((caption_hash(caption), caption_hash(caption.strip()))))
 
 
-def _ok_parses(db: TagsDB, parser_id: int, variants: list[tuple[str, ...]]) -> dict[str, tuple[list, list]]:
+def _ok_parses(
+    db: TagsDB, parser_id: int, variants: list[tuple[str, ...]]
+) -> dict[str, tuple[list, list]]:
     hashes = list({h for v in variants for h in v})
     found = {}
     con = db.raw()
     try:
         for i in range(0, len(hashes), 900):
-            chunk = hashes[i:i + 900]
-            q = (f"SELECT caption_hash, objects, attributes FROM parses WHERE parser_id=? AND status='ok' "
-                 f"AND caption_hash IN ({','.join('?' * len(chunk))})")
+            chunk = hashes[i : i + 900]
+            q = (
+                f"SELECT caption_hash, objects, attributes FROM parses WHERE parser_id=? AND status='ok' "
+                f"AND caption_hash IN ({','.join('?' * len(chunk))})"
+            )
             for h, objs, attrs in con.execute(q, [parser_id, *chunk]):
                 found[h] = (json.loads(objs), json.loads(attrs))
     finally:
         con.close()
     return found
-

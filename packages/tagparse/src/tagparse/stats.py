@@ -37,19 +37,27 @@ class DBStats:
     parsers: list[ParserStats]
 
     def lines(self) -> list[str]:
-        out = [(f"{self.path}: format v{self.format_version}, {self.samples:,} samples, "
-                f"{self.distinct_captions:,} distinct captions, {self.verdicts:,} review verdicts")]
+        out = [
+            (
+                f"{self.path}: format v{self.format_version}, {self.samples:,} samples, "
+                f"{self.distinct_captions:,} distinct captions, {self.verdicts:,} review verdicts"
+            )
+        ]
         if self.vocab_fingerprint:
-            out.append(f"vocabulary {self.vocab_fingerprint}: {self.vocab_sizes.get('object', 0):,} objects, "
-                       f"{self.vocab_sizes.get('attribute', 0):,} attributes")
+            out.append(
+                f"vocabulary {self.vocab_fingerprint}: {self.vocab_sizes.get('object', 0):,} objects, "
+                f"{self.vocab_sizes.get('attribute', 0):,} attributes"
+            )
         else:
             out.append("vocabulary: none yet (run `tagparse vocab`)")
         for p in self.parsers:
             share = p.samples_tagged / self.samples if self.samples else 0.0
-            out.append(f"parser {p.label}: {p.captions_ok:,} captions ok, {p.captions_failed:,} failed; "
-                       f"{p.samples_parsed:,} samples parsed, {share:.1%} of samples have at least one tag; "
-                       f"{p.distinct_tags['object']:,} distinct objects, "
-                       f"{p.distinct_tags['attribute']:,} distinct attributes")
+            out.append(
+                f"parser {p.label}: {p.captions_ok:,} captions ok, {p.captions_failed:,} failed; "
+                f"{p.samples_parsed:,} samples parsed, {share:.1%} of samples have at least one tag; "
+                f"{p.distinct_tags['object']:,} distinct objects, "
+                f"{p.distinct_tags['attribute']:,} distinct attributes"
+            )
             for kind in KINDS:
                 top = ", ".join(f"{t} ({c:,})" for t, c in p.top[kind]) or "-"
                 out.append(f"  top {kind}s: {top}")
@@ -63,24 +71,40 @@ def collect_stats(db: TagsDB, top: int = 10) -> DBStats:
         captions = con.execute("SELECT COUNT(DISTINCT caption_hash) FROM samples").fetchone()[0]
         verdicts = con.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
         sizes = dict(con.execute("SELECT kind, COUNT(*) FROM vocab GROUP BY kind").fetchall())
-        parsers = [_parser_stats(con, pid, f"{backend}{':' + model if model else ''}@{fp[:8]}", top)
-                   for pid, backend, model, fp in
-                   con.execute("SELECT id, backend, model, fingerprint FROM parsers ORDER BY id").fetchall()]
+        parsers = [
+            _parser_stats(con, pid, f"{backend}{':' + model if model else ''}@{fp[:8]}", top)
+            for pid, backend, model, fp in con.execute(
+                "SELECT id, backend, model, fingerprint FROM parsers ORDER BY id"
+            ).fetchall()
+        ]
     finally:
         con.close()
-    return DBStats(str(db.path), db.get_meta("format_version", "?"), samples, captions, sizes,
-                   db.get_meta("vocab_fingerprint"), verdicts, parsers)
+    return DBStats(
+        str(db.path),
+        db.get_meta("format_version", "?"),
+        samples,
+        captions,
+        sizes,
+        db.get_meta("vocab_fingerprint"),
+        verdicts,
+        parsers,
+    )
 
 
 def _parser_stats(con, parser_id: int, label: str, top: int) -> ParserStats:
-    status = dict(con.execute("SELECT status, COUNT(*) FROM parses WHERE parser_id=? GROUP BY status",
-                              (parser_id,)).fetchall())
+    status = dict(
+        con.execute(
+            "SELECT status, COUNT(*) FROM parses WHERE parser_id=? GROUP BY status", (parser_id,)
+        ).fetchall()
+    )
     counts = {k: Counter() for k in KINDS}
     parsed = tagged = 0
     rows = con.execute(
         "SELECT p.objects, p.attributes, n.n FROM parses p JOIN "
         "(SELECT caption_hash, COUNT(*) AS n FROM samples GROUP BY caption_hash) n "
-        "ON n.caption_hash = p.caption_hash WHERE p.parser_id=? AND p.status='ok'", (parser_id,))
+        "ON n.caption_hash = p.caption_hash WHERE p.parser_id=? AND p.status='ok'",
+        (parser_id,),
+    )
     for obj_json, attr_json, n in rows:
         parsed += n
         tags = {"object": set(json.loads(obj_json)), "attribute": set(json.loads(attr_json))}
@@ -89,6 +113,12 @@ def _parser_stats(con, parser_id: int, label: str, top: int) -> ParserStats:
         for kind in KINDS:
             for t in tags[kind]:
                 counts[kind][t] += n
-    return ParserStats(label, status.get("ok", 0), status.get("error", 0), parsed, tagged,
-                       {k: len(counts[k]) for k in KINDS},
-                       {k: counts[k].most_common(top) for k in KINDS})
+    return ParserStats(
+        label,
+        status.get("ok", 0),
+        status.get("error", 0),
+        parsed,
+        tagged,
+        {k: len(counts[k]) for k in KINDS},
+        {k: counts[k].most_common(top) for k in KINDS},
+    )

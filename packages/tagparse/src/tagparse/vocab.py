@@ -43,7 +43,8 @@ def latest_verdicts(con) -> dict[int, dict[tuple[str, str], str]]:
     """Latest verdict per (sample, kind, tag); later rows override earlier ones."""
     out: dict[int, dict[tuple[str, str], str]] = {}
     for sid, kind, tag, verdict in con.execute(
-            "SELECT sample_id, kind, tag, verdict FROM verdicts ORDER BY id"):
+        "SELECT sample_id, kind, tag, verdict FROM verdicts ORDER BY id"
+    ):
         out.setdefault(sid, {})[(kind, tag)] = verdict
     return out
 
@@ -68,16 +69,26 @@ def _label_blobs(flat: np.ndarray, lens: np.ndarray, remap: np.ndarray) -> list[
     return [data[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
 
 
-def build_vocab(db: TagsDB, n_objects: int, n_attributes: int, min_count: int = 1,
-                parser: str | None = None, progress: bool = True) -> VocabSummary:
+def build_vocab(
+    db: TagsDB,
+    n_objects: int,
+    n_attributes: int,
+    min_count: int = 1,
+    parser: str | None = None,
+    progress: bool = True,
+) -> VocabSummary:
     """Write the top-K vocabulary and every parsed sample's labels, replacing the previous ones."""
     p = db.resolve_parser(parser)
     con = db.raw()
     try:
-        n_ok = con.execute("SELECT COUNT(*) FROM parses WHERE parser_id=? AND status='ok'", (p.id,)).fetchone()[0]
+        n_ok = con.execute(
+            "SELECT COUNT(*) FROM parses WHERE parser_id=? AND status='ok'", (p.id,)
+        ).fetchone()[0]
         if n_ok == 0:
-            raise TagparseError(f"{db.path}: parser {p.backend}@{p.fingerprint[:8]} has no successful parses; "
-                                "run `tagparse run` first")
+            raise TagparseError(
+                f"{db.path}: parser {p.backend}@{p.fingerprint[:8]} has no successful parses; "
+                "run `tagparse run` first"
+            )
         verdicts = latest_verdicts(con)
         total = con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
         intern: dict[str, dict[str, int]] = {k: {} for k in KINDS}
@@ -88,10 +99,13 @@ def build_vocab(db: TagsDB, n_objects: int, n_attributes: int, min_count: int = 
         # decode is most of the cost at 12M samples.
         rows = con.execute(
             "SELECT s.id, '[' || p.objects || ',' || p.attributes || ']' FROM samples s JOIN parses p "
-            "ON p.caption_hash = s.caption_hash AND p.parser_id = ? AND p.status = 'ok' ORDER BY s.id", (p.id,))
+            "ON p.caption_hash = s.caption_hash AND p.parser_id = ? AND p.status = 'ok' ORDER BY s.id",
+            (p.id,),
+        )
         scan = json.JSONDecoder().scan_once
-        for sid, both in tqdm(rows, total=total, desc="labels", unit="sample",
-                              disable=not progress, mininterval=0.5):
+        for sid, both in tqdm(
+            rows, total=total, desc="labels", unit="sample", disable=not progress, mininterval=0.5
+        ):
             sample_ids.append(sid)
             v = verdicts.get(sid)
             for kind, tags in zip(KINDS, scan(both, 0)[0]):
@@ -113,7 +127,7 @@ def build_vocab(db: TagsDB, n_objects: int, n_attributes: int, min_count: int = 
         names = list(intern[kind])
         freq = np.bincount(flat, minlength=len(names))
         order = sorted(range(len(names)), key=lambda i: (-freq[i], names[i]))
-        keep = [i for i in order if freq[i] >= min_count][:limits[kind]]
+        keep = [i for i in order if freq[i] >= min_count][: limits[kind]]
         vocab[kind] = [names[i] for i in keep]
         counts[kind] = [int(freq[i]) for i in keep]
         m = np.full(len(names) + 1, -1, dtype=np.int32)
@@ -121,20 +135,39 @@ def build_vocab(db: TagsDB, n_objects: int, n_attributes: int, min_count: int = 
         remap[kind] = m
     fp = vocab_fingerprint(vocab)
 
-    blobs = {k: _label_blobs(np.frombuffer(ids[k], dtype=np.int32), np.frombuffer(lens[k], dtype=np.int32),
-                             remap[k]) for k in KINDS}
+    blobs = {
+        k: _label_blobs(
+            np.frombuffer(ids[k], dtype=np.int32), np.frombuffer(lens[k], dtype=np.int32), remap[k]
+        )
+        for k in KINDS
+    }
     label_rows = zip(sample_ids, blobs["object"], blobs["attribute"])
 
     with db.engine.begin() as conn:
         raw = conn.connection.driver_connection
         raw.execute("DELETE FROM labels")
         raw.execute("DELETE FROM vocab")
-        raw.executemany("INSERT INTO vocab(kind, idx, tag, count) VALUES (?,?,?,?)",
-                        [(k, i, t, c) for k in KINDS for i, (t, c) in enumerate(zip(vocab[k], counts[k]))])
-        raw.executemany("INSERT INTO labels(sample_id, objects, attributes) VALUES (?,?,?)", label_rows)
-        db.set_meta({"vocab_fingerprint": fp, "vocab_parser": p.fingerprint,
-                     "vocab_min_count": str(min_count), "vocab_built_at": str(time.time())}, conn=conn)
+        raw.executemany(
+            "INSERT INTO vocab(kind, idx, tag, count) VALUES (?,?,?,?)",
+            [(k, i, t, c) for k in KINDS for i, (t, c) in enumerate(zip(vocab[k], counts[k]))],
+        )
+        raw.executemany(
+            "INSERT INTO labels(sample_id, objects, attributes) VALUES (?,?,?)", label_rows
+        )
+        db.set_meta(
+            {
+                "vocab_fingerprint": fp,
+                "vocab_parser": p.fingerprint,
+                "vocab_min_count": str(min_count),
+                "vocab_built_at": str(time.time()),
+            },
+            conn=conn,
+        )
     return VocabSummary(
-        parser_label=f"{p.backend}@{p.fingerprint[:8]}", samples=total, labelled=len(sample_ids),
-        sizes={k: len(vocab[k]) for k in KINDS}, fingerprint=fp,
-        top={k: list(zip(vocab[k], counts[k]))[:20] for k in KINDS})
+        parser_label=f"{p.backend}@{p.fingerprint[:8]}",
+        samples=total,
+        labelled=len(sample_ids),
+        sizes={k: len(vocab[k]) for k in KINDS},
+        fingerprint=fp,
+        top={k: list(zip(vocab[k], counts[k]))[:20] for k in KINDS},
+    )

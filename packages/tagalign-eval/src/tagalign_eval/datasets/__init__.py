@@ -8,7 +8,15 @@ from tagalign_eval.datasets.registry import benchmark_names, get_benchmark, regi
 from tagalign_eval.datasets.spec import BenchmarkSpec
 
 __all__ = [
-    "PAPER_EIGHT", "PAPER_ORDER", "BenchmarkSpec", "ClassList", "SegDataset", "benchmark_names",
-    "classes_from_option", "get_benchmark", "load_class_file", "open_benchmark",
+    "PAPER_EIGHT",
+    "PAPER_ORDER",
+    "BenchmarkSpec",
+    "ClassList",
+    "SegDataset",
+    "benchmark_names",
+    "classes_from_option",
+    "get_benchmark",
+    "load_class_file",
+    "open_benchmark",
     "register_benchmark",
 ]

@@ -18,14 +18,28 @@ SHAPES_CLASS_FILE = CLASS_DIR / "toyshapes.txt"
 ATTR_CLASS_FILE = CLASS_DIR / "toyshapes_attr.txt"
 
 SPECS = (
-    BenchmarkSpec(name="toyshapes", root=f"VOCdevkit/{VOC_NAME}", img_dir="JPEGImages",
-                  ann_dir=SHAPE_MASK_DIR, split="ImageSets/Segmentation/val.txt",
-                  classes=str(SHAPES_CLASS_FILE), family="toyshapes", title="Shapes",
-                  prepare="tagalign-demo --out DIR (writes DIR/world/<version>/)"),
-    BenchmarkSpec(name="toyshapes-attr", root=f"VOCdevkit/{VOC_NAME}", img_dir="JPEGImages",
-                  ann_dir=ATTR_MASK_DIR, split="ImageSets/Segmentation/val.txt",
-                  classes=str(ATTR_CLASS_FILE), family="toyshapes", title="Attr-shapes",
-                  prepare="tagalign-demo --out DIR (writes DIR/world/<version>/)"),
+    BenchmarkSpec(
+        name="toyshapes",
+        root=f"VOCdevkit/{VOC_NAME}",
+        img_dir="JPEGImages",
+        ann_dir=SHAPE_MASK_DIR,
+        split="ImageSets/Segmentation/val.txt",
+        classes=str(SHAPES_CLASS_FILE),
+        family="toyshapes",
+        title="Shapes",
+        prepare="tagalign-demo --out DIR (writes DIR/world/<version>/)",
+    ),
+    BenchmarkSpec(
+        name="toyshapes-attr",
+        root=f"VOCdevkit/{VOC_NAME}",
+        img_dir="JPEGImages",
+        ann_dir=ATTR_MASK_DIR,
+        split="ImageSets/Segmentation/val.txt",
+        classes=str(ATTR_CLASS_FILE),
+        family="toyshapes",
+        title="Attr-shapes",
+        prepare="tagalign-demo --out DIR (writes DIR/world/<version>/)",
+    ),
 )
 
 #: Protocol overrides for the toy world's 96-px images: one whole-image window, no upsampling.

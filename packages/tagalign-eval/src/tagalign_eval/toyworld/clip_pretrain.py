@@ -74,15 +74,23 @@ class PretrainRecipe:
 
     def __post_init__(self) -> None:
         if self.batch_size % self.siblings or self.batch_size // self.siblings > self.groups:
-            raise ValueError(f"batch_size {self.batch_size} must be a multiple of siblings "
-                             f"{self.siblings} and hold at most `groups` ({self.groups}) groups")
+            raise ValueError(
+                f"batch_size {self.batch_size} must be a multiple of siblings "
+                f"{self.siblings} and hold at most `groups` ({self.groups}) groups"
+            )
 
     @property
     def digest(self) -> str:
         """Identity of the weights: generator version, model config and this recipe."""
-        ident = json.dumps({"generator": TOYSHAPES_VERSION, "config": json.loads(toy_clip_config_path()
-                            .read_text()), "recipe": asdict(self), "version": PRETRAIN_VERSION},
-                           sort_keys=True)
+        ident = json.dumps(
+            {
+                "generator": TOYSHAPES_VERSION,
+                "config": json.loads(toy_clip_config_path().read_text()),
+                "recipe": asdict(self),
+                "version": PRETRAIN_VERSION,
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(ident.encode()).hexdigest()[:12]
 
     @property
@@ -100,15 +108,20 @@ def _group_job(job: tuple[int, int, int]) -> tuple[list[str], np.ndarray]:
     return captions, np.stack(images)
 
 
-def pretrain_pairs(recipe: PretrainRecipe, workers: int = 1,
-                   progress: bool = True) -> tuple[torch.Tensor, list[str]]:
+def pretrain_pairs(
+    recipe: PretrainRecipe, workers: int = 1, progress: bool = True
+) -> tuple[torch.Tensor, list[str]]:
     """The `pretrain` split in memory, group-major: uint8 N×3×H×W images and their captions."""
     jobs = [(recipe.seed, i, recipe.siblings) for i in range(recipe.groups)]
     captions: list[str] = []
     chunks: list[np.ndarray] = []
-    bar = tqdm(total=recipe.groups * recipe.siblings, desc="toy CLIP: pretrain split", unit="img",
-               disable=not progress)
-    with bar, (mp.get_context("spawn").Pool(workers) if workers > 1 else nullcontext()) as pool:
+    bar = tqdm(
+        total=recipe.groups * recipe.siblings,
+        desc="toy CLIP: pretrain split",
+        unit="img",
+        disable=not progress,
+    )
+    with bar, mp.get_context("spawn").Pool(workers) if workers > 1 else nullcontext() as pool:
         results = pool.imap(_group_job, jobs, chunksize=16) if pool else map(_group_job, jobs)
         for group_captions, group_images in results:
             captions += group_captions
@@ -123,8 +136,14 @@ def shipped_weights(recipe: PretrainRecipe) -> Path | None:
     return path if path.is_file() else None
 
 
-def toy_clip_weights(cache_dir: Path, recipe: PretrainRecipe = PretrainRecipe(), retrain: bool = False,
-                     progress: bool = True, threads: int = 2, workers: int = 1) -> Path:
+def toy_clip_weights(
+    cache_dir: Path,
+    recipe: PretrainRecipe = PretrainRecipe(),
+    retrain: bool = False,
+    progress: bool = True,
+    threads: int = 2,
+    workers: int = 1,
+) -> Path:
     """The toy CLIP's weights file: the cached one, else the shipped one, else trained now.
 
     `retrain` skips the shipped weights (the cache is still used: it holds only weights trained
@@ -148,11 +167,15 @@ def toy_clip_weights(cache_dir: Path, recipe: PretrainRecipe = PretrainRecipe(),
     return out
 
 
-def save_weights(state: dict[str, torch.Tensor], out: Path, dtype: torch.dtype | None = None) -> None:
+def save_weights(
+    state: dict[str, torch.Tensor], out: Path, dtype: torch.dtype | None = None
+) -> None:
     """Atomically write a state dict as safetensors (optionally cast, e.g. fp16 for shipping)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
-               for k, v in state.items()}
+    tensors = {
+        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
+        for k, v in state.items()
+    }
     tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
     save_file(tensors, str(tmp))
     tmp.replace(out)
@@ -179,11 +202,17 @@ def _batches(recipe: PretrainRecipe, generator: torch.Generator):
     while True:
         order = torch.randperm(recipe.groups, generator=generator)
         for start in range(0, recipe.groups - per_batch + 1, per_batch):
-            yield (order[start:start + per_batch, None] * recipe.siblings + offsets).reshape(-1)
+            yield (order[start : start + per_batch, None] * recipe.siblings + offsets).reshape(-1)
 
 
-def train_toy_clip(images: torch.Tensor, captions: list[str], recipe: PretrainRecipe,
-                   progress: bool = True, on_eval=None, eval_every: int = 0) -> dict[str, torch.Tensor]:
+def train_toy_clip(
+    images: torch.Tensor,
+    captions: list[str],
+    recipe: PretrainRecipe,
+    progress: bool = True,
+    on_eval=None,
+    eval_every: int = 0,
+) -> dict[str, torch.Tensor]:
     """CLIP contrastive training from scratch; returns the state dict.
 
     `on_eval(step, model)` is called every `eval_every` steps (for learning curves).
@@ -194,8 +223,13 @@ def train_toy_clip(images: torch.Tensor, captions: list[str], recipe: PretrainRe
     tokens = open_clip.get_tokenizer(TOY_CLIP_NAME)(captions)
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": recipe.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=recipe.lr,
+    )
     loss_fn = ClipLoss()
     batches = _batches(recipe, torch.Generator().manual_seed(recipe.seed))
     model.train()
@@ -222,7 +256,9 @@ def train_toy_clip(images: torch.Tensor, captions: list[str], recipe: PretrainRe
 def load_toy_clip(weights: Path):
     """The toy CLIP through open_clip's normal loading path: (model, preprocess, tokenizer)."""
     register_toy_clip()
-    model, _, preprocess = open_clip.create_model_and_transforms(TOY_CLIP_NAME, pretrained=str(weights))
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        TOY_CLIP_NAME, pretrained=str(weights)
+    )
     return model.eval(), preprocess, open_clip.get_tokenizer(TOY_CLIP_NAME)
 
 
@@ -231,13 +267,21 @@ def load_val_images(world: Path, limit: int = 200) -> tuple[torch.Tensor, list[s
     base = world / "VOCdevkit" / "ToyShapes"
     with open(base / "gold.jsonl", encoding="utf-8") as f:
         records = [json.loads(line) for line in f][:limit]
-    images = torch.stack([torch.from_numpy(np.array(Image.open(base / "JPEGImages" / f"{r['key']}.jpg")
-                                                      .convert("RGB"))).permute(2, 0, 1) for r in records])
+    images = torch.stack(
+        [
+            torch.from_numpy(
+                np.array(Image.open(base / "JPEGImages" / f"{r['key']}.jpg").convert("RGB"))
+            ).permute(2, 0, 1)
+            for r in records
+        ]
+    )
     return images, [{o["shape"] for o in r["scene"]} for r in records]
 
 
 @torch.no_grad()
-def zero_shot_shape_accuracy(model, images: torch.Tensor, present: list[set[str]]) -> tuple[float, float]:
+def zero_shot_shape_accuracy(
+    model, images: torch.Tensor, present: list[set[str]]
+) -> tuple[float, float]:
     """Global alignment check: how often the top-scoring "a photo of a {shape}." prompt names a
     shape that is in the image, and how often a uniform random guess would."""
     tokenizer = open_clip.get_tokenizer(TOY_CLIP_NAME)

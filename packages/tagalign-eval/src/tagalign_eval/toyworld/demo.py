@@ -32,8 +32,11 @@ VARIANTS: tuple[tuple[str, str | None, list[str]], ...] = (
     ("training-free (surgery on the toy CLIP)", None, []),
     ("projector, contrastive loss only", "itc", ["--tag-weight", "0"]),
     ("projector, contrastive + object tags", "itc-obj", ["--tag-kinds", "objects"]),
-    ("projector, contrastive + object + attribute tags (TagAlign)", "itc-obj-attr",
-     ["--tag-kinds", "both"]),
+    (
+        "projector, contrastive + object + attribute tags (TagAlign)",
+        "itc-obj-attr",
+        ["--tag-kinds", "both"],
+    ),
 )
 BENCHMARKS = ("toyshapes", "toyshapes-attr")
 
@@ -54,10 +57,18 @@ class Sizes:
     vocab_attributes: int = 30
 
 
-FULL = Sizes(WorldSpec(seed=0, n_train=4000, n_val=200, shard_size=1000), clip=PretrainRecipe(),
-             train_steps=300, train_batch=64)
-QUICK = Sizes(WorldSpec(seed=0, n_train=600, n_val=40, shard_size=300), clip=PretrainRecipe(),
-              train_steps=60, train_batch=32)
+FULL = Sizes(
+    WorldSpec(seed=0, n_train=4000, n_val=200, shard_size=1000),
+    clip=PretrainRecipe(),
+    train_steps=300,
+    train_batch=64,
+)
+QUICK = Sizes(
+    WorldSpec(seed=0, n_train=600, n_val=40, shard_size=300),
+    clip=PretrainRecipe(),
+    train_steps=60,
+    train_batch=32,
+)
 
 
 def _bin(name: str) -> str:
@@ -81,8 +92,10 @@ def write_factual_gold(world: Path, path: Path) -> int:
     """The generator's caption tags as a FACTUAL-style gold CSV, so `tagparse score` can grade the
     parser. Attributes hang on the caption's first shape (the scorer reads only the tag sets)."""
     rows = 0
-    with open(world / "train" / "gold.jsonl", encoding="utf-8") as src, \
-            open(path, "w", newline="", encoding="utf-8") as dst:
+    with (
+        open(world / "train" / "gold.jsonl", encoding="utf-8") as src,
+        open(path, "w", newline="", encoding="utf-8") as dst,
+    ):
         writer = csv.writer(dst)
         writer.writerow(["caption", "scene_graph"])
         for line in src:
@@ -109,8 +122,14 @@ def markdown_table(scores: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
-             variants: tuple[str, ...] | None = None, retrain_clip: bool = False) -> dict:
+def run_demo(
+    out: Path,
+    sizes: Sizes,
+    progress: bool = True,
+    threads: int = 2,
+    variants: tuple[str, ...] | None = None,
+    retrain_clip: bool = False,
+) -> dict:
     """All stages; returns the summary also written to `out/summary.json`.
 
     `variants` names the trained runs to include (None = all); the training-free baseline always runs.
@@ -138,25 +157,57 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
         click.echo(f"[{stage}: {timings[stage]} s]")
 
     click.echo("== 1/6 world")
-    world = generate_world(out / "world", sizes.world, workers=min(2, os.cpu_count() or 1),
-                           progress=progress)
+    world = generate_world(
+        out / "world", sizes.world, workers=min(2, os.cpu_count() or 1), progress=progress
+    )
     shards = sorted(str(p) for p in (world / "train").glob("*.tar"))
     lap("world")
 
     click.echo("== 2/6 toy CLIP (contrastive pretraining from scratch: shipped or cached weights)")
-    weights = toy_clip_weights(out / "cache", sizes.clip, retrain=retrain_clip, progress=progress,
-                               threads=threads, workers=min(2, os.cpu_count() or 1))
+    weights = toy_clip_weights(
+        out / "cache",
+        sizes.clip,
+        retrain=retrain_clip,
+        progress=progress,
+        threads=threads,
+        workers=min(2, os.cpu_count() or 1),
+    )
     zero_shot, chance = zero_shot_shape_accuracy(load_toy_clip(weights)[0], *load_val_images(world))
-    click.echo(f"toy CLIP {weights.name}: the top-1 shape prompt names a shape in the val image "
-               f"{zero_shot:.1%} of the time (a random guess: {chance:.1%})")
+    click.echo(
+        f"toy CLIP {weights.name}: the top-1 shape prompt names a shape in the val image "
+        f"{zero_shot:.1%} of the time (a random guess: {chance:.1%})"
+    )
     lap("toy CLIP")
 
     click.echo("== 3/6 tags (tagparse run --backend spacy; cached per caption)")
     db = out / "tags.db"
-    run_cli([_bin("tagparse"), "run", "--backend", "spacy", "--db", str(db),
-             *[a for s in shards for a in ("--input", s)]], logs / "tagparse-run.log")
-    run_cli([_bin("tagparse"), "vocab", "--db", str(db), "--objects", str(sizes.vocab_objects),
-             "--attributes", str(sizes.vocab_attributes), "--min-count", "3"], logs / "tagparse-vocab.log")
+    run_cli(
+        [
+            _bin("tagparse"),
+            "run",
+            "--backend",
+            "spacy",
+            "--db",
+            str(db),
+            *[a for s in shards for a in ("--input", s)],
+        ],
+        logs / "tagparse-run.log",
+    )
+    run_cli(
+        [
+            _bin("tagparse"),
+            "vocab",
+            "--db",
+            str(db),
+            "--objects",
+            str(sizes.vocab_objects),
+            "--attributes",
+            str(sizes.vocab_attributes),
+            "--min-count",
+            "3",
+        ],
+        logs / "tagparse-vocab.log",
+    )
     gold_csv = out / "gold_factual.csv"
     write_factual_gold(world, gold_csv)
     from tagparse.score import score_db
@@ -165,12 +216,31 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
     lap("tags")
 
     click.echo("== 4/6 training (tagalign-train --preset toy)")
-    common = ["--preset", "toy", "--model", TOY_CLIP_NAME, "--pretrained", str(weights),
-              "--image-size", str(IMAGE_SIZE), "--labels", str(db),
-              "--steps", str(sizes.train_steps), "--batch-size", str(sizes.train_batch),
-              "--seed", str(sizes.world.seed), "--cache-features", str(out / "cache" / "features"),
-              "--text-cache", str(out / "cache" / "text"), "--workers", "0",
-              *[a for s in shards for a in ("--data", s)]]
+    common = [
+        "--preset",
+        "toy",
+        "--model",
+        TOY_CLIP_NAME,
+        "--pretrained",
+        str(weights),
+        "--image-size",
+        str(IMAGE_SIZE),
+        "--labels",
+        str(db),
+        "--steps",
+        str(sizes.train_steps),
+        "--batch-size",
+        str(sizes.train_batch),
+        "--seed",
+        str(sizes.world.seed),
+        "--cache-features",
+        str(out / "cache" / "features"),
+        "--text-cache",
+        str(out / "cache" / "text"),
+        "--workers",
+        "0",
+        *[a for s in shards for a in ("--data", s)],
+    ]
     runs = out / "runs"
     for label, name, flags in chosen:
         if name is None:
@@ -178,75 +248,157 @@ def run_demo(out: Path, sizes: Sizes, progress: bool = True, threads: int = 2,
         run_dir = runs / name
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        run_cli([_bin("tagalign-train"), *common, "--out", str(run_dir), *flags],
-                logs / f"train-{name}.log")
+        run_cli(
+            [_bin("tagalign-train"), *common, "--out", str(run_dir), *flags],
+            logs / f"train-{name}.log",
+        )
     lap("training")
 
     click.echo("== 5/6 evaluation (tagalign-eval toyshapes, toyshapes-attr)")
     protocol = [a for k, v in TOY_PROTOCOL.items() for a in (f"--{k.replace('_', '-')}", str(v))]
     scores: dict[str, dict[str, float]] = {}
     for label, name, _ in chosen:
-        model = (["--baseline", "surgery", "--model", TOY_CLIP_NAME, "--pretrained", str(weights)]
-                 if name is None else ["--checkpoint", str(runs / name)])
+        model = (
+            ["--baseline", "surgery", "--model", TOY_CLIP_NAME, "--pretrained", str(weights)]
+            if name is None
+            else ["--checkpoint", str(runs / name)]
+        )
         result_json = out / "results" / f"{name or 'training-free'}.json"
         result_json.parent.mkdir(exist_ok=True)
-        run_cli([_bin("tagalign-eval"), "all", "--benchmarks", ",".join(BENCHMARKS),
-                 "--data-root", str(world), *model, *protocol, "--device", "cpu",
-                 "--workers", "0", "--out", str(result_json)],
-                logs / f"eval-{name or 'training-free'}.log")
+        run_cli(
+            [
+                _bin("tagalign-eval"),
+                "all",
+                "--benchmarks",
+                ",".join(BENCHMARKS),
+                "--data-root",
+                str(world),
+                *model,
+                *protocol,
+                "--device",
+                "cpu",
+                "--workers",
+                "0",
+                "--out",
+                str(result_json),
+            ],
+            logs / f"eval-{name or 'training-free'}.log",
+        )
         results = json.loads(result_json.read_text())["results"]
         scores[label] = {r["benchmark"]: float(r["metrics"]["mIoU"]) for r in results}
     lap("evaluation")
 
     click.echo("== 6/6 overlays (attribute-shape classes)")
-    best_label, best_name, _ = max((v for v in chosen if v[1]), key=lambda v: scores[v[0]]["toyshapes"])
+    best_label, best_name, _ = max(
+        (v for v in chosen if v[1]), key=lambda v: scores[v[0]]["toyshapes"]
+    )
     val_images = sorted((world / "VOCdevkit" / "ToyShapes" / "JPEGImages").glob("*.jpg"))[:4]
-    for name, model in ((best_name, ["--checkpoint", str(runs / best_name)]),
-                        ("training-free", ["--baseline", "surgery", "--model", TOY_CLIP_NAME,
-                                           "--pretrained", str(weights)])):
-        run_cli([_bin("tagalign-eval"), "predict", *map(str, val_images), "--classes",
-                 str(ATTR_CLASS_FILE), "--out", str(out / "overlays" / name), *model, *protocol,
-                 "--device", "cpu"], logs / f"predict-{name}.log")
+    for name, model in (
+        (best_name, ["--checkpoint", str(runs / best_name)]),
+        (
+            "training-free",
+            ["--baseline", "surgery", "--model", TOY_CLIP_NAME, "--pretrained", str(weights)],
+        ),
+    ):
+        run_cli(
+            [
+                _bin("tagalign-eval"),
+                "predict",
+                *map(str, val_images),
+                "--classes",
+                str(ATTR_CLASS_FILE),
+                "--out",
+                str(out / "overlays" / name),
+                *model,
+                *protocol,
+                "--device",
+                "cpu",
+            ],
+            logs / f"predict-{name}.log",
+        )
     lap("overlays")
 
     table = markdown_table(scores)
-    summary = {"world": world.name, "toy_clip": str(weights), "zero_shot_shape_accuracy": zero_shot,
-               "zero_shot_chance": chance,
-               "scores": scores, "table": table, "best": best_label, "tagparse_quality": quality,
-               "timings_s": timings, "total_s": round(sum(timings.values()), 1),
-               "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    summary = {
+        "world": world.name,
+        "toy_clip": str(weights),
+        "zero_shot_shape_accuracy": zero_shot,
+        "zero_shot_chance": chance,
+        "scores": scores,
+        "table": table,
+        "best": best_label,
+        "tagparse_quality": quality,
+        "timings_s": timings,
+        "total_s": round(sum(timings.values()), 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     click.echo("\n" + table + "\n")
     q = quality
-    click.echo(f"tagparse (spaCy) vs the generator's tags on {q['rows']} captions: "
-               f"objects P {q['objects']['precision']:.2f} R {q['objects']['recall']:.2f} "
-               f"F1 {q['objects']['f1']:.2f}; attributes P {q['attributes']['precision']:.2f} "
-               f"R {q['attributes']['recall']:.2f} F1 {q['attributes']['f1']:.2f}")
-    click.echo(f"overlays: {out / 'overlays'}; total {summary['total_s']} s, "
-               f"peak RSS {summary['peak_rss_mb']} MB")
+    click.echo(
+        f"tagparse (spaCy) vs the generator's tags on {q['rows']} captions: "
+        f"objects P {q['objects']['precision']:.2f} R {q['objects']['recall']:.2f} "
+        f"F1 {q['objects']['f1']:.2f}; attributes P {q['attributes']['precision']:.2f} "
+        f"R {q['attributes']['recall']:.2f} F1 {q['attributes']['f1']:.2f}"
+    )
+    click.echo(
+        f"overlays: {out / 'overlays'}; total {summary['total_s']} s, "
+        f"peak RSS {summary['peak_rss_mb']} MB"
+    )
     return summary
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
-              help="Output folder (world, caches, runs, results, overlays).")
+@click.option(
+    "--out",
+    default="demo-out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder (world, caches, runs, results, overlays).",
+)
 @click.option("--quick", is_flag=True, help="A reduced world and fewer steps (about 3 minutes).")
 @click.option("--seed", default=0, show_default=True, help="World and training seed.")
-@click.option("--train-steps", type=int, default=None, help="Projector steps per variant (default: by size).")
+@click.option(
+    "--train-steps", type=int, default=None, help="Projector steps per variant (default: by size)."
+)
 @click.option("--n-train", type=int, default=None, help="Train images/captions (default: by size).")
 @click.option("--n-val", type=int, default=None, help="Val images (default: by size).")
-@click.option("--clip-steps", type=int, default=None,
-              help="Toy-CLIP pretraining steps (default: the shipped recipe's; others train now).")
-@click.option("--retrain-clip", is_flag=True,
-              help="Pretrain the toy CLIP here instead of using the shipped weights (~50 min at 2 threads).")
-@click.option("--variants", default=None, metavar="RUN,...",
-              help="Trained variants to run, from: " + ", ".join(v[1] for v in VARIANTS if v[1])
-              + " (default: all; training-free always runs).")
-@click.option("--threads", default=2, show_default=True, help="Torch threads for toy-CLIP pretraining.")
+@click.option(
+    "--clip-steps",
+    type=int,
+    default=None,
+    help="Toy-CLIP pretraining steps (default: the shipped recipe's; others train now).",
+)
+@click.option(
+    "--retrain-clip",
+    is_flag=True,
+    help="Pretrain the toy CLIP here instead of using the shipped weights (~50 min at 2 threads).",
+)
+@click.option(
+    "--variants",
+    default=None,
+    metavar="RUN,...",
+    help="Trained variants to run, from: "
+    + ", ".join(v[1] for v in VARIANTS if v[1])
+    + " (default: all; training-free always runs).",
+)
+@click.option(
+    "--threads", default=2, show_default=True, help="Torch threads for toy-CLIP pretraining."
+)
 @click.option("--no-progress", is_flag=True)
-def main(out: str, quick: bool, seed: int, train_steps: int | None, n_train: int | None,
-         n_val: int | None, clip_steps: int | None, retrain_clip: bool, variants: str | None,
-         threads: int, no_progress: bool) -> None:
+def main(
+    out: str,
+    quick: bool,
+    seed: int,
+    train_steps: int | None,
+    n_train: int | None,
+    n_val: int | None,
+    clip_steps: int | None,
+    retrain_clip: bool,
+    variants: str | None,
+    threads: int,
+    no_progress: bool,
+) -> None:
     """Run the whole TagAlign pipeline on the ToyShapes world and print the ablation table."""
     base = QUICK if quick else FULL
     known = [v[1] for v in VARIANTS if v[1]]
@@ -255,14 +407,28 @@ def main(out: str, quick: bool, seed: int, train_steps: int | None, n_train: int
         click.echo(f"error: --variants {variants!r}: choose from {', '.join(known)}", err=True)
         sys.exit(2)
     n_train = n_train or base.world.n_train
-    world = replace(base.world, seed=seed, n_train=n_train, n_val=n_val or base.world.n_val,
-                    shard_size=min(base.world.shard_size, n_train))
-    clip = replace(base.clip, steps=clip_steps, warmup=min(base.clip.warmup, clip_steps // 10)) \
-        if clip_steps else base.clip
+    world = replace(
+        base.world,
+        seed=seed,
+        n_train=n_train,
+        n_val=n_val or base.world.n_val,
+        shard_size=min(base.world.shard_size, n_train),
+    )
+    clip = (
+        replace(base.clip, steps=clip_steps, warmup=min(base.clip.warmup, clip_steps // 10))
+        if clip_steps
+        else base.clip
+    )
     sizes = replace(base, world=world, train_steps=train_steps or base.train_steps, clip=clip)
     try:
-        run_demo(Path(out), sizes, progress=not no_progress, threads=threads, variants=wanted,
-                 retrain_clip=retrain_clip)
+        run_demo(
+            Path(out),
+            sizes,
+            progress=not no_progress,
+            threads=threads,
+            variants=wanted,
+            retrain_clip=retrain_clip,
+        )
     except DemoError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

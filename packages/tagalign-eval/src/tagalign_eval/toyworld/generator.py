@@ -48,21 +48,48 @@ COLOURS = {
 SIZES = {"small": (9, 12), "big": (17, 23)}  # radius range in pixels
 BACKGROUNDS = ("grass", "sky", "sand")
 
-SHAPE_SYNONYMS = {"circle": ["disc", "dot"], "square": ["block"], "cross": ["plus sign"],
-                  "diamond": ["rhombus"], "triangle": [], "star": []}
-COLOUR_SYNONYMS = {"red": ["crimson"], "purple": ["violet"], "yellow": ["golden"],
-                   "green": [], "blue": [], "white": []}
+SHAPE_SYNONYMS = {
+    "circle": ["disc", "dot"],
+    "square": ["block"],
+    "cross": ["plus sign"],
+    "diamond": ["rhombus"],
+    "triangle": [],
+    "star": [],
+}
+COLOUR_SYNONYMS = {
+    "red": ["crimson"],
+    "purple": ["violet"],
+    "yellow": ["golden"],
+    "green": [],
+    "blue": [],
+    "white": [],
+}
 SIZE_WORDS = {"small": ["small", "little", "tiny"], "big": ["big", "large", "huge"]}
 BACKGROUND_PHRASES = {
     "grass": ["on the grass", "on grass", "in the grass"],
     "sky": ["in the sky", "against the sky", "up in the sky"],
     "sand": ["on the sand", "over sand", "on sand"],
 }
-PREFIXES = ["", "", "", "", "a photo of ", "stock photo: ", "picture of ", "close-up of ",
-            "vector illustration of ", "image may contain: "]
+PREFIXES = [
+    "",
+    "",
+    "",
+    "",
+    "a photo of ",
+    "stock photo: ",
+    "picture of ",
+    "close-up of ",
+    "vector illustration of ",
+    "image may contain: ",
+]
 SUFFIXES = ["", "", "", "", " - free hd wallpaper", ", high quality", " #shapes", " (2019)"]
-RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above",
-             "below": "below", "near": "next to"}
+RELATIONS = {
+    "left": "to the left of",
+    "right": "to the right of",
+    "above": "above",
+    "below": "below",
+    "near": "next to",
+}
 NUMBER_WORDS = {2: "two", 3: "three"}
 _SPLIT_IDS = {"train": 0, "val": 1, "test": 2, "pretrain": 3}
 
@@ -94,9 +121,16 @@ class Scene:
 
     def gold(self) -> dict:
         """The JSON record of `gold.jsonl`: caption, ground-truth tags and the scene."""
-        return {"key": self.key, "caption": self.caption, "objects": self.tags["objects"],
-                "attributes": self.tags["attributes"], "dropped": self.dropped, "extra": self.extra,
-                "background": self.background, "scene": [asdict(o) for o in self.objects]}
+        return {
+            "key": self.key,
+            "caption": self.caption,
+            "objects": self.tags["objects"],
+            "attributes": self.tags["attributes"],
+            "dropped": self.dropped,
+            "extra": self.extra,
+            "background": self.background,
+            "scene": [asdict(o) for o in self.objects],
+        }
 
 
 def shape_classes() -> list[str]:
@@ -110,6 +144,7 @@ def attribute_classes() -> list[str]:
 
 
 # ---------------------------------------------------------------- scene sampling
+
 
 def sample_scene(rng: np.random.Generator, key: str) -> Scene:
     """Draw 1-3 objects (sometimes a duplicate shape+colour) on one background."""
@@ -128,8 +163,9 @@ def sample_scene(rng: np.random.Generator, key: str) -> Scene:
     return Scene(key=key, background=background, objects=objects)
 
 
-def _place(rng: np.random.Generator, shape: str, colour: str, size: str,
-           placed: list[ShapeObject]) -> ShapeObject | None:
+def _place(
+    rng: np.random.Generator, shape: str, colour: str, size: str, placed: list[ShapeObject]
+) -> ShapeObject | None:
     """A position whose small overlap with earlier objects leaves every object mostly visible,
     or None when 50 tries find no room (the object is then left out of the scene)."""
     lo, hi = SIZES[size]
@@ -143,6 +179,7 @@ def _place(rng: np.random.Generator, shape: str, colour: str, size: str,
 
 # ---------------------------------------------------------------- rendering
 
+
 def _polygon(obj: ShapeObject) -> list[tuple[float, float]] | None:
     """Vertices of the shape's outline, or None for the circle."""
     r, a = obj.radius, obj.angle
@@ -153,8 +190,20 @@ def _polygon(obj: ShapeObject) -> list[tuple[float, float]] | None:
         angles = [a + k * np.pi / 5 for k in range(10)]
     elif obj.shape == "cross":
         w = 0.35
-        pts = [(w, 1), (w, w), (1, w), (1, -w), (w, -w), (w, -1), (-w, -1), (-w, -w), (-1, -w),
-               (-1, w), (-w, w), (-w, 1)]
+        pts = [
+            (w, 1),
+            (w, w),
+            (1, w),
+            (1, -w),
+            (w, -w),
+            (w, -1),
+            (-w, -1),
+            (-w, -w),
+            (-1, -w),
+            (-1, w),
+            (-w, w),
+            (-w, 1),
+        ]
         c, s = np.cos(a), np.sin(a)
         return [(obj.cx + r * (x * c - y * s), obj.cy + r * (x * s + y * c)) for x, y in pts]
     else:
@@ -174,8 +223,10 @@ def object_mask(obj: ShapeObject) -> np.ndarray:
     draw = ImageDraw.Draw(canvas)
     poly = _polygon(obj)
     if poly is None:
-        draw.ellipse([obj.cx - obj.radius, obj.cy - obj.radius, obj.cx + obj.radius,
-                      obj.cy + obj.radius], fill=1)
+        draw.ellipse(
+            [obj.cx - obj.radius, obj.cy - obj.radius, obj.cx + obj.radius, obj.cy + obj.radius],
+            fill=1,
+        )
     else:
         draw.polygon(poly, fill=1)
     return np.asarray(canvas, dtype=bool)
@@ -199,7 +250,10 @@ def _background(rng: np.random.Generator, kind: str) -> np.ndarray:
         img = base + streaks[..., None] * np.array([14, 28, 10], np.float32)
     elif kind == "sky":
         t = (yy / h)[..., None]
-        img = np.array([90, 150, 230], np.float32) * (1 - t) + np.array([170, 205, 245], np.float32) * t
+        img = (
+            np.array([90, 150, 230], np.float32) * (1 - t)
+            + np.array([170, 205, 245], np.float32) * t
+        )
         clouds = np.clip(_smooth_noise(rng, 8) * 1.6 - 0.7, 0, 1)[..., None]
         img = img * (1 - clouds) + 245 * clouds + fine[..., None] * 3
     else:
@@ -228,6 +282,7 @@ def render(scene: Scene, rng: np.random.Generator) -> tuple[Image.Image, np.ndar
 
 
 # ---------------------------------------------------------------- captions
+
 
 def _relation(a: ShapeObject, b: ShapeObject) -> str:
     dx, dy = b.cx - a.cx, b.cy - a.cy
@@ -280,8 +335,13 @@ def write_caption(scene: Scene, rng: np.random.Generator) -> None:
     if rng.random() < 0.08:
         ghost = str(rng.choice(absent))
         extra = [ghost]
-        mentioned.append([ShapeObject(ghost, str(rng.choice(list(COLOURS))),
-                                      str(rng.choice(list(SIZES))), 0, 0, 0, 0)])
+        mentioned.append(
+            [
+                ShapeObject(
+                    ghost, str(rng.choice(list(COLOURS))), str(rng.choice(list(SIZES))), 0, 0, 0, 0
+                )
+            ]
+        )
     attributes: set[str] = set()
     phrases = [_phrase(rng, g, attributes) for g in mentioned]
     if len(phrases) == 1:
@@ -303,7 +363,10 @@ def write_caption(scene: Scene, rng: np.random.Generator) -> None:
 
 # ---------------------------------------------------------------- samples and splits
 
-def make_sample(seed: int, split: str, index: int) -> tuple[Scene, Image.Image, np.ndarray, np.ndarray]:
+
+def make_sample(
+    seed: int, split: str, index: int
+) -> tuple[Scene, Image.Image, np.ndarray, np.ndarray]:
     """One sample from its own random stream: scene with caption, image, shape mask, attribute mask."""
     rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
     scene = sample_scene(rng, f"{split}{index:07d}")
@@ -378,16 +441,18 @@ class EncodedSample:
 
 def encode_sample(seed: int, split: str, index: int) -> EncodedSample:
     scene, image, shape_mask, attr_mask = make_sample(seed, split, index)
-    return EncodedSample(scene.gold(), jpeg_bytes(image), palette_png_bytes(shape_mask),
-                         palette_png_bytes(attr_mask))
+    return EncodedSample(
+        scene.gold(), jpeg_bytes(image), palette_png_bytes(shape_mask), palette_png_bytes(attr_mask)
+    )
 
 
-def encoded_samples(seed: int, split: str, n: int, workers: int, desc: str,
-                    progress: bool) -> Iterator[EncodedSample]:
+def encoded_samples(
+    seed: int, split: str, n: int, workers: int, desc: str, progress: bool
+) -> Iterator[EncodedSample]:
     """Samples 0..n-1 in order; `workers` processes render them (order, hence bytes, unchanged)."""
     jobs = [(seed, split, i) for i in range(n)]
     bar = tqdm(total=n, desc=desc, unit="img", disable=not progress)
-    with bar, (mp.get_context("spawn").Pool(workers) if workers > 1 else nullcontext()) as pool:
+    with bar, mp.get_context("spawn").Pool(workers) if workers > 1 else nullcontext() as pool:
         results = pool.imap(_encode_job, jobs, chunksize=32) if pool else map(_encode_job, jobs)
         for sample in results:
             bar.update()
@@ -417,7 +482,9 @@ class WorldSpec:
 
     @property
     def key(self) -> str:
-        return f"v{TOYSHAPES_VERSION}-s{self.seed}-t{self.n_train}-v{self.n_val}-sh{self.shard_size}"
+        return (
+            f"v{TOYSHAPES_VERSION}-s{self.seed}-t{self.n_train}-v{self.n_val}-sh{self.shard_size}"
+        )
 
 
 def write_train(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = True) -> list[Path]:
@@ -451,7 +518,9 @@ def write_val(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = Tr
         (base / sub).mkdir(parents=True, exist_ok=True)
     keys = []
     with open(base / "gold.jsonl", "w", encoding="utf-8") as gold:
-        for sample in encoded_samples(spec.seed, "val", spec.n_val, workers, "world: val", progress):
+        for sample in encoded_samples(
+            spec.seed, "val", spec.n_val, workers, "world: val", progress
+        ):
             key = sample.gold["key"]
             (base / "JPEGImages" / f"{key}.jpg").write_bytes(sample.jpeg)
             (base / SHAPE_MASK_DIR / f"{key}.png").write_bytes(sample.shape_png)
@@ -464,8 +533,9 @@ def write_val(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = Tr
     return base
 
 
-def generate_world(root: str | Path, spec: WorldSpec = WorldSpec(), workers: int = 1,
-                   progress: bool = True) -> Path:
+def generate_world(
+    root: str | Path, spec: WorldSpec = WorldSpec(), workers: int = 1, progress: bool = True
+) -> Path:
     """Write the whole world under `root/<spec.key>/` once; later calls reuse it (marker file)."""
     world = Path(root) / spec.key
     done = world / "DONE"

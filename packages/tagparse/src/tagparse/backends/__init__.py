@@ -72,15 +72,19 @@ def build_backend(name: str, create: Callable[..., Backend], options: dict) -> B
 
 def _module(name: str) -> ModuleType:
     if name not in BUILTIN:
-        raise TagparseError(f"unknown backend {name!r}; choose one of: {', '.join(backend_names())}")
+        raise TagparseError(
+            f"unknown backend {name!r}; choose one of: {', '.join(backend_names())}"
+        )
     module_name = f"tagparse.backends.{BUILTIN[name][0]}"
     with _extra_hint(name):
         try:
             return importlib.import_module(module_name)
         except ModuleNotFoundError as e:
             if e.name == module_name:
-                raise TagparseError(f"backend {name!r} is not part of this tagparse installation "
-                                    f"({module_name} is missing); upgrade tagparse") from None
+                raise TagparseError(
+                    f"backend {name!r} is not part of this tagparse installation "
+                    f"({module_name} is missing); upgrade tagparse"
+                ) from None
             raise
 
 
@@ -92,5 +96,7 @@ def _extra_hint(name: str) -> Iterator[None]:
     except ImportError as e:
         extra = BUILTIN.get(name, ("", name))[1]
         missing = e.name or str(e)
-        raise TagparseError(f"backend {name!r} needs {missing!r}, which is not installed; "
-                            f"pip install 'tagparse[{extra}]'") from None
+        raise TagparseError(
+            f"backend {name!r} needs {missing!r}, which is not installed; "
+            f"pip install 'tagparse[{extra}]'"
+        ) from None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class ParseResult:
     raw_output: str = ""
 
     @classmethod
-    def failure(cls, error: str, raw_output: str = "") -> "ParseResult":
+    def failure(cls, error: str, raw_output: str = "") -> ParseResult:
         return cls([], [], status="error", error=error, raw_output=raw_output)
 
 

@@ -34,7 +34,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _TOKENIZER = TreebankWordTokenizer()
 
 
-def create(model: str | None = None, normalizer: Normalizer | None = None, **_ignored) -> NltkBackend:
+def create(
+    model: str | None = None, normalizer: Normalizer | None = None, **_ignored
+) -> NltkBackend:
     """Build the backend. `model`: None/"auto" (standard data if installed, else the shipped
     tagger), "nltk" (standard data only), "tagparse" (the shipped tagger), or a model file path."""
     normalizer = normalizer or Normalizer()
@@ -53,13 +55,17 @@ def resolve_tagger(model: str | None) -> str | Path:
         if _standard_installed():
             return STANDARD_TAGGER
         if model == "nltk":
-            raise TagparseError(f"NLTK's {STANDARD_TAGGER} data is not installed; run "
-                                f"`python -m nltk.downloader {STANDARD_TAGGER}` or omit --model")
+            raise TagparseError(
+                f"NLTK's {STANDARD_TAGGER} data is not installed; run "
+                f"`python -m nltk.downloader {STANDARD_TAGGER}` or omit --model"
+            )
         return SHIPPED_TAGGER
     path = SHIPPED_TAGGER if model == "tagparse" else Path(model)
     if not path.is_file():
-        raise TagparseError(f"{path}: no such tagger model; pass --model auto, nltk, tagparse "
-                            "or a file written by scripts/train_nltk_tagger.py")
+        raise TagparseError(
+            f"{path}: no such tagger model; pass --model auto, nltk, tagparse "
+            "or a file written by scripts/train_nltk_tagger.py"
+        )
     return path
 
 
@@ -72,8 +78,10 @@ def load_tagger(source: str | Path) -> PerceptronTagger:
             payload = json.load(f)
         params = (payload["weights"], payload["tagdict"], payload["classes"])
     except (OSError, ValueError, KeyError) as e:
-        raise TagparseError(f"{source}: not a tagger model written by scripts/train_nltk_tagger.py "
-                            f"({type(e).__name__}); re-create it with that script") from None
+        raise TagparseError(
+            f"{source}: not a tagger model written by scripts/train_nltk_tagger.py "
+            f"({type(e).__name__}); re-create it with that script"
+        ) from None
     tagger = PerceptronTagger(load=False)
     tagger.decode_json_params(params)
     return tagger
@@ -92,8 +100,12 @@ def _spec(source: str | Path, normalizer: Normalizer) -> ParserSpec:
         model = f"{STANDARD_TAGGER}@nltk{nltk.__version__}"
     else:
         model = f"tagparse-perceptron@{hashlib.sha256(Path(source).read_bytes()).hexdigest()[:8]}"
-    return ParserSpec(backend="nltk", normalizer_version=normalizer.version, model=model,
-                      params={"rules": RULES_VERSION, "grammar": GRAMMAR})
+    return ParserSpec(
+        backend="nltk",
+        normalizer_version=normalizer.version,
+        model=model,
+        params={"rules": RULES_VERSION, "grammar": GRAMMAR},
+    )
 
 
 class NltkBackend:
@@ -133,8 +145,11 @@ class NltkBackend:
 
 def tokenize(caption: str) -> list[list[str]]:
     """Treebank tokens of each sentence of a caption (the training script tokenizes the same way)."""
-    return [tokens for sentence in _SENTENCE_END.split(caption.strip())
-            if (tokens := _TOKENIZER.tokenize(sentence))]
+    return [
+        tokens
+        for sentence in _SENTENCE_END.split(caption.strip())
+        if (tokens := _TOKENIZER.tokenize(sentence))
+    ]
 
 
 def _trailing_nouns(leaves: list[tuple[str, str]]) -> list[str]:

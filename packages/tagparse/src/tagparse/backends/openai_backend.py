@@ -39,8 +39,11 @@ class LLMBackend:
             tags = parse_reply(reply.content)
         except OutputError as e:
             return ParseResult.failure(f"invalid model output: {e}", reply.content)
-        return ParseResult(self.normalizer.objects(tags.objects),
-                           self.normalizer.attributes(tags.attributes), raw_output=reply.content)
+        return ParseResult(
+            self.normalizer.objects(tags.objects),
+            self.normalizer.attributes(tags.attributes),
+            raw_output=reply.content,
+        )
 
 
 def create(*, base_url: str | None = None, model: str | None = None, **options) -> LLMBackend:
@@ -55,23 +58,46 @@ def spec(*, model: str | None = None, **options) -> ParserSpec | None:
     return llm_spec("openai", resolve_model(model), **options)
 
 
-def llm_spec(backend: str, model_id: str, *, prompt: str | None = None,
-             temperature: float | None = 0.0, max_tokens: int | None = 256, normalizer=None,
-             spec_params: dict | None = None, **_ignored) -> ParserSpec:
+def llm_spec(
+    backend: str,
+    model_id: str,
+    *,
+    prompt: str | None = None,
+    temperature: float | None = 0.0,
+    max_tokens: int | None = 256,
+    normalizer=None,
+    spec_params: dict | None = None,
+    **_ignored,
+) -> ParserSpec:
     """Everything that changes the output: model, prompt id + hash, sampling, normalizer."""
     template = load_prompt(prompt or DEFAULT_PROMPT)
     normalizer = normalizer if normalizer is not None else _default_normalizer()
     return ParserSpec(
-        backend=backend, normalizer_version=normalizer.version, model=model_id,
-        prompt_id=template.id, prompt_hash=template.hash,
-        params={"temperature": float(temperature or 0.0), "max_tokens": int(max_tokens or 256),
-                **(spec_params or {})})
+        backend=backend,
+        normalizer_version=normalizer.version,
+        model=model_id,
+        prompt_id=template.id,
+        prompt_hash=template.hash,
+        params={
+            "temperature": float(temperature or 0.0),
+            "max_tokens": int(max_tokens or 256),
+            **(spec_params or {}),
+        },
+    )
 
 
-def build_llm_backend(backend: str, base_url: str, model: str | None, *,
-                      api_key_env: str | None = None, concurrency: int | None = 8,
-                      max_retries: int | None = 3, timeout: float | None = 60.0,
-                      normalizer=None, **options) -> LLMBackend:
+def build_llm_backend(
+    backend: str,
+    base_url: str,
+    model: str | None,
+    *,
+    api_key_env: str | None = None,
+    concurrency: int | None = 8,
+    max_retries: int | None = 3,
+    timeout: float | None = 60.0,
+    normalizer=None,
+    **options,
+) -> LLMBackend:
     """Shared by the `openai` and `vllm` backends: resolve key, served model, prompt and spec."""
     api_key = _api_key(api_key_env)
     timeout = timeout or 60.0
@@ -79,20 +105,31 @@ def build_llm_backend(backend: str, base_url: str, model: str | None, *,
     request_model = _served_model(base_url, served, model)
     normalizer = normalizer if normalizer is not None else _default_normalizer()
     # the canonical id (alias resolved), whichever name the server knows the model by
-    spec = llm_spec(backend, resolve_model(model or request_model), normalizer=normalizer, **options)
+    spec = llm_spec(
+        backend, resolve_model(model or request_model), normalizer=normalizer, **options
+    )
     template = load_prompt(spec.prompt_id)
-    client = ChatClient(base_url, request_model, api_key=api_key, concurrency=concurrency or 8,
-                        max_retries=3 if max_retries is None else max_retries, timeout=timeout,
-                        temperature=spec.params["temperature"],
-                        max_tokens=spec.params["max_tokens"], schema=template.schema)
+    client = ChatClient(
+        base_url,
+        request_model,
+        api_key=api_key,
+        concurrency=concurrency or 8,
+        max_retries=3 if max_retries is None else max_retries,
+        timeout=timeout,
+        temperature=spec.params["temperature"],
+        max_tokens=spec.params["max_tokens"],
+        schema=template.schema,
+    )
     return LLMBackend(client, template, normalizer, spec)
 
 
 def _base_url(base_url: str | None) -> str:
     base_url = base_url or os.environ.get("OPENAI_BASE_URL")
     if not base_url:
-        raise TagparseError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1 for a "
-                            "local `vllm serve`, or https://api.openai.com/v1")
+        raise TagparseError(
+            "--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1 for a "
+            "local `vllm serve`, or https://api.openai.com/v1"
+        )
     return base_url
 
 
@@ -101,7 +138,9 @@ def _api_key(api_key_env: str | None) -> str | None:
     if api_key_env:
         key = os.environ.get(api_key_env)
         if not key:
-            raise TagparseError(f"--api-key-env {api_key_env}: that environment variable is not set")
+            raise TagparseError(
+                f"--api-key-env {api_key_env}: that environment variable is not set"
+            )
         return key
     return os.environ.get("OPENAI_API_KEY") or None
 
@@ -111,14 +150,18 @@ def _served_model(base_url: str, served: list[str], model: str | None) -> str:
     if model is None:
         if len(served) == 1:
             return served[0]
-        raise TagparseError(f"{base_url} serves {len(served)} models; pick one with --model "
-                            f"({', '.join(served[:10]) or 'none listed'})")
+        raise TagparseError(
+            f"{base_url} serves {len(served)} models; pick one with --model "
+            f"({', '.join(served[:10]) or 'none listed'})"
+        )
     model_id = resolve_model(model)
     for name in (model_id, model):
         if name in served:
             return name
-    raise TagparseError(f"model {model!r} is not served by {base_url}; it serves: "
-                        f"{', '.join(served[:10]) or 'nothing'}")
+    raise TagparseError(
+        f"model {model!r} is not served by {base_url}; it serves: "
+        f"{', '.join(served[:10]) or 'nothing'}"
+    )
 
 
 def _default_normalizer():

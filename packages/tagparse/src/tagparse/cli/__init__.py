@@ -30,11 +30,11 @@ def main() -> None:
 
 
 # Sub-commands register themselves on import.
-from tagparse.cli import vocab as _vocab  # noqa: E402,F401
-from tagparse.cli import score as _score  # noqa: E402,F401
-from tagparse.cli import prompts as _prompts  # noqa: E402,F401
-from tagparse.cli import review as _review  # noqa: E402,F401
-from tagparse.cli import run as _run  # noqa: E402,F401
-from tagparse.cli import stats as _stats  # noqa: E402,F401
-from tagparse.cli import export as _export  # noqa: E402,F401
-from tagparse.cli import merge as _merge  # noqa: E402,F401
+from tagparse.cli import export as _export  # noqa: F401
+from tagparse.cli import merge as _merge  # noqa: F401
+from tagparse.cli import prompts as _prompts  # noqa: F401
+from tagparse.cli import review as _review  # noqa: F401
+from tagparse.cli import run as _run  # noqa: F401
+from tagparse.cli import score as _score  # noqa: F401
+from tagparse.cli import stats as _stats  # noqa: F401
+from tagparse.cli import vocab as _vocab  # noqa: F401

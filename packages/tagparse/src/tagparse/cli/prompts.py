@@ -36,16 +36,23 @@ def show(prompt_id: str) -> None:
     click.echo(f"[user template]\n{p.user_template}\n")
     click.echo("[examples]")
     for ex in p.examples:
-        click.echo(f"  {ex['caption']}\n    objects: {', '.join(ex['objects'])}"
-                   f"\n    attributes: {', '.join(ex['attributes'])}")
+        click.echo(
+            f"  {ex['caption']}\n    objects: {', '.join(ex['objects'])}"
+            f"\n    attributes: {', '.join(ex['attributes'])}"
+        )
     click.echo(f"\n[output schema]\n{json.dumps(p.schema, indent=2)}")
 
 
 @prompts.command()
 @click.argument("caption")
-@click.option("--prompt", "prompt_id", default=DEFAULT_PROMPT, show_default=True, help="template id")
-@click.option("--model", default=None,
-              help="model or alias; models without a chat template (vicuna-*) render as text")
+@click.option(
+    "--prompt", "prompt_id", default=DEFAULT_PROMPT, show_default=True, help="template id"
+)
+@click.option(
+    "--model",
+    default=None,
+    help="model or alias; models without a chat template (vicuna-*) render as text",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the chat messages as JSON")
 def render(caption: str, prompt_id: str, model: str | None, as_json: bool) -> None:
     """Show exactly what the LLM receives for CAPTION."""
@@ -67,5 +74,7 @@ def chat_template(model: str) -> None:
     """Print the Jinja chat template for MODEL (for `vllm serve --chat-template FILE`)."""
     fmt = chat_format_for(model)
     if fmt is None:
-        raise TagparseError(f"{model!r} needs no chat template from tagparse; its tokenizer has one")
+        raise TagparseError(
+            f"{model!r} needs no chat template from tagparse; its tokenizer has one"
+        )
     click.echo(fmt.jinja_template())

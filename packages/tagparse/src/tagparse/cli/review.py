@@ -13,23 +13,63 @@ from tagparse.review.session import DEFAULT_TARGET
 
 
 @main.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file")
-@click.option("--images", default=None, help="image folder, folder of webdataset .tar shards, or a tar glob")
-@click.option("--parser", "parsers", multiple=True,
-              help="review only this parser's tags (fingerprint prefix or backend); repeatable; default all")
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file"
+)
+@click.option(
+    "--images", default=None, help="image folder, folder of webdataset .tar shards, or a tar glob"
+)
+@click.option(
+    "--parser",
+    "parsers",
+    multiple=True,
+    help="review only this parser's tags (fingerprint prefix or backend); repeatable; default all",
+)
 @click.option("--filter", "tag_filter", default=None, help="only samples with this tag")
-@click.option("--order", type=click.Choice(ORDERS), default="random", show_default=True,
-              help="sample order; reproducible from --seed")
+@click.option(
+    "--order",
+    type=click.Choice(ORDERS),
+    default="random",
+    show_default=True,
+    help="sample order; reproducible from --seed",
+)
 @click.option("--seed", default=0, show_default=True, help="seed of the sample order")
-@click.option("--target", default=DEFAULT_TARGET, show_default=True,
-              help="samples to review (385 gives ±5 points on a 50% precision)")
-@click.option("--report", is_flag=True, help="print precision/recall per parser instead of opening the TUI")
-@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="table", show_default=True,
-              help="--report output format")
-@click.option("--export", "export_path", type=click.Path(dir_okay=False), default=None,
-              help="with --report: also write every verdict to this CSV file")
-def review(db_path: str, images: str | None, parsers: tuple[str, ...], tag_filter: str | None, order: str,
-           seed: int, target: int, report: bool, fmt: str, export_path: str | None) -> None:
+@click.option(
+    "--target",
+    default=DEFAULT_TARGET,
+    show_default=True,
+    help="samples to review (385 gives ±5 points on a 50% precision)",
+)
+@click.option(
+    "--report", is_flag=True, help="print precision/recall per parser instead of opening the TUI"
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(RENDERERS)),
+    default="table",
+    show_default=True,
+    help="--report output format",
+)
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="with --report: also write every verdict to this CSV file",
+)
+def review(
+    db_path: str,
+    images: str | None,
+    parsers: tuple[str, ...],
+    tag_filter: str | None,
+    order: str,
+    seed: int,
+    target: int,
+    report: bool,
+    fmt: str,
+    export_path: str | None,
+) -> None:
     """Spot-check tags sample by sample; verdicts are saved at once and flow into the labels."""
     if report:
         result = build_report(TagsDB.open(db_path), parsers)
@@ -41,8 +81,10 @@ def review(db_path: str, images: str | None, parsers: tuple[str, ...], tag_filte
     try:
         from tagparse.review.app import ReviewApp
     except ImportError as e:
-        raise TagparseError(f"tagparse review needs the TUI extra ({e.name} is missing): "
-                            "pip install 'tagparse[review]'") from None
+        raise TagparseError(
+            f"tagparse review needs the TUI extra ({e.name} is missing): "
+            "pip install 'tagparse[review]'"
+        ) from None
     from tagparse.review.images import ImageSource, ImageUnavailable
     from tagparse.review.session import ReviewSession
 
@@ -50,5 +92,9 @@ def review(db_path: str, images: str | None, parsers: tuple[str, ...], tag_filte
         source = ImageSource(images) if images else None
     except ImageUnavailable as e:
         raise TagparseError(f"--images {e}") from None
-    ReviewApp(ReviewSession(db_path, parsers=parsers, order=order, seed=seed, tag_filter=tag_filter,
-                            target=target), source).run()
+    ReviewApp(
+        ReviewSession(
+            db_path, parsers=parsers, order=order, seed=seed, tag_filter=tag_filter, target=target
+        ),
+        source,
+    ).run()

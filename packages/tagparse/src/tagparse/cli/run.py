@@ -27,22 +27,57 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
 
 @main.command()
 @click.option("--backend", required=True, help="spacy, nltk, openai or vllm")
-@click.option("--input", "inputs", required=True, multiple=True,
-              help="caption file(s): csv/tsv/jsonl or webdataset tar; braces like 'shards/{00000..00099}.tar'")
+@click.option(
+    "--input",
+    "inputs",
+    required=True,
+    multiple=True,
+    help="caption file(s): csv/tsv/jsonl or webdataset tar; braces like 'shards/{00000..00099}.tar'",
+)
 @click.option("--db", "db_path", required=True, type=_FILE, help="tags.db to create or resume")
 @click.option("--limit", type=int, default=None, help="stop after N records (of this shard)")
-@click.option("--batch-size", type=int, default=256, show_default=True, help="captions per transaction")
+@click.option(
+    "--batch-size", type=int, default=256, show_default=True, help="captions per transaction"
+)
 @click.option("--workers", type=int, default=1, show_default=True, help="parser processes")
-@click.option("--shard", default=None, help="process only shard I of N (by a stable hash of the key), e.g. 0/4")
-@click.option("--retry-failed", is_flag=True, help="parse again the captions whose earlier parse failed")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="input format (default: by extension)")
-@click.option("--key-column", default="filename", show_default=True, help="CSV column / JSON field with the sample key")
-@click.option("--caption-column", default="caption", show_default=True, help="CSV column / JSON field with the caption")
-@click.option("--model", default=None, help="spaCy pipeline or LLM model (backend default if unset)")
-@click.option("--synonyms", type=_FILE, default=None, help="synonym map file for the tag normalizer")
+@click.option(
+    "--shard",
+    default=None,
+    help="process only shard I of N (by a stable hash of the key), e.g. 0/4",
+)
+@click.option(
+    "--retry-failed", is_flag=True, help="parse again the captions whose earlier parse failed"
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="input format (default: by extension)",
+)
+@click.option(
+    "--key-column",
+    default="filename",
+    show_default=True,
+    help="CSV column / JSON field with the sample key",
+)
+@click.option(
+    "--caption-column",
+    default="caption",
+    show_default=True,
+    help="CSV column / JSON field with the caption",
+)
+@click.option(
+    "--model", default=None, help="spaCy pipeline or LLM model (backend default if unset)"
+)
+@click.option(
+    "--synonyms", type=_FILE, default=None, help="synonym map file for the tag normalizer"
+)
 @click.option("--stoplist", type=_FILE, default=None, help="stop-list file of non-visual nouns")
 @click.option("--base-url", default=None, help="[openai] server URL, e.g. http://127.0.0.1:8000/v1")
-@click.option("--api-key-env", default=None, help="[openai] environment variable holding the API key")
+@click.option(
+    "--api-key-env", default=None, help="[openai] environment variable holding the API key"
+)
 @click.option("--concurrency", type=int, default=None, help="[openai] requests in flight")
 @click.option("--max-retries", type=int, default=None, help="[openai/vllm] retries per caption")
 @click.option("--timeout", type=float, default=None, help="[openai] seconds per request")
@@ -50,19 +85,42 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
 @click.option("--tensor-parallel-size", type=int, default=None, help="[vllm] GPUs per model")
 @click.option("--temperature", type=float, default=None, help="[llm] sampling temperature")
 @click.option("--max-tokens", type=int, default=None, help="[llm] output token limit")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="show a progress bar")
-def run(backend: str, inputs: tuple[str, ...], db_path: str, limit: int | None, batch_size: int,
-        workers: int, shard: str | None, retry_failed: bool, fmt: str | None, key_column: str,
-        caption_column: str, progress: bool, **backend_options) -> None:
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="show a progress bar"
+)
+def run(
+    backend: str,
+    inputs: tuple[str, ...],
+    db_path: str,
+    limit: int | None,
+    batch_size: int,
+    workers: int,
+    shard: str | None,
+    retry_failed: bool,
+    fmt: str | None,
+    key_column: str,
+    caption_column: str,
+    progress: bool,
+    **backend_options,
+) -> None:
     """Parse captions into object and attribute tags, skipping those already in the tags.db.
 
     Exits 1 when any caption failed to parse (they are recorded; see --retry-failed).
     """
     summary = run_parse(
-        db_path, list(inputs), backend, backend_options, batch_size=batch_size, workers=workers,
-        limit=limit, shard=_parse_shard(shard), retry_failed=retry_failed, progress=progress,
+        db_path,
+        list(inputs),
+        backend,
+        backend_options,
+        batch_size=batch_size,
+        workers=workers,
+        limit=limit,
+        shard=_parse_shard(shard),
+        retry_failed=retry_failed,
+        progress=progress,
         input_options=InputOptions(fmt, key_column, caption_column),
-        on_warning=lambda msg: tqdm.write(f"warning: {msg}", file=sys.stderr))
+        on_warning=lambda msg: tqdm.write(f"warning: {msg}", file=sys.stderr),
+    )
     for line in summary.lines():
         click.echo(line)
     if not summary.ok:

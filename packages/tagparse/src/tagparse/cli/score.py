@@ -11,10 +11,19 @@ from tagparse.score import score_db
 
 
 @main.command()
-@click.option("--gold", "gold_path", required=True, type=click.Path(dir_okay=False),
-              help="gold CSV with `caption` and `scene_graph` columns (FACTUAL format)")
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file")
-@click.option("--parser", default=None, help="parser fingerprint prefix or backend name (default: latest)")
+@click.option(
+    "--gold",
+    "gold_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="gold CSV with `caption` and `scene_graph` columns (FACTUAL format)",
+)
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file"
+)
+@click.option(
+    "--parser", default=None, help="parser fingerprint prefix or backend name (default: latest)"
+)
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
 def score(gold_path: str, db_path: str, parser: str | None, as_json: bool) -> None:
     """Score parsed object/attribute tags against gold scene graphs (micro set-match P/R/F1)."""

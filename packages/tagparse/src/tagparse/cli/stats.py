@@ -10,7 +10,9 @@ from tagparse.stats import collect_stats
 
 
 @main.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file")
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file"
+)
 @click.option("--top", default=10, show_default=True, help="how many top tags to list per kind")
 def stats(db_path: str, top: int) -> None:
     """Show sample counts, share of samples with tags and the top tags of each parser."""

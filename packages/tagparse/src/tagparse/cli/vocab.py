@@ -10,17 +10,35 @@ from tagparse.vocab import build_vocab
 
 
 @main.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file")
-@click.option("--objects", "n_objects", default=10000, show_default=True, help="object vocabulary size K")
-@click.option("--attributes", "n_attributes", default=1000, show_default=True, help="attribute vocabulary size K")
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file"
+)
+@click.option(
+    "--objects", "n_objects", default=10000, show_default=True, help="object vocabulary size K"
+)
+@click.option(
+    "--attributes",
+    "n_attributes",
+    default=1000,
+    show_default=True,
+    help="attribute vocabulary size K",
+)
 @click.option("--min-count", default=1, show_default=True, help="drop tags seen in fewer samples")
-@click.option("--parser", default=None, help="parser fingerprint prefix or backend name (default: latest)")
-def vocab(db_path: str, n_objects: int, n_attributes: int, min_count: int, parser: str | None) -> None:
+@click.option(
+    "--parser", default=None, help="parser fingerprint prefix or backend name (default: latest)"
+)
+def vocab(
+    db_path: str, n_objects: int, n_attributes: int, min_count: int, parser: str | None
+) -> None:
     """Build the top-K object and attribute vocabulary and the labels trainers read."""
     summary = build_vocab(TagsDB.open(db_path), n_objects, n_attributes, min_count, parser)
-    click.echo(f"parser {summary.parser_label}: {summary.labelled}/{summary.samples} samples labelled")
-    click.echo(f"vocabulary {summary.fingerprint}: {summary.sizes['object']} objects, "
-               f"{summary.sizes['attribute']} attributes")
+    click.echo(
+        f"parser {summary.parser_label}: {summary.labelled}/{summary.samples} samples labelled"
+    )
+    click.echo(
+        f"vocabulary {summary.fingerprint}: {summary.sizes['object']} objects, "
+        f"{summary.sizes['attribute']} attributes"
+    )
     for kind in ("object", "attribute"):
         top = ", ".join(f"{t} ({c})" for t, c in summary.top[kind][:10])
         click.echo(f"top {kind}s: {top}")

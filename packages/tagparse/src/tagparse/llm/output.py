@@ -53,7 +53,9 @@ def validate_tags(value: object) -> Tags:
         raise OutputError(f"expected a JSON object, got {type(value).__name__}")
     missing = [k for k in KEYS if k not in value]
     if missing:
-        raise OutputError(f"missing key(s) {', '.join(missing)}; got {', '.join(map(str, value)) or 'none'}")
+        raise OutputError(
+            f"missing key(s) {', '.join(missing)}; got {', '.join(map(str, value)) or 'none'}"
+        )
     lists = []
     for key in KEYS:
         items = value[key]

@@ -38,9 +38,16 @@ class ManagedServer:
     Its output goes to a log file whose tail is shown when the server fails to start.
     """
 
-    def __init__(self, command: Sequence[str], port: int, *, host: str = "127.0.0.1",
-                 name: str = "server", startup_timeout: float = 900.0,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        command: Sequence[str],
+        port: int,
+        *,
+        host: str = "127.0.0.1",
+        name: str = "server",
+        startup_timeout: float = 900.0,
+        env: dict[str, str] | None = None,
+    ):
         self.command = [str(c) for c in command]
         self.name = name
         self.base_url = f"http://{host}:{port}/v1"
@@ -57,11 +64,18 @@ class ManagedServer:
         with os.fdopen(fd, "wb") as out:
             try:
                 self.process = subprocess.Popen(
-                    self.command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True, env={**os.environ, **(self.env or {})},
-                    preexec_fn=_die_with_parent)  # noqa: PLW1509 - one prctl syscall, no locks
+                    self.command,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    env={**os.environ, **(self.env or {})},
+                    preexec_fn=_die_with_parent,
+                )
             except OSError as e:
-                raise TagparseError(f"cannot start {self.name} ({self.command[0]}: {e.strerror})") from None
+                raise TagparseError(
+                    f"cannot start {self.name} ({self.command[0]}: {e.strerror})"
+                ) from None
         self._finalizer = weakref.finalize(self, _stop_process, self.process)
         self._wait_ready()
         return self
@@ -72,8 +86,10 @@ class ManagedServer:
             if self.process.poll() is not None:
                 tail = self.log_tail()
                 self.stop()
-                raise TagparseError(f"{self.name} exited with code {self.process.returncode} while "
-                                    f"starting; last output: {tail} (full log: {self.log_path})")
+                raise TagparseError(
+                    f"{self.name} exited with code {self.process.returncode} while "
+                    f"starting; last output: {tail} (full log: {self.log_path})"
+                )
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=2.0).status_code == 200:
                     return
@@ -81,8 +97,10 @@ class ManagedServer:
                 pass
             time.sleep(0.25)
         self.stop()
-        raise TagparseError(f"{self.name} did not answer {self.base_url}/models within "
-                            f"{self.startup_timeout:.0f}s; see {self.log_path}")
+        raise TagparseError(
+            f"{self.name} did not answer {self.base_url}/models within "
+            f"{self.startup_timeout:.0f}s; see {self.log_path}"
+        )
 
     def log_tail(self, n_chars: int = 400) -> str:
         if self.log_path is None or not self.log_path.exists():

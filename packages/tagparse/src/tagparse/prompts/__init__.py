@@ -41,7 +41,9 @@ class PromptTemplate:
         for ex in self.examples:
             answer = {"objects": ex["objects"], "attributes": ex["attributes"]}
             messages.append({"role": "user", "content": self.user_message(ex["caption"])})
-            messages.append({"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)})
+            messages.append(
+                {"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)}
+            )
         return messages
 
     def messages(self, caption: str) -> list[dict[str, str]]:
@@ -65,27 +67,34 @@ def load_prompt(name: str = DEFAULT_PROMPT) -> PromptTemplate:
         try:
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise TagparseError(f"--prompt {path}: cannot read it ({e}); pass a shipped prompt id "
-                                "or a readable JSON file") from None
+            raise TagparseError(
+                f"--prompt {path}: cannot read it ({e}); pass a shipped prompt id "
+                "or a readable JSON file"
+            ) from None
         return _parse(text, str(path))
     if name not in list_prompts():
         raise TagparseError(
             f"unknown prompt {name!r}; available: {', '.join(list_prompts())} "
-            "(see `tagparse prompts list`), or pass a .json file")
+            "(see `tagparse prompts list`), or pass a .json file"
+        )
     return _shipped(name)
 
 
 @cache
 def _shipped(prompt_id: str) -> PromptTemplate:
-    return _parse(resources.files(__name__).joinpath(_DATA, f"{prompt_id}.json").read_text("utf-8"),
-                  f"{prompt_id}.json")
+    return _parse(
+        resources.files(__name__).joinpath(_DATA, f"{prompt_id}.json").read_text("utf-8"),
+        f"{prompt_id}.json",
+    )
 
 
 def _parse(text: str, source: str) -> PromptTemplate:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise TagparseError(f"prompt file {source}: invalid JSON at line {e.lineno}: {e.msg}") from None
+        raise TagparseError(
+            f"prompt file {source}: invalid JSON at line {e.lineno}: {e.msg}"
+        ) from None
     missing = {"id", "system", "user_template", "examples", "schema"} - data.keys()
     if missing:
         raise TagparseError(f"prompt file {source}: missing key(s) {', '.join(sorted(missing))}")
@@ -93,9 +102,16 @@ def _parse(text: str, source: str) -> PromptTemplate:
         raise TagparseError(f"prompt file {source}: user_template must contain {{caption_json}}")
     for i, ex in enumerate(data["examples"]):
         if not {"caption", "objects", "attributes"} <= ex.keys():
-            raise TagparseError(f"prompt file {source}: example {i} needs caption, objects, attributes")
+            raise TagparseError(
+                f"prompt file {source}: example {i} needs caption, objects, attributes"
+            )
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return PromptTemplate(
-        id=data["id"], description=data.get("description", ""), system=data["system"],
-        user_template=data["user_template"], examples=tuple(data["examples"]),
-        schema=data["schema"], hash=hashlib.sha256(canonical.encode()).hexdigest()[:16])
+        id=data["id"],
+        description=data.get("description", ""),
+        system=data["system"],
+        user_template=data["user_template"],
+        examples=tuple(data["examples"]),
+        schema=data["schema"],
+        hash=hashlib.sha256(canonical.encode()).hexdigest()[:16],
+    )

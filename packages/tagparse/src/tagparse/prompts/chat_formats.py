@@ -34,7 +34,8 @@ class ChatFormat:
     def jinja_template(self) -> str:
         """The same layout as a Hugging Face / vLLM chat template (first message: the system)."""
         return (
-            "{{ messages[0]['content'] }}" + self.turn_sep
+            "{{ messages[0]['content'] }}"
+            + self.turn_sep
             + "{% for m in messages[1:] %}{% if m['role'] == 'user' %}"
             + f"{self.user_role}: {{{{ m['content'] }}}}{self.turn_sep}"
             + "{% else %}"

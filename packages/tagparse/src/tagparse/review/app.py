@@ -47,7 +47,9 @@ def chip(index: int, tag: Tag, verdict: str | None, *, cursor: bool, disputed: b
     return f"[@click=app.toggle_chip({index})][{style}]{BLANK}{symbol}{BLANK}{label}{mark}[/][/]"
 
 
-def highlight_caption(caption: str, tags: list[Tag], rejected: set[Tag], current: Tag | None) -> Text:
+def highlight_caption(
+    caption: str, tags: list[Tag], rejected: set[Tag], current: Tag | None
+) -> Text:
     """The caption with each word a tag came from coloured by kind (`dog` also marks `dogs`)."""
     text = Text(caption)
     for tag in tags:
@@ -73,7 +75,9 @@ class TagPrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt"):
             yield Static(self.title_text, id="prompt-title")
-            yield Input(placeholder="tag", suggester=SuggestFromList(self.suggestions, case_sensitive=False))
+            yield Input(
+                placeholder="tag", suggester=SuggestFromList(self.suggestions, case_sensitive=False)
+            )
             yield Static(self.hint, id="prompt-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -83,17 +87,25 @@ class TagPrompt(ModalScreen[str | None]):
 class HelpScreen(ModalScreen[None]):
     """Every key of the review, generated from the app's bindings."""
 
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape,question_mark,q", "dismiss(None)", "close")]
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,question_mark,q", "dismiss(None)", "close")
+    ]
 
     def compose(self) -> ComposeResult:
         rows = []
         for binding in ReviewApp.BINDINGS:
-            keys = " / ".join(self.app.get_key_display(Binding(k, "")) for k in binding.key.split(","))
-            rows.append(f"[bold]{escape(keys):>16}[/]  {escape(binding.tooltip or binding.description)}")
+            keys = " / ".join(
+                self.app.get_key_display(Binding(k, "")) for k in binding.key.split(",")
+            )
+            rows.append(
+                f"[bold]{escape(keys):>16}[/]  {escape(binding.tooltip or binding.description)}"
+            )
         mouse = "click a chip to toggle it (reject ↔ accept); click an added chip to remove it"
         with Vertical(id="help"):
-            yield Static("[b]tagparse review — keys[/b]\n\n" + "\n".join(rows) + f"\n\n{mouse}\n\n"
-                         "[dim]escape or ? closes this help[/dim]")
+            yield Static(
+                "[b]tagparse review — keys[/b]\n\n" + "\n".join(rows) + f"\n\n{mouse}\n\n"
+                "[dim]escape or ? closes this help[/dim]"
+            )
 
 
 class ImagePanel(Static):
@@ -171,7 +183,12 @@ class ReviewApp(App[None]):
         Binding("a", "verdict('accept')", "accept", tooltip="accept the tag"),
         Binding("r,x", "verdict('reject')", "reject", tooltip="reject the tag"),
         Binding("plus,t", "add_tag", "add", tooltip="add a missing tag (a:red for an attribute)"),
-        Binding("A", "accept_all", "all ✓ + next", tooltip="accept every unjudged tag, go to the next sample"),
+        Binding(
+            "A",
+            "accept_all",
+            "all ✓ + next",
+            tooltip="accept every unjudged tag, go to the next sample",
+        ),
         Binding("down,s,j", "step(1)", "skip", tooltip="skip to the next sample (no verdict)"),
         Binding("up,k", "step(-1)", "back", show=False, tooltip="previous sample"),
         Binding("n", "next_unreviewed", "unreviewed", tooltip="jump to the next unreviewed sample"),
@@ -193,9 +210,11 @@ class ReviewApp(App[None]):
         yield Static(id="progress")
         if self.session.empty:
             name = self.session.path.name
-            yield Static(f"{escape(name)} has no samples yet.\n\nRun [b]tagparse run --backend spacy --input "
-                         f"captions.csv --db {escape(name)}[/b] first, then [b]tagparse review[/b] again.",
-                         id="empty")
+            yield Static(
+                f"{escape(name)} has no samples yet.\n\nRun [b]tagparse run --backend spacy --input "
+                f"captions.csv --db {escape(name)}[/b] first, then [b]tagparse review[/b] again.",
+                id="empty",
+            )
         else:
             with Horizontal(id="body"):
                 with VerticalScroll(id="text"):
@@ -229,7 +248,9 @@ class ReviewApp(App[None]):
         reviewed = "reviewed" if sample.id in self.session.reviewed else "not reviewed"
         self.query_one("#key", Static).update(f"{escape(sample.key)}  [dim]({reviewed})[/dim]")
         rejected = {t for t, v in sample.verdicts.items() if v == "reject"}
-        self.query_one("#caption", Static).update(highlight_caption(sample.caption, chips, rejected, current))
+        self.query_one("#caption", Static).update(
+            highlight_caption(sample.caption, chips, rejected, current)
+        )
         disputed = sample.disputed()
         shown = {p.parser_id: p for p in sample.parses}
         for pid in self.session.parsers:
@@ -239,8 +260,10 @@ class ReviewApp(App[None]):
                 column.update(self.parser_column(shown[pid], sample, chips, disputed))
         added = sample.added_tags()
         self.query_one("#added", Static).update(
-            "added: " + " ".join(self.chip_markup(sample, chips, t, disputed=False) for t in added) if added else
-            ("" if chips else "[dim]no tags — press + to add what the image shows[/dim]"))
+            "added: " + " ".join(self.chip_markup(sample, chips, t, disputed=False) for t in added)
+            if added
+            else ("" if chips else "[dim]no tags — press + to add what the image shows[/dim]")
+        )
         self.query_one("#message", Static).update(escape(self.message))
         if self.images is not None:
             self.query_one(ImagePanel).show(sample.key)
@@ -249,7 +272,9 @@ class ReviewApp(App[None]):
         i = chips.index(tag)
         return chip(i, tag, sample.verdicts.get(tag), cursor=i == self.cursor, disputed=disputed)
 
-    def parser_column(self, parse: ParserTags, sample: SampleView, chips: list[Tag], disputed: set[Tag]) -> str:
+    def parser_column(
+        self, parse: ParserTags, sample: SampleView, chips: list[Tag], disputed: set[Tag]
+    ) -> str:
         head = f"[b]{escape(parse.label)}[/b]"
         if parse.status != "ok":
             return f"{head}\n[red]parse failed:[/red] {escape(parse.error or 'no error message')}"
@@ -259,7 +284,9 @@ class ReviewApp(App[None]):
         lines = [head]
         for kind, title in (("object", "objects"), ("attribute", "attributes")):
             tags = [t for t in parse.tags if t[0] == kind]
-            body = " ".join(self.chip_markup(sample, chips, t, disputed=t in disputed) for t in tags)
+            body = " ".join(
+                self.chip_markup(sample, chips, t, disputed=t in disputed) for t in tags
+            )
             lines.append(f"[dim]{title}:[/dim] {body or '[dim]none[/dim]'}")
         return "\n".join(lines)
 
@@ -271,7 +298,9 @@ class ReviewApp(App[None]):
         if s.tag_filter:
             where += f" · filter [b]{escape(s.tag_filter)}[/b]"
         lines = [f"[b]reviewed {len(s.reviewed):,}/{s.target:,}[/b] · {where}"]
-        lines += [f"{escape(score.label)} precision {format_rate(score.precision)}" for score in s.scores]
+        lines += [
+            f"{escape(score.label)} precision {format_rate(score.precision)}" for score in s.scores
+        ]
         return "\n".join(lines)
 
     def say(self, message: str) -> None:
@@ -296,7 +325,11 @@ class ReviewApp(App[None]):
         self.cursor = index
         tag = chips[index]
         self.session.record([self.session.verdict_for(tag, verdict)])
-        self.say(f"{verdict}ed {tag[0]} '{tag[1]}'" if verdict != "reject" else f"rejected {tag[0]} '{tag[1]}'")
+        self.say(
+            f"{verdict}ed {tag[0]} '{tag[1]}'"
+            if verdict != "reject"
+            else f"rejected {tag[0]} '{tag[1]}'"
+        )
 
     def action_verdict(self, verdict: str) -> None:
         self._judge(self.cursor, verdict)
@@ -332,7 +365,11 @@ class ReviewApp(App[None]):
         if s.empty:
             return
         if not 0 <= s.pos + delta < len(s.order):
-            self.say((message + " · " if message else "") + ("end" if delta > 0 else "start") + " of the order")
+            self.say(
+                (message + " · " if message else "")
+                + ("end" if delta > 0 else "start")
+                + " of the order"
+            )
             return
         s.goto(s.pos + delta)
         self.say(message)
@@ -370,7 +407,9 @@ class ReviewApp(App[None]):
         self.session.record([self.session.verdict_for(tag, "add")])
         chips = self._chips()
         self.cursor = chips.index(tag) if tag in chips else self.cursor
-        note = "" if self.session.in_vocab(tag) else " (not in the vocabulary: labels will not use it)"
+        note = (
+            "" if self.session.in_vocab(tag) else " (not in the vocabulary: labels will not use it)"
+        )
         self.say(f"added {tag[0]} '{tag[1]}'{note}")
 
     def action_filter(self) -> None:
@@ -378,8 +417,12 @@ class ReviewApp(App[None]):
         if s.empty:
             return
         suggestions = list(dict.fromkeys(s.vocab["object"] + s.vocab["attribute"]))
-        self.push_screen(TagPrompt("show only samples with the tag", "empty input shows every sample",
-                                   suggestions), self._filter)
+        self.push_screen(
+            TagPrompt(
+                "show only samples with the tag", "empty input shows every sample", suggestions
+            ),
+            self._filter,
+        )
 
     def _filter(self, text: str | None) -> None:
         if text is None:

@@ -51,7 +51,10 @@ class ImageSource:
         """(image bytes, where they came from) for `key`."""
         if self.folder is not None:
             for ext in IMAGE_EXTS:
-                for candidate in (self.folder / f"{key}.{ext}", self.folder / f"{key}.{ext.upper()}"):
+                for candidate in (
+                    self.folder / f"{key}.{ext}",
+                    self.folder / f"{key}.{ext.upper()}",
+                ):
                     if candidate.is_file():
                         return candidate.read_bytes(), candidate.name
         with self._lock:

@@ -16,8 +16,21 @@ from tagparse.review.samples import parser_labels
 from tagparse.review.stats import ParserScore, parser_scores
 from tagparse.vocab import latest_verdicts
 
-SCORE_FIELDS = ("parser", "kind", "samples", "tp", "judged", "precision", "precision_lo", "precision_hi",
-                "found", "confirmed", "recall", "recall_lo", "recall_hi")
+SCORE_FIELDS = (
+    "parser",
+    "kind",
+    "samples",
+    "tp",
+    "judged",
+    "precision",
+    "precision_lo",
+    "precision_hi",
+    "found",
+    "confirmed",
+    "recall",
+    "recall_lo",
+    "recall_hi",
+)
 VERDICT_FIELDS = ("key", "parser", "kind", "tag", "verdict", "created_at", "latest")
 
 
@@ -32,7 +45,9 @@ def build_report(db: TagsDB, parsers: Sequence[str] = (), top: int = 20) -> Repo
     """Collect scores for every parser (or those named), the most-rejected tags and all verdicts."""
     con = db.raw()
     try:
-        parsers = parser_labels(con, [db.resolve_parser(p).id for p in parsers] if parsers else None)
+        parsers = parser_labels(
+            con, [db.resolve_parser(p).id for p in parsers] if parsers else None
+        )
         latest = latest_verdicts(con)
         scores = parser_scores(con, parsers, latest)
         rejected, judged = Counter(), Counter()
@@ -42,34 +57,64 @@ def build_report(db: TagsDB, parsers: Sequence[str] = (), top: int = 20) -> Repo
                     judged[(kind, tag)] += 1
                 if verdict == "reject":
                     rejected[(kind, tag)] += 1
-        most = [{"kind": k, "tag": t, "rejected": n, "judged": judged[(k, t)]}
-                for (k, t), n in sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+        most = [
+            {"kind": k, "tag": t, "rejected": n, "judged": judged[(k, t)]}
+            for (k, t), n in sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        ]
         all_labels = parser_labels(con)
         rows = con.execute(
             "SELECT v.id, s.key, v.sample_id, v.parser_id, v.kind, v.tag, v.verdict, v.created_at "
-            "FROM verdicts v JOIN samples s ON s.id = v.sample_id ORDER BY v.id").fetchall()
+            "FROM verdicts v JOIN samples s ON s.id = v.sample_id ORDER BY v.id"
+        ).fetchall()
     finally:
         con.close()
     last_id: dict[tuple[int, str, str], int] = {}
     for vid, _, sid, _, kind, tag, _, _ in rows:
         last_id[(sid, kind, tag)] = vid
-    verdicts = [{"key": key, "parser": all_labels.get(pid, ""), "kind": kind, "tag": tag, "verdict": verdict,
-                 "created_at": datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds"),
-                 "latest": last_id[(sid, kind, tag)] == vid}
-                for vid, key, sid, pid, kind, tag, verdict, ts in rows]
+    verdicts = [
+        {
+            "key": key,
+            "parser": all_labels.get(pid, ""),
+            "kind": kind,
+            "tag": tag,
+            "verdict": verdict,
+            "created_at": datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds"),
+            "latest": last_id[(sid, kind, tag)] == vid,
+        }
+        for vid, key, sid, pid, kind, tag, verdict, ts in rows
+    ]
     return Report(scores, most, verdicts)
 
 
 def _score_row(s: ParserScore) -> dict:
     p, r = s.precision, s.recall
-    return {"parser": s.label, "kind": s.kind, "samples": s.samples,
-            "tp": p.hits, "judged": p.n, "precision": p.value, "precision_lo": p.ci[0], "precision_hi": p.ci[1],
-            "found": r.hits, "confirmed": r.n, "recall": r.value, "recall_lo": r.ci[0], "recall_hi": r.ci[1]}
+    return {
+        "parser": s.label,
+        "kind": s.kind,
+        "samples": s.samples,
+        "tp": p.hits,
+        "judged": p.n,
+        "precision": p.value,
+        "precision_lo": p.ci[0],
+        "precision_hi": p.ci[1],
+        "found": r.hits,
+        "confirmed": r.n,
+        "recall": r.value,
+        "recall_lo": r.ci[0],
+        "recall_hi": r.ci[1],
+    }
 
 
 def render_json(report: Report) -> str:
-    return json.dumps({"scores": [_score_row(s) for s in report.scores], "most_rejected": report.most_rejected,
-                       "verdicts": report.verdicts}, indent=2, ensure_ascii=False)
+    return json.dumps(
+        {
+            "scores": [_score_row(s) for s in report.scores],
+            "most_rejected": report.most_rejected,
+            "verdicts": report.verdicts,
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
 
 
 def render_csv(report: Report) -> str:
@@ -78,8 +123,12 @@ def render_csv(report: Report) -> str:
     w = csv.DictWriter(buf, SCORE_FIELDS, lineterminator="\n")
     w.writeheader()
     for s in report.scores:
-        w.writerow({k: ("" if v is None else round(v, 6) if isinstance(v, float) else v)
-                    for k, v in _score_row(s).items()})
+        w.writerow(
+            {
+                k: ("" if v is None else round(v, 6) if isinstance(v, float) else v)
+                for k, v in _score_row(s).items()
+            }
+        )
     return buf.getvalue()
 
 
@@ -93,16 +142,22 @@ def render_table(report: Report) -> str:
     lines = [head, "-" * len(head)]
     for s in report.scores:
         p, r = s.precision, s.recall
-        lines.append(f"{s.label:<{w}} {s.kind:<9} {s.samples:>7} {p.n:>6}  {_pct(p.value, *p.ci):<24} "
-                     f"{_pct(r.value, *r.ci)}")
+        lines.append(
+            f"{s.label:<{w}} {s.kind:<9} {s.samples:>7} {p.n:>6}  {_pct(p.value, *p.ci):<24} "
+            f"{_pct(r.value, *r.ci)}"
+        )
     lines.append("")
     if report.most_rejected:
         lines.append("most-rejected tags:")
-        lines += [f"  {m['tag']} ({m['kind']}): rejected {m['rejected']} of {m['judged']}"
-                  for m in report.most_rejected]
+        lines += [
+            f"  {m['tag']} ({m['kind']}): rejected {m['rejected']} of {m['judged']}"
+            for m in report.most_rejected
+        ]
     else:
         lines.append("no rejected tags yet")
-    lines.append(f"{len(report.verdicts)} verdicts recorded (export them with --export FILE.csv or --format json)")
+    lines.append(
+        f"{len(report.verdicts)} verdicts recorded (export them with --export FILE.csv or --format json)"
+    )
     return "\n".join(lines)
 
 

@@ -62,16 +62,22 @@ class SampleView:
         return next((p.parser_id for p in self.ok_parses if tag in p.tags), None)
 
 
-def load_sample(con: sqlite3.Connection, sample_id: int, parsers: dict[int, str],
-                verdicts: dict[Tag, str]) -> SampleView:
+def load_sample(
+    con: sqlite3.Connection, sample_id: int, parsers: dict[int, str], verdicts: dict[Tag, str]
+) -> SampleView:
     """Read one sample and the parses of `parsers` (id -> label) for its caption."""
     key, caption, chash = con.execute(
-        "SELECT key, caption, caption_hash FROM samples WHERE id=?", (sample_id,)).fetchone()
+        "SELECT key, caption, caption_hash FROM samples WHERE id=?", (sample_id,)
+    ).fetchone()
     rows = con.execute(
         "SELECT parser_id, status, error, objects, attributes FROM parses WHERE caption_hash=? ORDER BY parser_id",
-        (chash,)).fetchall()
-    parses = [ParserTags(pid, parsers[pid], status, error, _tags(objects, attributes))
-              for pid, status, error, objects, attributes in rows if pid in parsers]
+        (chash,),
+    ).fetchall()
+    parses = [
+        ParserTags(pid, parsers[pid], status, error, _tags(objects, attributes))
+        for pid, status, error, objects, attributes in rows
+        if pid in parsers
+    ]
     return SampleView(sample_id, key, caption, parses, verdicts)
 
 
@@ -85,7 +91,9 @@ def _tags(objects_json: str, attributes_json: str) -> list[Tag]:
 def parser_labels(con: sqlite3.Connection, wanted: Sequence[int] | None = None) -> dict[int, str]:
     """parser id -> short label (`backend:model@fingerprint8`), optionally restricted to `wanted`."""
     out = {}
-    for pid, fp, backend, model in con.execute("SELECT id, fingerprint, backend, model FROM parsers ORDER BY id"):
+    for pid, fp, backend, model in con.execute(
+        "SELECT id, fingerprint, backend, model FROM parsers ORDER BY id"
+    ):
         if wanted is None or pid in wanted:
             out[pid] = f"{backend}{':' + model if model else ''}@{fp[:8]}"
     return out

@@ -24,8 +24,16 @@ DEFAULT_TARGET = 385
 
 
 class ReviewSession:
-    def __init__(self, db_path: str | Path, *, parsers: Sequence[str] = (), order: str = "random",
-                 seed: int = 0, tag_filter: str | None = None, target: int = DEFAULT_TARGET):
+    def __init__(
+        self,
+        db_path: str | Path,
+        *,
+        parsers: Sequence[str] = (),
+        order: str = "random",
+        seed: int = 0,
+        tag_filter: str | None = None,
+        target: int = DEFAULT_TARGET,
+    ):
         db = TagsDB.open(db_path)
         self.path = db.path
         self.con = db.raw()
@@ -45,7 +53,9 @@ class ReviewSession:
         self.scores: list[ParserScore] = []
         if not self.set_filter(tag_filter):
             self.close()
-            raise TagparseError(f"{self.path}: no sample has the tag {tag_filter!r}; check --filter")
+            raise TagparseError(
+                f"{self.path}: no sample has the tag {tag_filter!r}; check --filter"
+            )
         self.refresh_scores()
 
     def close(self) -> None:
@@ -59,8 +69,15 @@ class ReviewSession:
 
     def set_filter(self, tag: str | None) -> bool:
         """Rebuild the order for samples with `tag` (None: all); False (order kept) if none match."""
-        order = build_order(self.con, str(self.path), self.order_name, self.seed, list(self.parsers),
-                            self.store.reviewed_ids(), tag or None)
+        order = build_order(
+            self.con,
+            str(self.path),
+            self.order_name,
+            self.seed,
+            list(self.parsers),
+            self.store.reviewed_ids(),
+            tag or None,
+        )
         if tag and len(order) == 0:
             return False
         self.order, self.tag_filter = order, tag or None
@@ -84,7 +101,7 @@ class ReviewSession:
         n = len(self.order)
         for begin, end in ((start, n), (0, start)):
             for lo in range(begin, end, 4096):
-                chunk = self.order[lo:min(lo + 4096, end)]
+                chunk = self.order[lo : min(lo + 4096, end)]
                 fresh = ~np.isin(chunk, reviewed)
                 if fresh.any():
                     return lo + int(np.argmax(fresh))

@@ -55,12 +55,18 @@ class ParserScore:
     recall: Rate
 
 
-def parser_scores(con: sqlite3.Connection, parsers: dict[int, str],
-                  verdicts: dict[int, dict[tuple[str, str], str]] | None = None) -> list[ParserScore]:
+def parser_scores(
+    con: sqlite3.Connection,
+    parsers: dict[int, str],
+    verdicts: dict[int, dict[tuple[str, str], str]] | None = None,
+) -> list[ParserScore]:
     """Scores per parser for each kind and for both kinds together ("all")."""
     verdicts = latest_verdicts(con) if verdicts is None else verdicts
-    scores = {(pid, kind): ParserScore(pid, label, kind, 0, Rate(), Rate())
-              for pid, label in parsers.items() for kind in (*KINDS, "all")}
+    scores = {
+        (pid, kind): ParserScore(pid, label, kind, 0, Rate(), Rate())
+        for pid, label in parsers.items()
+        for kind in (*KINDS, "all")
+    }
     for sid, pid, tags in _reviewed_parses(con, list(verdicts), list(parsers)):
         v = verdicts[sid]
         truth = {t for t, verdict in v.items() if verdict in TRUE_VERDICTS}
@@ -80,8 +86,9 @@ def parser_scores(con: sqlite3.Connection, parsers: dict[int, str],
     return list(scores.values())
 
 
-def _reviewed_parses(con: sqlite3.Connection, sample_ids: list[int],
-                     parser_ids: list[int]) -> Iterable[tuple[int, int, list[tuple[str, str]]]]:
+def _reviewed_parses(
+    con: sqlite3.Connection, sample_ids: list[int], parser_ids: list[int]
+) -> Iterable[tuple[int, int, list[tuple[str, str]]]]:
     """(sample id, parser id, [(kind, tag)]) for every successful parse of the reviewed samples.
 
     CROSS JOIN keeps SQLite from scanning all parses of a parser: the reviewed samples are few.
@@ -90,14 +97,22 @@ def _reviewed_parses(con: sqlite3.Connection, sample_ids: list[int],
         return
     plist = ",".join(str(p) for p in parser_ids)
     for i in range(0, len(sample_ids), 900):
-        chunk = sample_ids[i:i + 900]
+        chunk = sample_ids[i : i + 900]
         rows = con.execute(
             "SELECT s.id, p.parser_id, p.objects, p.attributes FROM samples s CROSS JOIN parses p "
             f"ON p.caption_hash = s.caption_hash AND p.status = 'ok' AND p.parser_id IN ({plist}) "
-            f"WHERE s.id IN ({','.join('?' * len(chunk))})", chunk)
+            f"WHERE s.id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
         for sid, pid, objects, attributes in rows:
-            yield sid, pid, ([("object", t) for t in json.loads(objects)]
-                             + [("attribute", t) for t in json.loads(attributes)])
+            yield (
+                sid,
+                pid,
+                (
+                    [("object", t) for t in json.loads(objects)]
+                    + [("attribute", t) for t in json.loads(attributes)]
+                ),
+            )
 
 
 def format_rate(rate: Rate) -> str:

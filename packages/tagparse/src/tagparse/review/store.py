@@ -47,13 +47,15 @@ class VerdictStore:
         with _transaction(self.con):
             self.con.executemany(
                 "INSERT INTO verdicts(sample_id, parser_id, tag, kind, verdict, created_at) VALUES (?,?,?,?,?,?)",
-                [(sample_id, i.parser_id, i.tag, i.kind, i.verdict, now) for i in items])
+                [(sample_id, i.parser_id, i.tag, i.kind, i.verdict, now) for i in items],
+            )
 
     def undo(self) -> int | None:
         """Delete the latest action's rows; return its sample id (None when nothing is left)."""
         with _transaction(self.con):
             row = self.con.execute(
-                "SELECT sample_id, created_at FROM verdicts ORDER BY id DESC LIMIT 1").fetchone()
+                "SELECT sample_id, created_at FROM verdicts ORDER BY id DESC LIMIT 1"
+            ).fetchone()
             if row is None:
                 return None
             self.con.execute("DELETE FROM verdicts WHERE sample_id=? AND created_at=?", row)
@@ -61,16 +63,33 @@ class VerdictStore:
 
     def latest(self, sample_id: int) -> dict[tuple[str, str], str]:
         """(kind, tag) -> the latest verdict on that tag of this sample."""
-        return {(k, t): v for k, t, v in self.con.execute(
-            "SELECT kind, tag, verdict FROM verdicts WHERE sample_id=? ORDER BY id", (sample_id,))}
+        return {
+            (k, t): v
+            for k, t, v in self.con.execute(
+                "SELECT kind, tag, verdict FROM verdicts WHERE sample_id=? ORDER BY id",
+                (sample_id,),
+            )
+        }
 
     def is_reviewed(self, sample_id: int) -> bool:
-        return self.con.execute("SELECT 1 FROM verdicts WHERE sample_id=? LIMIT 1", (sample_id,)).fetchone() is not None
+        return (
+            self.con.execute(
+                "SELECT 1 FROM verdicts WHERE sample_id=? LIMIT 1", (sample_id,)
+            ).fetchone()
+            is not None
+        )
 
     def reviewed_ids(self) -> np.ndarray:
         """Ids of samples with at least one verdict, sorted."""
-        return np.fromiter((r[0] for r in self.con.execute(
-            "SELECT DISTINCT sample_id FROM verdicts ORDER BY sample_id")), dtype=np.int64)
+        return np.fromiter(
+            (
+                r[0]
+                for r in self.con.execute(
+                    "SELECT DISTINCT sample_id FROM verdicts ORDER BY sample_id"
+                )
+            ),
+            dtype=np.int64,
+        )
 
 
 class _transaction:
