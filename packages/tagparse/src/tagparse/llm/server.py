@@ -70,7 +70,7 @@ class ManagedServer:
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
                     env={**os.environ, **(self.env or {})},
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 (only prctl, async-signal-safe)
                 )
             except OSError as e:
                 raise TagparseError(
