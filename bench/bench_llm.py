@@ -16,18 +16,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 from tagparse.errors import TagparseError
-from tagparse.llm import llamacpp
 from tagparse.llm.client import STRUCTURED_MODES
 from tagparse.llm.server import ManagedServer, free_port
 from tagparse.pipeline import run_parse
 from tagparse.prompts import DEFAULT_PROMPT, load_prompt
 from tagparse.score import score_db
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tagparse" / "llm"))
+import llamacpp  # test support: starts the llama.cpp server the LLM tests use
 
 FACTUAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "factual" / "test.csv"
 MAX_TOKENS = 96

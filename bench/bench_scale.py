@@ -27,8 +27,8 @@ N_OBJECT_NAMES, N_ATTRIBUTE_NAMES = 50_000, 5_000
 
 def build_synthetic(path: Path, n: int, seed: int = 0) -> None:
     """Bulk-write samples + one parser's parses: 5 object and 3 attribute tags per caption (Zipf)."""
-    from tagparse.backends.base import ParserSpec
     from tagparse.db import TagsDB
+    from tagparse.parsing import ParserSpec
 
     db = TagsDB.open(path, create=True)
     pid = db.register_parser(ParserSpec(backend="synthetic", normalizer_version="1", model="zipf"))

@@ -3,11 +3,10 @@
 import sqlite3
 
 import pytest
-from tagparse import db as dbmod
-from tagparse.backends.base import ParseResult, ParserSpec
-from tagparse.db import TagsDB, caption_hash
+from tagparse.db import TagsDB, caption_hash, fileformat
+from tagparse.db.schema import FORMAT_NAME, FORMAT_VERSION
 from tagparse.errors import FormatError, TagparseError
-from tagparse.schema import FORMAT_NAME, FORMAT_VERSION
+from tagparse.parsing import ParseResult, ParserSpec
 from tagparse.vocab import build_vocab
 
 
@@ -71,7 +70,7 @@ def test_registered_migration_runs_and_bumps_version(tmp_path, monkeypatch):
         con.execute("CREATE TABLE migrated_marker (note TEXT)")
         con.execute("INSERT INTO migrated_marker VALUES ('v0->v1')")
 
-    monkeypatch.setitem(dbmod.MIGRATIONS, FORMAT_VERSION - 1, add_marker)
+    monkeypatch.setitem(fileformat.MIGRATIONS, FORMAT_VERSION - 1, add_marker)
     db = TagsDB.open(path)
     assert db.get_meta("format_version") == str(FORMAT_VERSION)
     con = db.raw()
@@ -88,7 +87,7 @@ def test_failed_migration_rolls_back_completely(tmp_path, monkeypatch):
         con.execute("CREATE TABLE half_done (x INTEGER)")
         raise RuntimeError("disk full")
 
-    monkeypatch.setitem(dbmod.MIGRATIONS, FORMAT_VERSION - 1, half_done)
+    monkeypatch.setitem(fileformat.MIGRATIONS, FORMAT_VERSION - 1, half_done)
     with pytest.raises(RuntimeError):
         TagsDB.open(path)
     con = sqlite3.connect(path)
@@ -124,8 +123,7 @@ def test_samples_first_caption_wins_and_parses_upsert(tmp_path):
     assert db.register_parser(ParserSpec(backend="t", normalizer_version="1")) == pid
     h = caption_hash("a red car")
     db.write_parses(pid, [(h, ParseResult.failure("timeout"))])
-    assert db.cached_hashes(pid, [h]) == {h}
-    assert db.cached_hashes(pid, [h], include_failed=False) == set()
+    assert db.parse_states(pid, [h, "0" * 40])[h][0] == "error"
     db.write_parses(pid, [(h, ParseResult(["car"], ["red"]))])
     assert db.parse_states(pid, [h])[h][0] == "ok"
     con = db.raw()

@@ -1,9 +1,9 @@
-"""docs/tag-label-format.md and tagparse.schema must describe the same tables, columns and version."""
+"""docs/tag-label-format.md and tagparse.db.schema must describe the same tables, columns and version."""
 
 import re
 from pathlib import Path
 
-from tagparse.schema import FORMAT_NAME, FORMAT_VERSION, Base
+from tagparse.db.schema import FORMAT_NAME, FORMAT_VERSION, Base
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "tag-label-format.md"
 

@@ -4,12 +4,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.db import TagsDB, caption_hash
+from tagparse.db.schema import FORMAT_VERSION
 from tagparse.errors import TagparseError
 from tagparse.merge import merge_dbs
+from tagparse.parsing import ParseResult, ParserSpec
 from tagparse.pipeline import run_parse
-from tagparse.schema import FORMAT_VERSION
 from tagparse.vocab import build_vocab
 from wordsplit_backend import BACKEND, wordsplit  # noqa: F401 (fixture)
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.cli import main
 from tagparse.db import TagsDB, caption_hash
 from tagparse.errors import TagparseError
+from tagparse.parsing import ParseResult, ParserSpec
 from tagparse.score import PRF, GoldRow, gold_tags, read_gold, score_db, score_predictions
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "factual_sample.csv"

@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 import pytest
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.db import TagsDB, caption_hash
 from tagparse.errors import TagparseError
+from tagparse.parsing import ParseResult, ParserSpec
 from tagparse.reader import load_labels
 from tagparse.vocab import build_vocab
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import pytest
 from tagparse.backends import register_backend, unregister_backend
-from tagparse.backends.base import ParseResult, ParserSpec
+from tagparse.parsing import ParseResult, ParserSpec
 
 BACKEND = "wordsplit"
 COLOURS = {"red", "blue", "green", "brown", "black", "white", "yellow", "small", "large", "old"}

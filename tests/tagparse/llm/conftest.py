@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import llamacpp
 import pytest
-from tagparse.llm import llamacpp
 from tagparse.llm.server import ManagedServer, free_port
 
 FAULT = re.compile(r"\[(500|429|badbody|hang|drop|always500|schema|prose)(?:x(\d+))?\]")

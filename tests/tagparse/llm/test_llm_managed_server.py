@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 import httpx
+import llamacpp
 import pytest
 from click.testing import CliRunner
 from tagparse.backends import vllm_backend
 from tagparse.cli import main
 from tagparse.errors import TagparseError
-from tagparse.llm import llamacpp
 from tagparse.llm.server import ManagedServer, free_port
 
 

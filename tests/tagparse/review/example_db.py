@@ -13,8 +13,8 @@ import re
 import sys
 from pathlib import Path
 
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.db import TagsDB, caption_hash
+from tagparse.parsing import ParseResult, ParserSpec
 from tagparse.vocab import build_vocab
 
 NOUNS = {

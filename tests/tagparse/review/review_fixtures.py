@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.db import TagsDB, caption_hash
+from tagparse.parsing import ParseResult, ParserSpec
 from tagparse.vocab import build_vocab
 
 SPACY = ParserSpec("spacy", "norm-1", model="en_core_web_sm")

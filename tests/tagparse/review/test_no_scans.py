@@ -43,13 +43,13 @@ async def test_keystrokes_use_indexed_lookups_only(tmp_path):
     statements: list[str] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press(*"rs" * 24)
-        for con in (app.session.con, app.session.store.con):
+        for con in (app.session.reader.con, app.session.store.con):
             con.set_trace_callback(statements.append)
         await pilot.press("s", "r", "right", "a", "s", "A", "u", "k", "n", "space")
-        for con in (app.session.con, app.session.store.con):
+        for con in (app.session.reader.con, app.session.store.con):
             con.set_trace_callback(None)
         selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "DELETE"))]
         assert len(selects) > 10
         for sql in selects:
-            plan = [row[3] for row in app.session.con.execute("EXPLAIN QUERY PLAN " + sql)]
+            plan = [row[3] for row in app.session.reader.con.execute("EXPLAIN QUERY PLAN " + sql)]
             assert not full_passes(plan), (sql, plan)

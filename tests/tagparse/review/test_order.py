@@ -7,23 +7,17 @@ import sqlite3
 import numpy as np
 import pytest
 from review_fixtures import make_tags_db
+from tagparse.db import Reader
 from tagparse.errors import TagparseError
 from tagparse.review.order import build_order
 from tagparse.review.samples import parser_labels
 
 
 def _keys(db, order: str, seed: int = 0, reviewed=(), tag=None, parsers=None) -> list[str]:
-    con = sqlite3.connect(db)
-    try:
-        pids = list(parser_labels(con, parsers))
-        ids = build_order(
-            con, str(db), order, seed, pids, np.asarray(reviewed, dtype=np.int64), tag
-        )
-        return [
-            con.execute("SELECT key FROM samples WHERE id=?", (int(i),)).fetchone()[0] for i in ids
-        ]
-    finally:
-        con.close()
+    with Reader(sqlite3.connect(db)) as r:
+        pids = list(parser_labels(r, parsers))
+        ids = build_order(r, str(db), order, seed, pids, np.asarray(reviewed, dtype=np.int64), tag)
+        return [r.sample(int(i))[0] for i in ids]
 
 
 def test_random_order_is_reproducible_from_the_seed(tags_db):

@@ -103,7 +103,7 @@ async def test_edge_samples_do_not_crash(tags_db, image_dir, settle):
         for key in ("img004", "img005", "img002", "img003"):
             app.session.goto(
                 app.session.position_of(
-                    app.session.con.execute(
+                    app.session.reader.con.execute(
                         "SELECT id FROM samples WHERE key=?", (key,)
                     ).fetchone()[0]
                 )

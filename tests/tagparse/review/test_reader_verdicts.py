@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from tagparse.db import TagsDB
+from tagparse.db.verdicts import VerdictItem, VerdictStore
 from tagparse.reader import load_labels
-from tagparse.review.store import VerdictItem, VerdictStore
 from tagparse.vocab import build_vocab
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 from tagparse.cli import main
+from tagparse.db.verdicts import VerdictItem, VerdictStore
 from tagparse.review.stats import wilson
-from tagparse.review.store import VerdictItem, VerdictStore
 
 # Latest verdicts per sample; the fixture parses are in conftest.SAMPLES.
 VERDICTS = {

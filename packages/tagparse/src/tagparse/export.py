@@ -24,10 +24,10 @@ from typing import TextIO
 import numpy as np
 from tqdm import tqdm
 
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.db import TagsDB, caption_hash
 from tagparse.errors import TagparseError
 from tagparse.inputs import InputOptions, InputStream
+from tagparse.parsing import ParseResult, ParserSpec
 from tagparse.reader import load_labels
 from tagparse.vocab import vocab_fingerprint
 
@@ -41,29 +41,20 @@ _HEADER_NAMES = {"object", "objects", "tag", "tags", "name", "class", "label", "
 def export_jsonl(db: TagsDB, out: str, parser: str | None = None) -> int:
     """One JSON line per sample: key, caption, status, objects, attributes (of one parser)."""
     p = db.resolve_parser(parser)
-    con = db.raw()
     n = 0
-    try:
-        with _open_out(out) as f:
-            rows = con.execute(
-                "SELECT s.key, s.caption, p.status, p.objects, p.attributes, p.error FROM samples s "
-                "LEFT JOIN parses p ON p.caption_hash = s.caption_hash AND p.parser_id = ? ORDER BY s.id",
-                (p.id,),
-            )
-            for key, caption, status, objs, attrs, error in rows:
-                line = {
-                    "key": key,
-                    "caption": caption,
-                    "status": status or "missing",
-                    "objects": json.loads(objs) if objs else [],
-                    "attributes": json.loads(attrs) if attrs else [],
-                }
-                if error:
-                    line["error"] = error
-                f.write(json.dumps(line, ensure_ascii=False) + "\n")
-                n += 1
-    finally:
-        con.close()
+    with db.reader() as r, _open_out(out) as f:
+        for key, caption, status, objs, attrs, error in r.samples_with_parse(p.id):
+            line = {
+                "key": key,
+                "caption": caption,
+                "status": status or "missing",
+                "objects": json.loads(objs) if objs else [],
+                "attributes": json.loads(attrs) if attrs else [],
+            }
+            if error:
+                line["error"] = error
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+            n += 1
     return n
 
 
@@ -174,11 +165,7 @@ def import_tagalign(
     )
     db = TagsDB.open(db_path, create=True)
     parser_id = db.register_parser(spec)
-    with db.engine.begin() as conn:  # the old vocabulary's labels would point into the wrong list
-        raw = conn.connection.driver_connection
-        raw.execute("DELETE FROM labels")
-        raw.execute("DELETE FROM vocab")
-        raw.execute("DELETE FROM meta WHERE key LIKE 'vocab_%'")
+    db.clear_vocab()  # the old vocabulary's labels would point into the wrong tag list
     counts = np.zeros(len(tags), dtype=np.int64)
     summary = ImportSummary(len(tags), 0, 0, 0, 0, 0, "")
     batch: list[tuple[str, list[int]]] = []
@@ -200,24 +187,17 @@ def import_tagalign(
     _import_batch(db, parser_id, tags, batch, caption_of, counts, summary)
     bar.update(len(batch))
     bar.close()
-    vocab = {"object": tags, "attribute": []}
-    summary.vocab_fingerprint = vocab_fingerprint(vocab)
-    with db.engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        raw.executemany(
-            "INSERT INTO vocab(kind, idx, tag, count) VALUES ('object', ?, ?, ?)",
-            [(i, t, int(c)) for i, (t, c) in enumerate(zip(tags, counts))],
-        )
-        db.set_meta(
-            {
-                "vocab_fingerprint": summary.vocab_fingerprint,
-                "vocab_parser": spec.fingerprint,
-                "vocab_min_count": "0",
-                "vocab_built_at": str(time.time()),
-            },
-            conn=conn,
-        )
-    db.engine.dispose()
+    summary.vocab_fingerprint = vocab_fingerprint({"object": tags, "attribute": []})
+    db.write_vocab(  # the labels were written batch by batch
+        {"object": [(t, int(c)) for t, c in zip(tags, counts)]},
+        {
+            "vocab_fingerprint": summary.vocab_fingerprint,
+            "vocab_parser": spec.fingerprint,
+            "vocab_min_count": "0",
+            "vocab_built_at": str(time.time()),
+        },
+    )
+    db.close()
     return summary
 
 
@@ -246,32 +226,20 @@ def _import_batch(
             continue
         parses.setdefault(h, ParseResult(names, [], raw_output=json.dumps(idx)))
     stored = db.parse_states(parser_id, parses)
-    with db.engine.begin() as conn:
+    with db.transaction() as conn:
         written = db.add_samples(rows, conn=conn)
         new_parses = [(h, r) for h, r in parses.items() if h not in stored]
         db.write_parses(parser_id, new_parses, conn=conn)
-        raw = conn.connection.driver_connection
-        ids = dict(_sample_ids(raw, [k for k, _ in batch]))
+        ids = db.sample_ids([k for k, _ in batch], conn)
         label_rows = []
         for key, idx in batch:
             arr = np.asarray(idx, dtype="<i4")
             counts[arr] += 1
             label_rows.append((ids[key], arr.tobytes(), b""))
-        raw.executemany(
-            "INSERT OR REPLACE INTO labels(sample_id, objects, attributes) VALUES (?,?,?)",
-            label_rows,
-        )
+        db.write_labels(label_rows, conn)
     summary.samples += len(batch)
     summary.new_samples += written.added
     summary.key_conflicts += written.conflicts
-
-
-def _sample_ids(raw, keys: list[str]) -> Iterator[tuple[str, int]]:
-    for i in range(0, len(keys), 900):
-        chunk = keys[i : i + 900]
-        yield from raw.execute(
-            f"SELECT key, id FROM samples WHERE key IN ({','.join('?' * len(chunk))})", chunk
-        )
 
 
 def _read_captions(path: str, basename: bool) -> dict[str, str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tagparse.errors import TagparseError
+from tagparse.samplekey import split_key
 
 MAX_CAPTION_CHARS = 10_000
 FORMATS = ("csv", "tsv", "jsonl", "tar")
@@ -275,7 +276,7 @@ class InputStream:
                     end = -1
                     break
                 end = member_end
-                k, ext = _split_key(name)
+                k, ext = split_key(name)
                 if k != key:
                     if key is not None:
                         samples += 1
@@ -329,7 +330,7 @@ def _tar_members(tar: tarfile.TarFile) -> Iterator[tuple]:
             if not member.isfile():
                 continue
             data = None
-            if _split_key(member.name)[1] in _CAPTION_EXTS:
+            if split_key(member.name)[1] in _CAPTION_EXTS:
                 data = tar.extractfile(member).read()
         except StopIteration:
             return
@@ -337,13 +338,6 @@ def _tar_members(tar: tarfile.TarFile) -> Iterator[tuple]:
             yield None, None, -1
             return
         yield member.name, data, member.offset_data + -(-member.size // _TAR_BLOCK) * _TAR_BLOCK
-
-
-def _split_key(name: str) -> tuple[str, str]:
-    """webdataset convention: the key is the path up to the first dot of the file name."""
-    directory, _, base = name.rpartition("/")
-    stem, _, ext = base.partition(".")
-    return (f"{directory}/{stem}" if directory else stem), ext.lower()
 
 
 def _decode(data: bytes, where: str) -> str:

@@ -21,10 +21,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tagparse.backends import backend_factory, backend_spec, build_backend
-from tagparse.backends.base import Backend, ParseResult, ParserSpec
+from tagparse.backends.base import Backend
 from tagparse.db import TagsDB, caption_hash
 from tagparse.errors import TagparseError
 from tagparse.inputs import InputOptions, InputStream, Record
+from tagparse.parsing import ParseResult, ParserSpec
 
 EMPTY_CAPTION_ERROR = "empty caption"
 
@@ -117,7 +118,7 @@ def run_parse(
         run.execute(_select(stream, shard, limit), batch_size)
     finally:
         parser.close()
-        db.engine.dispose()
+        db.close()
     run.summary.truncated = stream.truncated_captions
     run.summary.damaged_shards = stream.damaged_shards
     run.summary.warnings = list(stream.warnings)
@@ -347,7 +348,7 @@ class _Run:
         results += [ParseResult.failure(EMPTY_CAPTION_ERROR) for _ in batch.empty]
         done = batch.todo + batch.empty
         items = [(h, r) for (h, _), r in zip(done, results)]
-        with self.db.engine.begin() as conn:
+        with self.db.transaction() as conn:
             written = self.db.add_samples(batch.rows, conn=conn)
             self.db.write_parses(self.parser_id, items, conn=conn)
         s = self.summary

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from tagparse.db import TagsDB
+from tagparse.db.schema import KINDS
 from tagparse.errors import TagparseError
-from tagparse.schema import KINDS
 
 
 @dataclass
@@ -86,26 +86,17 @@ def load_labels(path: str | Path) -> TagLabels:
             f"{db.path}: no vocabulary yet; run `tagparse vocab --db {db.path}` first"
         )
     built_at = float(db.get_meta("vocab_built_at") or 0)
-    con = db.raw()
     try:
-        vocab: dict[str, list[str]] = {k: [] for k in KINDS}
-        counts: dict[str, list[int]] = {k: [] for k in KINDS}
-        for kind, tag, count in con.execute(
-            "SELECT kind, tag, count FROM vocab ORDER BY kind, idx"
-        ):
-            vocab[kind].append(tag)
-            counts[kind].append(count)
-        rows = con.execute(
-            "SELECT l.sample_id, s.key, l.objects, l.attributes FROM labels l JOIN samples s ON s.id = l.sample_id "
-            "ORDER BY l.sample_id"
-        ).fetchall()
-        late = con.execute(
-            "SELECT sample_id, kind, tag, verdict FROM verdicts WHERE created_at > ? ORDER BY id",
-            (built_at,),
-        ).fetchall()
+        with db.reader() as r:
+            vocab: dict[str, list[str]] = {k: [] for k in KINDS}
+            counts: dict[str, list[int]] = {k: [] for k in KINDS}
+            for kind, tag, count in r.vocab_rows():
+                vocab[kind].append(tag)
+                counts[kind].append(count)
+            rows = r.keyed_label_rows()
+            late = r.verdicts_since(built_at)
     finally:
-        con.close()
-        db.engine.dispose()
+        db.close()
     keys = np.empty(len(rows), dtype=object)
     keys[:] = [r[1] for r in rows]
     labels = {"object": _csr([r[2] for r in rows]), "attribute": _csr([r[3] for r in rows])}

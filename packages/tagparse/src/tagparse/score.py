@@ -206,17 +206,6 @@ def _ok_parses(
     db: TagsDB, parser_id: int, variants: list[tuple[str, ...]]
 ) -> dict[str, tuple[list, list]]:
     hashes = list({h for v in variants for h in v})
-    found = {}
-    con = db.raw()
-    try:
-        for i in range(0, len(hashes), 900):
-            chunk = hashes[i : i + 900]
-            q = (
-                f"SELECT caption_hash, objects, attributes FROM parses WHERE parser_id=? AND status='ok' "
-                f"AND caption_hash IN ({','.join('?' * len(chunk))})"
-            )
-            for h, objs, attrs in con.execute(q, [parser_id, *chunk]):
-                found[h] = (json.loads(objs), json.loads(attrs))
-    finally:
-        con.close()
-    return found
+    with db.reader() as r:
+        stored = r.ok_parses_among(parser_id, hashes)
+    return {h: (json.loads(objs), json.loads(attrs)) for h, (objs, attrs) in stored.items()}

@@ -10,8 +10,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-from tagparse.db import TagsDB
-from tagparse.schema import KINDS
+from tagparse.db import Reader, TagsDB
+from tagparse.db.schema import KINDS
 
 
 @dataclass
@@ -65,20 +65,15 @@ class DBStats:
 
 
 def collect_stats(db: TagsDB, top: int = 10) -> DBStats:
-    con = db.raw()
-    try:
-        samples = con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-        captions = con.execute("SELECT COUNT(DISTINCT caption_hash) FROM samples").fetchone()[0]
-        verdicts = con.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
-        sizes = dict(con.execute("SELECT kind, COUNT(*) FROM vocab GROUP BY kind").fetchall())
+    with db.reader() as r:
+        samples = r.count_samples()
+        captions = r.count_distinct_captions()
+        verdicts = r.count_verdicts()
+        sizes = r.vocab_sizes()
         parsers = [
-            _parser_stats(con, pid, f"{backend}{':' + model if model else ''}@{fp[:8]}", top)
-            for pid, backend, model, fp in con.execute(
-                "SELECT id, backend, model, fingerprint FROM parsers ORDER BY id"
-            ).fetchall()
+            _parser_stats(r, pid, f"{backend}{':' + model if model else ''}@{fp[:8]}", top)
+            for pid, fp, backend, model in r.parser_rows()
         ]
-    finally:
-        con.close()
     return DBStats(
         str(db.path),
         db.get_meta("format_version", "?"),
@@ -91,21 +86,11 @@ def collect_stats(db: TagsDB, top: int = 10) -> DBStats:
     )
 
 
-def _parser_stats(con, parser_id: int, label: str, top: int) -> ParserStats:
-    status = dict(
-        con.execute(
-            "SELECT status, COUNT(*) FROM parses WHERE parser_id=? GROUP BY status", (parser_id,)
-        ).fetchall()
-    )
+def _parser_stats(r: Reader, parser_id: int, label: str, top: int) -> ParserStats:
+    status = r.parse_status_counts(parser_id)
     counts = {k: Counter() for k in KINDS}
     parsed = tagged = 0
-    rows = con.execute(
-        "SELECT p.objects, p.attributes, n.n FROM parses p JOIN "
-        "(SELECT caption_hash, COUNT(*) AS n FROM samples GROUP BY caption_hash) n "
-        "ON n.caption_hash = p.caption_hash WHERE p.parser_id=? AND p.status='ok'",
-        (parser_id,),
-    )
-    for obj_json, attr_json, n in rows:
+    for obj_json, attr_json, n in r.ok_parses_with_sample_counts(parser_id):
         parsed += n
         tags = {"object": set(json.loads(obj_json)), "attribute": set(json.loads(attr_json))}
         if tags["object"] or tags["attribute"]:

@@ -16,8 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from tagparse.db import TagsDB
+from tagparse.db.schema import KINDS
 from tagparse.errors import TagparseError
-from tagparse.schema import KINDS
 
 
 @dataclass
@@ -37,16 +37,6 @@ def vocab_fingerprint(tags_by_kind: dict[str, list[str]]) -> str:
         for i, tag in enumerate(tags_by_kind.get(kind, [])):
             h.update(f"{kind}\t{i}\t{tag}\n".encode())
     return h.hexdigest()[:16]
-
-
-def latest_verdicts(con) -> dict[int, dict[tuple[str, str], str]]:
-    """Latest verdict per (sample, kind, tag); later rows override earlier ones."""
-    out: dict[int, dict[tuple[str, str], str]] = {}
-    for sid, kind, tag, verdict in con.execute(
-        "SELECT sample_id, kind, tag, verdict FROM verdicts ORDER BY id"
-    ):
-        out.setdefault(sid, {})[(kind, tag)] = verdict
-    return out
 
 
 def apply_verdicts(tags: list[str], kind: str, verdicts: dict[tuple[str, str], str]) -> list[str]:
@@ -79,29 +69,21 @@ def build_vocab(
 ) -> VocabSummary:
     """Write the top-K vocabulary and every parsed sample's labels, replacing the previous ones."""
     p = db.resolve_parser(parser)
-    con = db.raw()
-    try:
-        n_ok = con.execute(
-            "SELECT COUNT(*) FROM parses WHERE parser_id=? AND status='ok'", (p.id,)
-        ).fetchone()[0]
-        if n_ok == 0:
+    with db.reader() as r:
+        if r.count_ok_parses(p.id) == 0:
             raise TagparseError(
                 f"{db.path}: parser {p.backend}@{p.fingerprint[:8]} has no successful parses; "
                 "run `tagparse run` first"
             )
-        verdicts = latest_verdicts(con)
-        total = con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        verdicts = r.latest_verdicts()
+        total = r.count_samples()
         intern: dict[str, dict[str, int]] = {k: {} for k in KINDS}
         sample_ids = array("q")
         ids = {k: array("i") for k in KINDS}  # compact: 12M samples x 8 tags stay ~400 MB
         lens = {k: array("i") for k in KINDS}
         # Both tag lists in one JSON text per row, decoded by the C scanner directly: the per-row
         # decode is most of the cost at 12M samples.
-        rows = con.execute(
-            "SELECT s.id, '[' || p.objects || ',' || p.attributes || ']' FROM samples s JOIN parses p "
-            "ON p.caption_hash = s.caption_hash AND p.parser_id = ? AND p.status = 'ok' ORDER BY s.id",
-            (p.id,),
-        )
+        rows = r.tag_lists_by_sample(p.id)
         scan = json.JSONDecoder().scan_once
         for sid, both in tqdm(
             rows, total=total, desc="labels", unit="sample", disable=not progress, mininterval=0.5
@@ -115,8 +97,6 @@ def build_vocab(
                 uniq = {table.setdefault(t, len(table)) for t in tags}
                 ids[kind].extend(uniq)
                 lens[kind].append(len(uniq))
-    finally:
-        con.close()
 
     vocab: dict[str, list[str]] = {}
     counts: dict[str, list[int]] = {}
@@ -141,28 +121,16 @@ def build_vocab(
         )
         for k in KINDS
     }
-    label_rows = zip(sample_ids, blobs["object"], blobs["attribute"])
-
-    with db.engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        raw.execute("DELETE FROM labels")
-        raw.execute("DELETE FROM vocab")
-        raw.executemany(
-            "INSERT INTO vocab(kind, idx, tag, count) VALUES (?,?,?,?)",
-            [(k, i, t, c) for k in KINDS for i, (t, c) in enumerate(zip(vocab[k], counts[k]))],
-        )
-        raw.executemany(
-            "INSERT INTO labels(sample_id, objects, attributes) VALUES (?,?,?)", label_rows
-        )
-        db.set_meta(
-            {
-                "vocab_fingerprint": fp,
-                "vocab_parser": p.fingerprint,
-                "vocab_min_count": str(min_count),
-                "vocab_built_at": str(time.time()),
-            },
-            conn=conn,
-        )
+    db.write_vocab(
+        {k: list(zip(vocab[k], counts[k])) for k in KINDS},
+        {
+            "vocab_fingerprint": fp,
+            "vocab_parser": p.fingerprint,
+            "vocab_min_count": str(min_count),
+            "vocab_built_at": str(time.time()),
+        },
+        labels=zip(sample_ids, blobs["object"], blobs["attribute"]),
+    )
     return VocabSummary(
         parser_label=f"{p.backend}@{p.fingerprint[:8]}",
         samples=total,

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
-from tagparse.backends.base import Backend, ParserSpec
+from tagparse.backends.base import Backend
 from tagparse.errors import TagparseError
+from tagparse.parsing import ParserSpec
 
 # name -> (module inside tagparse.backends, pip extra that installs its dependencies)
 BUILTIN: dict[str, tuple[str, str]] = {

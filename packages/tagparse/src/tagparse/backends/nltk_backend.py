@@ -22,9 +22,9 @@ from nltk.chunk import RegexpParser
 from nltk.tag.perceptron import PerceptronTagger
 from nltk.tokenize import TreebankWordTokenizer
 
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.errors import TagparseError
 from tagparse.normalize import Normalizer
+from tagparse.parsing import ParseResult, ParserSpec
 
 RULES_VERSION = "1"
 GRAMMAR = r"NP: {<JJ.*|VBN>*<NN.*>+}"

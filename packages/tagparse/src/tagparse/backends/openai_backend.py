@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.errors import TagparseError
 from tagparse.llm.client import ChatClient, Reply, list_models
 from tagparse.llm.models import resolve_model
 from tagparse.llm.output import OutputError, parse_reply
+from tagparse.parsing import ParseResult, ParserSpec
 from tagparse.prompts import DEFAULT_PROMPT, PromptTemplate, load_prompt
 
 

@@ -15,9 +15,9 @@ import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.errors import TagparseError
 from tagparse.normalize import Normalizer
+from tagparse.parsing import ParseResult, ParserSpec
 
 # Bump when the extraction rules change: it is part of the parser fingerprint (cache key).
 RULES_VERSION = "1"

@@ -17,11 +17,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tagparse.backends.base import ParseResult, ParserSpec
 from tagparse.backends.openai_backend import LLMBackend, build_llm_backend, llm_spec
 from tagparse.errors import TagparseError
 from tagparse.llm.models import chat_format_for, resolve_model
 from tagparse.llm.server import ManagedServer, free_port
+from tagparse.parsing import ParseResult, ParserSpec
 
 INSTALL_HINT = (
     "pip install 'tagparse[vllm]' on a Linux machine with NVIDIA GPUs, or point "

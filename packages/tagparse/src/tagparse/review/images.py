@@ -13,18 +13,13 @@ import tarfile
 import threading
 from pathlib import Path
 
+from tagparse.samplekey import split_key
+
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
 
 
 class ImageUnavailable(Exception):
     """No usable image for a key; the message is shown to the reviewer."""
-
-
-def _split_member(name: str) -> tuple[str, str]:
-    """webdataset convention: `dir/key.ext` -> (`dir/key`, `ext`), the key ending at the first dot."""
-    head, _, base = name.rpartition("/")
-    stem, _, ext = base.partition(".")
-    return (f"{head}/{stem}" if head else stem), ext.lower()
 
 
 class ImageSource:
@@ -77,7 +72,7 @@ class ImageSource:
             try:
                 with tarfile.open(shard) as tar:
                     for m in tar:
-                        k, ext = _split_member(m.name)
+                        k, ext = split_key(m.name)
                         if m.isfile() and ext in IMAGE_EXTS:
                             self._index.setdefault(k, (shard, m.name))
                             self._index.setdefault(k.rpartition("/")[2], (shard, m.name))

@@ -9,35 +9,27 @@ first unreviewed sample of that sequence is.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
 
+from tagparse.db import Reader
 from tagparse.errors import TagparseError
 
 ORDERS = ("random", "disagreement", "rare", "unreviewed")
 
 
-def all_sample_ids(con: sqlite3.Connection) -> np.ndarray:
+def all_sample_ids(r: Reader) -> np.ndarray:
     """Every sample id; ids written by one bulk import are contiguous, which skips the scan."""
-    lo, hi, n = con.execute("SELECT MIN(id), MAX(id), COUNT(*) FROM samples").fetchone()
+    lo, hi, n = r.sample_id_range()
     if not n:
         return np.empty(0, dtype=np.int64)
     if hi - lo + 1 == n:
         return np.arange(lo, hi + 1, dtype=np.int64)
-    return np.fromiter(
-        (r[0] for r in con.execute("SELECT id FROM samples ORDER BY id")), dtype=np.int64, count=n
-    )
+    return np.fromiter(r.ordered_sample_ids(), dtype=np.int64, count=n)
 
 
-def _in_list(ids: Sequence[int]) -> str:
-    return ",".join(str(int(i)) for i in ids)
-
-
-def disagreement_scores(
-    con: sqlite3.Connection, parser_ids: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
+def disagreement_scores(r: Reader, parser_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """(sample ids, number of tags the parsers disagree on) for samples parsed by several parsers.
 
     Each pair of parsers is joined starting from the one with fewer parses (often an LLM run on a
@@ -45,25 +37,12 @@ def disagreement_scores(
     tag lists differ as text; Python compares those as sets, so the same tags in another order do
     not count as a disagreement.
     """
-    counts = dict(
-        con.execute(
-            f"SELECT parser_id, COUNT(*) FROM parses WHERE status = 'ok' AND parser_id IN ({_in_list(parser_ids)}) "
-            "GROUP BY parser_id"
-        )
-    )
+    counts = r.ok_parse_counts(parser_ids)
     parsed = sorted(counts, key=lambda p: (counts[p], p))
     scores: dict[int, int] = {}
     for i, small in enumerate(parsed):
         for large in parsed[i + 1 :]:
-            rows = con.execute(
-                "SELECT s.id, a.objects, a.attributes, b.objects, b.attributes FROM parses a "
-                "CROSS JOIN parses b ON b.caption_hash = a.caption_hash AND b.parser_id = ? AND b.status = 'ok' "
-                "CROSS JOIN samples s ON s.caption_hash = a.caption_hash "
-                "WHERE a.parser_id = ? AND a.status = 'ok' "
-                "AND (a.objects != b.objects OR a.attributes != b.attributes)",
-                (large, small),
-            )
-            for sid, ao, aa, bo, ba in rows:
+            for sid, ao, aa, bo, ba in r.differing_parses(small, large):
                 diff = len(set(json.loads(ao)) ^ set(json.loads(bo))) + len(
                     set(json.loads(aa)) ^ set(json.loads(ba))
                 )
@@ -73,19 +52,14 @@ def disagreement_scores(
     return ids, np.fromiter(scores.values(), dtype=np.int64, count=len(scores))
 
 
-def rarest_tag_counts(con: sqlite3.Connection, db_path: str) -> tuple[np.ndarray, np.ndarray]:
+def rarest_tag_counts(r: Reader, db_path: str) -> tuple[np.ndarray, np.ndarray]:
     """(sample ids, corpus count of each sample's rarest labelled tag) from the active vocabulary."""
-    vocab = {k: np.zeros(0, dtype=np.int64) for k in ("object", "attribute")}
-    for kind in vocab:
-        counts = [
-            c for (c,) in con.execute("SELECT count FROM vocab WHERE kind=? ORDER BY idx", (kind,))
-        ]
-        vocab[kind] = np.asarray(counts, dtype=np.int64)
+    vocab = {k: np.asarray(r.vocab_counts(k), dtype=np.int64) for k in ("object", "attribute")}
     if not len(vocab["object"]) and not len(vocab["attribute"]):
         raise TagparseError(
             f"{db_path}: --order rare needs a vocabulary; run `tagparse vocab --db {db_path}` first"
         )
-    rows = con.execute("SELECT sample_id, objects, attributes FROM labels").fetchall()
+    rows = r.label_rows()
     if not rows:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     sample_ids, *columns = zip(*rows)  # transposed in C; per-row Python loops dominate otherwise
@@ -103,22 +77,8 @@ def rarest_tag_counts(con: sqlite3.Connection, db_path: str) -> tuple[np.ndarray
     return ids, rarest
 
 
-def samples_with_tag(con: sqlite3.Connection, tag: str, parser_ids: Sequence[int]) -> np.ndarray:
-    """Samples whose parse (by one of `parser_ids`) has `tag`, or to which a reviewer added it."""
-    needle = json.dumps(tag, ensure_ascii=False)
-    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = con.execute(
-        "SELECT s.id FROM parses p JOIN samples s ON s.caption_hash = p.caption_hash "
-        f"WHERE p.status = 'ok' AND p.parser_id IN ({_in_list(parser_ids)}) "
-        "AND (p.objects LIKE ? ESCAPE '\\' OR p.attributes LIKE ? ESCAPE '\\') "
-        "UNION SELECT sample_id FROM verdicts WHERE tag = ? AND verdict = 'add'",
-        (pattern, pattern, tag),
-    )
-    return np.fromiter((r[0] for r in rows), dtype=np.int64)
-
-
 def build_order(
-    con: sqlite3.Connection,
+    r: Reader,
     db_path: str,
     order: str,
     seed: int,
@@ -129,17 +89,18 @@ def build_order(
     """The sample ids to review, in order; see the module docstring for what stays reproducible."""
     if order not in ORDERS:
         raise TagparseError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
-    ids = all_sample_ids(con)
+    ids = all_sample_ids(r)
     ids = ids[np.random.default_rng(seed).permutation(len(ids))]
     if tag_filter:
-        ids = ids[np.isin(ids, samples_with_tag(con, tag_filter, parser_ids))]
+        tagged = np.fromiter(r.samples_with_tag(tag_filter, parser_ids), dtype=np.int64)
+        ids = ids[np.isin(ids, tagged)]
     if order == "unreviewed":
         ids = ids[~np.isin(ids, reviewed)]
     elif order == "disagreement":
-        ids = _sort_by(ids, *disagreement_scores(con, parser_ids), descending=True, missing=0)
+        ids = _sort_by(ids, *disagreement_scores(r, parser_ids), descending=True, missing=0)
     elif order == "rare":
         ids = _sort_by(
-            ids, *rarest_tag_counts(con, db_path), descending=False, missing=np.iinfo(np.int64).max
+            ids, *rarest_tag_counts(r, db_path), descending=False, missing=np.iinfo(np.int64).max
         )
     return ids
 

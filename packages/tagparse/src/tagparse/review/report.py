@@ -14,7 +14,6 @@ from pathlib import Path
 from tagparse.db import TagsDB
 from tagparse.review.samples import parser_labels
 from tagparse.review.stats import ParserScore, parser_scores
-from tagparse.vocab import latest_verdicts
 
 SCORE_FIELDS = (
     "parser",
@@ -43,13 +42,10 @@ class Report:
 
 def build_report(db: TagsDB, parsers: Sequence[str] = (), top: int = 20) -> Report:
     """Collect scores for every parser (or those named), the most-rejected tags and all verdicts."""
-    con = db.raw()
-    try:
-        parsers = parser_labels(
-            con, [db.resolve_parser(p).id for p in parsers] if parsers else None
-        )
-        latest = latest_verdicts(con)
-        scores = parser_scores(con, parsers, latest)
+    with db.reader() as r:
+        parsers = parser_labels(r, [db.resolve_parser(p).id for p in parsers] if parsers else None)
+        latest = r.latest_verdicts()
+        scores = parser_scores(r, parsers, latest)
         rejected, judged = Counter(), Counter()
         for per_sample in latest.values():
             for (kind, tag), verdict in per_sample.items():
@@ -61,13 +57,8 @@ def build_report(db: TagsDB, parsers: Sequence[str] = (), top: int = 20) -> Repo
             {"kind": k, "tag": t, "rejected": n, "judged": judged[(k, t)]}
             for (k, t), n in sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
         ]
-        all_labels = parser_labels(con)
-        rows = con.execute(
-            "SELECT v.id, s.key, v.sample_id, v.parser_id, v.kind, v.tag, v.verdict, v.created_at "
-            "FROM verdicts v JOIN samples s ON s.id = v.sample_id ORDER BY v.id"
-        ).fetchall()
-    finally:
-        con.close()
+        all_labels = parser_labels(r)
+        rows = r.keyed_verdict_rows()
     last_id: dict[tuple[int, str, str], int] = {}
     for vid, _, sid, _, kind, tag, _, _ in rows:
         last_id[(sid, kind, tag)] = vid
@@ -138,7 +129,10 @@ def _pct(value: float | None, lo: float, hi: float) -> str:
 
 def render_table(report: Report) -> str:
     w = max([len("parser")] + [len(s.label) for s in report.scores])
-    head = f"{'parser':<{w}} {'kind':<9} {'samples':>7} {'judged':>6}  {'precision (95% CI)':<24} recall (95% CI)"
+    head = (
+        f"{'parser':<{w}} {'kind':<9} {'samples':>7} {'judged':>6}  "
+        f"{'precision (95% CI)':<24} recall (95% CI)"
+    )
     lines = [head, "-" * len(head)]
     for s in report.scores:
         p, r = s.precision, s.recall
@@ -156,7 +150,8 @@ def render_table(report: Report) -> str:
     else:
         lines.append("no rejected tags yet")
     lines.append(
-        f"{len(report.verdicts)} verdicts recorded (export them with --export FILE.csv or --format json)"
+        f"{len(report.verdicts)} verdicts recorded "
+        "(export them with --export FILE.csv or --format json)"
     )
     return "\n".join(lines)
 

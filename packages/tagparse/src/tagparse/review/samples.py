@@ -7,11 +7,11 @@ sample id), so moving to the next sample costs the same on 1k or 12M samples.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tagparse.schema import KINDS
+from tagparse.db import Reader
+from tagparse.db.schema import KINDS
 
 Tag = tuple[str, str]  # (kind, tag)
 
@@ -42,7 +42,8 @@ class SampleView:
         return list(dict.fromkeys(t for p in self.ok_parses for t in p.tags))
 
     def added_tags(self) -> list[Tag]:
-        """Tags no shown parser produced that the reviewer says are in the image (added, or accepted)."""
+        """Tags no shown parser produced that the reviewer says are in the image (added or
+        accepted)."""
         parsed = set(self.parsed_tags())
         return [t for t, v in self.verdicts.items() if t not in parsed and v in ("add", "accept")]
 
@@ -63,19 +64,13 @@ class SampleView:
 
 
 def load_sample(
-    con: sqlite3.Connection, sample_id: int, parsers: dict[int, str], verdicts: dict[Tag, str]
+    r: Reader, sample_id: int, parsers: dict[int, str], verdicts: dict[Tag, str]
 ) -> SampleView:
     """Read one sample and the parses of `parsers` (id -> label) for its caption."""
-    key, caption, chash = con.execute(
-        "SELECT key, caption, caption_hash FROM samples WHERE id=?", (sample_id,)
-    ).fetchone()
-    rows = con.execute(
-        "SELECT parser_id, status, error, objects, attributes FROM parses WHERE caption_hash=? ORDER BY parser_id",
-        (chash,),
-    ).fetchall()
+    key, caption, chash = r.sample(sample_id)
     parses = [
         ParserTags(pid, parsers[pid], status, error, _tags(objects, attributes))
-        for pid, status, error, objects, attributes in rows
+        for pid, status, error, objects, attributes in r.parses_of_caption(chash)
         if pid in parsers
     ]
     return SampleView(sample_id, key, caption, parses, verdicts)
@@ -88,12 +83,10 @@ def _tags(objects_json: str, attributes_json: str) -> list[Tag]:
     return out
 
 
-def parser_labels(con: sqlite3.Connection, wanted: Sequence[int] | None = None) -> dict[int, str]:
+def parser_labels(r: Reader, wanted: Sequence[int] | None = None) -> dict[int, str]:
     """parser id -> short label (`backend:model@fingerprint8`), optionally restricted to `wanted`."""
     out = {}
-    for pid, fp, backend, model in con.execute(
-        "SELECT id, fingerprint, backend, model FROM parsers ORDER BY id"
-    ):
+    for pid, fp, backend, model in r.parser_rows():
         if wanted is None or pid in wanted:
             out[pid] = f"{backend}{':' + model if model else ''}@{fp[:8]}"
     return out

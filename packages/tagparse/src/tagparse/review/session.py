@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from tagparse.db import TagsDB
+from tagparse.db.schema import KINDS
+from tagparse.db.verdicts import VerdictItem, VerdictStore
 from tagparse.errors import TagparseError
 from tagparse.review.order import build_order
 from tagparse.review.samples import SampleView, Tag, load_sample, parser_labels
 from tagparse.review.stats import ParserScore, parser_scores
-from tagparse.review.store import VerdictItem, VerdictStore
-from tagparse.schema import KINDS
 
 # Samples to review before a precision near 50% is known to ±5 points (95% Wilson/normal interval).
 DEFAULT_TARGET = 385
@@ -36,15 +36,15 @@ class ReviewSession:
     ):
         db = TagsDB.open(db_path)
         self.path = db.path
-        self.con = db.raw()
-        db.engine.dispose()
+        self.reader = db.reader()
+        db.close()
         wanted = [db.resolve_parser(name).id for name in parsers] if parsers else None
-        self.parsers = parser_labels(self.con, wanted)
+        self.parsers = parser_labels(self.reader, wanted)
         self.store = VerdictStore(self.path)
         self.order_name, self.seed, self.target = order, seed, target
         self.reviewed: set[int] = set(self.store.reviewed_ids().tolist())
         self.vocab: dict[str, list[str]] = {k: [] for k in KINDS}
-        for kind, tag in self.con.execute("SELECT kind, tag FROM vocab ORDER BY kind, idx"):
+        for kind, tag, _count in self.reader.vocab_rows():
             self.vocab[kind].append(tag)
         self.tag_filter: str | None = None
         self.order = np.empty(0, dtype=np.int64)
@@ -59,7 +59,7 @@ class ReviewSession:
         self.refresh_scores()
 
     def close(self) -> None:
-        self.con.close()
+        self.reader.close()
         self.store.close()
 
     # -- navigation ------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ class ReviewSession:
     def set_filter(self, tag: str | None) -> bool:
         """Rebuild the order for samples with `tag` (None: all); False (order kept) if none match."""
         order = build_order(
-            self.con,
+            self.reader,
             str(self.path),
             self.order_name,
             self.seed,
@@ -93,7 +93,7 @@ class ReviewSession:
     def reload(self) -> None:
         """Re-read the current sample and its verdicts (after a write or a move)."""
         sid = int(self.order[self.pos])
-        self.current = load_sample(self.con, sid, self.parsers, self.store.latest(sid))
+        self.current = load_sample(self.reader, sid, self.parsers, self.store.latest(sid))
 
     def first_unreviewed(self, start: int) -> int | None:
         """Position of the first sample without a verdict at or after `start`, wrapping around."""
@@ -141,7 +141,7 @@ class ReviewSession:
         return sid
 
     def refresh_scores(self) -> None:
-        self.scores = [s for s in parser_scores(self.con, self.parsers) if s.kind == "all"]
+        self.scores = [s for s in parser_scores(self.reader, self.parsers) if s.kind == "all"]
 
     def tag_kind(self, text: str) -> Tag:
         """`a:red` / `o:dog` pick the kind; otherwise the vocabulary decides (objects first)."""

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tagparse.schema import KINDS
-from tagparse.vocab import latest_verdicts
+from tagparse.db import Reader
+from tagparse.db.schema import KINDS
+from tagparse.db.verdicts import LatestVerdicts
 
 Z95 = 1.959963984540054
 TRUE_VERDICTS = ("accept", "add")
@@ -56,18 +55,18 @@ class ParserScore:
 
 
 def parser_scores(
-    con: sqlite3.Connection,
-    parsers: dict[int, str],
-    verdicts: dict[int, dict[tuple[str, str], str]] | None = None,
+    r: Reader, parsers: dict[int, str], verdicts: LatestVerdicts | None = None
 ) -> list[ParserScore]:
     """Scores per parser for each kind and for both kinds together ("all")."""
-    verdicts = latest_verdicts(con) if verdicts is None else verdicts
+    verdicts = r.latest_verdicts() if verdicts is None else verdicts
     scores = {
         (pid, kind): ParserScore(pid, label, kind, 0, Rate(), Rate())
         for pid, label in parsers.items()
         for kind in (*KINDS, "all")
     }
-    for sid, pid, tags in _reviewed_parses(con, list(verdicts), list(parsers)):
+    for sid, pid, objects, attributes in r.parses_of_samples(list(verdicts), list(parsers)):
+        tags = [("object", t) for t in json.loads(objects)]
+        tags += [("attribute", t) for t in json.loads(attributes)]
         v = verdicts[sid]
         truth = {t for t, verdict in v.items() if verdict in TRUE_VERDICTS}
         for kind in (*KINDS, "all"):
@@ -84,35 +83,6 @@ def parser_scores(
             s.recall.hits += len(wanted & mine)
             s.recall.n += len(wanted)
     return list(scores.values())
-
-
-def _reviewed_parses(
-    con: sqlite3.Connection, sample_ids: list[int], parser_ids: list[int]
-) -> Iterable[tuple[int, int, list[tuple[str, str]]]]:
-    """(sample id, parser id, [(kind, tag)]) for every successful parse of the reviewed samples.
-
-    CROSS JOIN keeps SQLite from scanning all parses of a parser: the reviewed samples are few.
-    """
-    if not parser_ids:
-        return
-    plist = ",".join(str(p) for p in parser_ids)
-    for i in range(0, len(sample_ids), 900):
-        chunk = sample_ids[i : i + 900]
-        rows = con.execute(
-            "SELECT s.id, p.parser_id, p.objects, p.attributes FROM samples s CROSS JOIN parses p "
-            f"ON p.caption_hash = s.caption_hash AND p.status = 'ok' AND p.parser_id IN ({plist}) "
-            f"WHERE s.id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        )
-        for sid, pid, objects, attributes in rows:
-            yield (
-                sid,
-                pid,
-                (
-                    [("object", t) for t in json.loads(objects)]
-                    + [("attribute", t) for t in json.loads(attributes)]
-                ),
-            )
 
 
 def format_rate(rate: Rate) -> str:

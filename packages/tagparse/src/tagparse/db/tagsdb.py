@@ -1,7 +1,7 @@
 """Open, create, version-check and write the tag-label file (`tags.db`).
 
 Every write here is one transaction per batch, so a killed process leaves either the whole batch
-or none of it. WAL mode lets a reviewer's TUI read while a parse run writes.
+or none of it. Reads of whole tables go through `TagsDB.reader()` (plain sqlite3, no ORM rows).
 """
 
 from __future__ import annotations
@@ -10,24 +10,23 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from tagparse.backends.base import ParseResult, ParserSpec
-from tagparse.errors import FormatError, TagparseError
-from tagparse.schema import FORMAT_NAME, FORMAT_VERSION, Base, Meta, Parse, Parser, Sample
+from tagparse.db.connection import chunks, connect, engine_for, marks
+from tagparse.db.fileformat import check_is_sqlite, init_or_migrate
+from tagparse.db.reads import Reader
+from tagparse.db.schema import KINDS, Meta, Parse, Parser, Sample
+from tagparse.errors import TagparseError
+from tagparse.parsing import ParseResult, ParserSpec
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-# Migrations from version N to N+1, applied in order inside one transaction. Format v1 is the first
-# released version, so the table is empty; a future v2 registers `MIGRATIONS[1] = fn`.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+LabelRow = tuple[int, bytes, bytes]  # (sample id, object indices, attribute indices) as int32 LE
 
 
 def caption_hash(caption: str) -> str:
@@ -55,77 +54,34 @@ class TagsDB:
         """Open (and with `create`, initialise) a tags.db; refuse foreign or newer files."""
         path = Path(path)
         if path.exists():
-            _check_is_sqlite(path)
+            check_is_sqlite(path)
         elif not create:
             raise TagparseError(f"{path}: no such tags.db; run `tagparse run --db {path}` first")
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(f"sqlite:///{path}", future=True)
-        event.listen(engine, "connect", _on_connect)
-        event.listen(engine, "begin", _on_begin)
-        db = cls(path, engine)
-        db._init_or_migrate(create)
+        db = cls(path, engine_for(path))
+        with db.engine.begin() as conn:
+            init_or_migrate(conn, path, create)
         return db
 
-    def _init_or_migrate(self, create: bool) -> None:
-        with self.engine.begin() as conn:
-            tables = {
-                r[0]
-                for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            if "meta" not in tables:
-                if tables - {"sqlite_sequence"}:
-                    raise FormatError(
-                        f"{self.path}: an SQLite file but not a tags.db (no meta table)"
-                    )
-                if not create:
-                    raise TagparseError(
-                        f"{self.path}: empty file; run `tagparse run --db {self.path}` first"
-                    )
-                Base.metadata.create_all(conn)
-                conn.execute(
-                    sqlite_insert(Meta).values(
-                        [
-                            {"key": "format_name", "value": FORMAT_NAME},
-                            {"key": "format_version", "value": str(FORMAT_VERSION)},
-                            {"key": "created_at", "value": str(time.time())},
-                        ]
-                    )
-                )
-                return
-            meta = dict(conn.execute(select(Meta.key, Meta.value)).all())
-            if meta.get("format_name") != FORMAT_NAME:
-                raise FormatError(
-                    f"{self.path}: format {meta.get('format_name')!r} is not {FORMAT_NAME!r}"
-                )
-            version = int(meta.get("format_version", "0"))
-            if version > FORMAT_VERSION:
-                raise FormatError(
-                    f"{self.path}: tags.db format v{version} is newer than this tagparse reads "
-                    f"(v{FORMAT_VERSION}); upgrade tagparse (pip install -U tagparse)"
-                )
-            if version < FORMAT_VERSION:
-                raw = conn.connection.driver_connection
-                for v in range(version, FORMAT_VERSION):
-                    if v not in MIGRATIONS:
-                        raise FormatError(
-                            f"{self.path}: no migration from format v{v}; re-create the file"
-                        )
-                    MIGRATIONS[v](raw)
-                conn.execute(
-                    text("UPDATE meta SET value=:v WHERE key='format_version'"),
-                    {"v": str(FORMAT_VERSION)},
-                )
-            Base.metadata.create_all(conn)  # tables added within the version are created if missing
+    def close(self) -> None:
+        """Release the engine's pooled connections (the file stays valid without it)."""
+        self.engine.dispose()
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction that several writes join (`conn=`): all of them or none."""
+        return self.engine.begin()
 
     def session(self) -> Session:
         return Session(self.engine, future=True)
 
     def raw(self) -> sqlite3.Connection:
-        """A plain sqlite3 connection for bulk reads (the reader API avoids ORM overhead)."""
-        con = sqlite3.connect(self.path)
-        con.execute("PRAGMA query_only=1")
-        return con
+        """A read-only plain sqlite3 connection for bulk reads (no ORM overhead)."""
+        return connect(self.path, read_only=True)
+
+    def reader(self) -> Reader:
+        """The read queries over one read-only connection; close it (or use `with`) when done."""
+        return Reader(self.raw())
 
     # -- metadata ----------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -133,16 +89,13 @@ class TagsDB:
             row = conn.execute(select(Meta.value).where(Meta.key == key)).first()
         return row[0] if row else default
 
-    def set_meta(self, items: dict[str, str], conn=None) -> None:
+    def set_meta(self, items: dict[str, str], conn: Connection | None = None) -> None:
         stmt = sqlite_insert(Meta).values([{"key": k, "value": v} for k, v in items.items()])
         stmt = stmt.on_conflict_do_update(
             index_elements=["key"], set_={"value": stmt.excluded.value}
         )
-        if conn is not None:
-            conn.execute(stmt)
-            return
-        with self.engine.begin() as c:
-            c.execute(stmt)
+        with _transaction(self.engine, conn) as tx:
+            tx.execute(stmt)
 
     # -- samples -------------------------------------------------------------------------------
     def add_samples(
@@ -179,6 +132,15 @@ class TagsDB:
         with self.engine.connect() as conn:
             return _key_hashes(conn, keys)
 
+    def sample_ids(self, keys: Sequence[str], conn: Connection) -> dict[str, int]:
+        """key -> sample id for the stored ones among `keys`, inside the caller's transaction."""
+        raw = conn.connection.driver_connection
+        found: dict[str, int] = {}
+        for chunk in chunks(list(keys)):
+            sql = f"SELECT key, id FROM samples WHERE key IN ({marks(len(chunk))})"
+            found.update(raw.execute(sql, tuple(chunk)))
+        return found
+
     def count_samples(self) -> int:
         with self.engine.connect() as conn:
             return conn.exec_driver_sql("SELECT COUNT(*) FROM samples").scalar_one()
@@ -209,21 +171,6 @@ class TagsDB:
     def parsers(self) -> list[Parser]:
         with self.session() as s:
             return list(s.scalars(select(Parser).order_by(Parser.id)))
-
-    def cached_hashes(
-        self, parser_id: int, hashes: Iterable[str], *, include_failed: bool = True
-    ) -> set[str]:
-        """Which of `hashes` already have a parse by this parser (failed ones too, unless asked)."""
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(hashes), 900):
-                q = select(Parse.caption_hash).where(
-                    Parse.parser_id == parser_id, Parse.caption_hash.in_(chunk)
-                )
-                if not include_failed:
-                    q = q.where(Parse.status == "ok")
-                found.update(conn.execute(q).scalars())
-        return found
 
     def write_parses(
         self,
@@ -263,10 +210,10 @@ class TagsDB:
         """(status, created_at) of this parser's existing parses among `hashes`."""
         found: dict[str, tuple[str, float]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(hashes), 900):
+            for chunk in chunks(list(hashes)):
                 rows = conn.exec_driver_sql(  # plain SQL: this runs once per batch of every re-run
-                    f"SELECT caption_hash, status, created_at FROM parses WHERE parser_id = ? "
-                    f"AND caption_hash IN ({','.join('?' * len(chunk))})",
+                    "SELECT caption_hash, status, created_at FROM parses WHERE parser_id = ? "
+                    f"AND caption_hash IN ({marks(len(chunk))})",
                     (parser_id, *chunk),
                 )
                 found.update((h, (st, t)) for h, st, t in rows)
@@ -293,6 +240,48 @@ class TagsDB:
             raise TagparseError(f"{self.path}: no parser matches {name!r}; known parsers: {known}")
         return matches[-1]
 
+    # -- vocabulary and labels -------------------------------------------------------------------
+    def clear_vocab(self) -> bool:
+        """Drop the vocabulary, its labels and its meta keys; True if there was a vocabulary.
+
+        Labels are derived data: whatever changes the parses they came from must clear them.
+        """
+        with self.engine.begin() as conn:
+            raw = conn.connection.driver_connection
+            had = raw.execute("SELECT 1 FROM meta WHERE key = 'vocab_fingerprint'").fetchone()
+            raw.execute("DELETE FROM labels")
+            raw.execute("DELETE FROM vocab")
+            raw.execute("DELETE FROM meta WHERE key LIKE 'vocab_%'")
+        return had is not None
+
+    def write_vocab(
+        self,
+        entries: Mapping[str, Sequence[tuple[str, int]]],
+        meta: dict[str, str],
+        labels: Iterable[LabelRow] | None = None,
+    ) -> None:
+        """Replace the vocabulary (kind -> [(tag, count)], index = position) in one transaction.
+
+        With `labels`, every sample's labels are replaced too; without, the stored ones stay.
+        """
+        with self.engine.begin() as conn:
+            raw = conn.connection.driver_connection
+            raw.execute("DELETE FROM vocab")
+            raw.executemany(
+                "INSERT INTO vocab(kind, idx, tag, count) VALUES (?,?,?,?)",
+                [(k, i, t, c) for k in KINDS for i, (t, c) in enumerate(entries.get(k, ()))],
+            )
+            if labels is not None:
+                raw.execute("DELETE FROM labels")
+                self.write_labels(labels, conn)
+            self.set_meta(meta, conn=conn)
+
+    def write_labels(self, rows: Iterable[LabelRow], conn: Connection) -> None:
+        """Store (or replace) samples' label blobs inside the caller's transaction."""
+        conn.connection.driver_connection.executemany(
+            "INSERT OR REPLACE INTO labels(sample_id, objects, attributes) VALUES (?,?,?)", rows
+        )
+
 
 @contextmanager
 def _transaction(engine: Engine, conn: Connection | None) -> Iterator[Connection]:
@@ -304,46 +293,13 @@ def _transaction(engine: Engine, conn: Connection | None) -> Iterator[Connection
         yield new
 
 
-def _on_connect(dbapi_conn, _record) -> None:
-    # The sqlite3 module only opens transactions before DML, so a migration's DDL would commit
-    # piecemeal; take transaction control away from it and issue BEGIN ourselves (`_on_begin`).
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
-def _on_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
-
-
-def _check_is_sqlite(path: Path) -> None:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError as e:
-        raise TagparseError(
-            f"{path}: cannot read ({e.strerror}); check the path and permissions"
-        ) from None
-    if head and head != SQLITE_MAGIC:
-        raise FormatError(f"{path}: not an SQLite file; pass a tags.db written by tagparse")
-
-
 def _key_hashes(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for chunk in _chunks(list(keys), 900):
+    for chunk in chunks(list(keys)):
         found.update(
             conn.exec_driver_sql(
-                f"SELECT key, caption_hash FROM samples WHERE key IN ({','.join('?' * len(chunk))})",
+                f"SELECT key, caption_hash FROM samples WHERE key IN ({marks(len(chunk))})",
                 tuple(chunk),
             ).all()
         )
     return found
-
-
-def _chunks(seq: Sequence, n: int):
-    for i in range(0, len(seq), n):
-        yield seq[i : i + n]
