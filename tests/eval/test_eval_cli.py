@@ -253,11 +253,11 @@ def test_checkpoint_of_a_training_run_blends_and_is_fingerprinted(tmp_path, tiny
     """A run directory written by tagalign-train's own checkpoint writer."""
     from tagalign_train.checkpoint import write_checkpoint
     from tagalign_train.model import build_model
+    from tagalign_train.model_config import CheckpointConfig
 
     model = build_model(TINY, tiny_weights, projector="conv")
-    write_checkpoint(
-        tmp_path / "run", 10, model.trainable_state_dict(), model.config, None, keep_last=1
-    )
+    config = CheckpointConfig(model.config, step=10)
+    write_checkpoint(tmp_path / "run", config, model.trainable_state_dict(), None, keep_last=1)
     write_benchmark(get_benchmark("voc"), tmp_path / "data", n=2, size=(64, 48))
     out = tmp_path / "r.json"
     result = run(
@@ -274,7 +274,8 @@ def test_checkpoint_of_a_training_run_blends_and_is_fingerprinted(tmp_path, tiny
     r = json.loads(out.read_text())["results"][0]
     assert r["model"]["kind"] == "checkpoint" and r["clip_blend_applied"] is True
     assert r["model"]["checkpoint_dir"].endswith("step-0000010")
-    assert r["model_config"]["projector"] == "conv" and len(r["model"]["fingerprint"]) == 16
+    assert r["model_config"]["model"]["projector"] == "conv"
+    assert len(r["model"]["fingerprint"]) == 16
     assert "CLIP blend 0.5," in result.output
 
 

@@ -12,9 +12,9 @@ import torch.multiprocessing as mp
 from eval_small_model import small_eval_model
 from eval_synthetic import write_benchmark
 from tagalign_eval.datasets import get_benchmark, open_benchmark
-from tagalign_eval.distributed import shard
 from tagalign_eval.evaluate import evaluate
 from tagalign_eval.protocols import resolve_protocol
+from tagalign_train.distributed import shard
 
 OVERRIDES = {"short_side": 48, "crop": 32, "stride": 16}
 
@@ -60,5 +60,5 @@ def test_two_ranks_equal_one_process(tmp_path, monkeypatch):
     )
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
     for r in ranks:
-        assert r["world_size"] == 2 and r["images"] == 5
-        assert r["metrics"] == single["metrics"]
+        assert r.world_size == 2 and r.images == 5
+        assert r.metrics == single.metrics

@@ -9,8 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from tagalign_train import checkpoint as ckpt
+from tagalign_train.checkpoint import load_checkpoint
 from tagalign_train.errors import TrainError
-from tagalign_train.model import build_model, load_checkpoint
+from tagalign_train.model import build_model
+from tagalign_train.model_config import CheckpointConfig
 from train_helpers import TINY
 
 
@@ -80,7 +82,7 @@ def test_weights_file_loads_through_open_clip(tiny_weights):
     saved = torch.load(tiny_weights)
     for name, value in model.clip.state_dict().items():
         assert torch.equal(value, saved[name]), name
-    assert model.config["pretrained"] == tiny_weights
+    assert model.config.pretrained == tiny_weights
 
 
 def test_plain_tokens_equal_open_clip_and_interpolate(tiny_weights):
@@ -127,10 +129,11 @@ def test_checkpoint_roundtrip(tiny_weights, tmp_path):
     with torch.no_grad():
         for p in model.projector.parameters():
             p.add_(0.1)
-    ckpt.write_checkpoint(
-        tmp_path, 5, model.trainable_state_dict(), model.config, None, keep_last=2
-    )
-    loaded = load_checkpoint(tmp_path)
+    config = CheckpointConfig(model.config, step=5)
+    ckpt.write_checkpoint(tmp_path, config, model.trainable_state_dict(), None, keep_last=2)
+    checkpoint = load_checkpoint(tmp_path)
+    assert checkpoint.config == config and checkpoint.directory.name == "step-0000005"
+    loaded = checkpoint.model
     images = torch.randn(1, 3, 64, 64)
     torch.testing.assert_close(loaded.dense_embeddings(images), model.dense_embeddings(images))
     assert loaded.image_mean == model.image_mean and loaded.patch_size == 16
@@ -205,7 +208,8 @@ def test_open_clip_local_dir(tiny_weights, tmp_path):
 
 
 def test_tag_embeddings_are_cached_per_template_set(tiny_weights, tmp_path):
-    from tagalign_train.text import ENSEMBLE_TEMPLATES, cached_tag_embeddings, embed_tags
+    from tagalign_train.config import ENSEMBLE_TEMPLATES
+    from tagalign_train.text import cached_tag_embeddings, embed_tags
 
     model = build_model(TINY, tiny_weights)
     tags = ["cat", "dog", "red"]

@@ -14,11 +14,11 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 from tagalign_train import losses
-from tagalign_train.checkpoint import step_dirs
+from tagalign_train.checkpoint import load_checkpoint, step_dirs
 from tagalign_train.cli import main
+from tagalign_train.config import TrainConfig
 from tagalign_train.errors import TrainError
-from tagalign_train.model import load_checkpoint
-from tagalign_train.train import TrainConfig, train
+from tagalign_train.train import train
 from train_helpers import make_tags_db
 
 
@@ -76,8 +76,8 @@ def test_toy_run_lowers_both_losses(world, tiny_weights, tmp_path):
     itc = [h["itc"] for h in result.history]
     assert sum(tag[-10:]) < 0.85 * sum(tag[:10]), tag
     assert sum(itc[-10:]) < 0.85 * sum(itc[:10]), itc
-    model = load_checkpoint(tmp_path / "run")
-    assert model.config["step"] == 60 and model.config["vocab_fingerprint"]
+    saved = load_checkpoint(tmp_path / "run").config
+    assert saved.step == 60 and saved.vocab.fingerprint
     assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 60
 
 

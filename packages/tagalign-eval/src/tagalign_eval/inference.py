@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tagalign_train.preprocess import normalize
 
 from tagalign_eval.datasets.classes import ClassList
 from tagalign_eval.pamr import pamr
@@ -141,7 +142,7 @@ class Segmenter:
             x.shape[1], x.shape[2], self.protocol.short_side, self.protocol.max_long_side
         )
         x = F.interpolate(x[None], size, mode="bilinear", align_corners=False)[0]
-        return (x - self.mean) / self.std
+        return normalize(x, self.mean, self.std)
 
     @torch.no_grad()
     def slide(self, images: Sequence[torch.Tensor]) -> list[torch.Tensor]:

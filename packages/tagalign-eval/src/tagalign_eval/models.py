@@ -56,23 +56,22 @@ def load_eval_model(
     device: str | torch.device = "cpu",
 ) -> EvalModel:
     """Exactly one of `checkpoint` (a run dir, checkpoint dir or weights file) and `baseline`."""
+    from tagalign_train.checkpoint import load_checkpoint
     from tagalign_train.errors import TrainError
-    from tagalign_train.model import build_model, load_checkpoint
+    from tagalign_train.model import build_model
 
     if (checkpoint is None) == (baseline is None):
         raise EvalError("pass exactly one of --checkpoint RUN and --baseline clip|maskclip|surgery")
     try:
         if checkpoint is not None:
-            from tagalign_train import checkpoint as ckpt
-
-            ckpt_dir = ckpt.resolve_checkpoint_dir(checkpoint)
-            model = load_checkpoint(ckpt_dir, device=device)
+            loaded = load_checkpoint(checkpoint, device=device)
+            model = loaded.model
             info = {
                 "kind": "checkpoint",
                 "path": str(Path(checkpoint).resolve()),
-                "checkpoint_dir": str(ckpt_dir.resolve()),
-                "fingerprint": _fingerprint([ckpt_dir / ckpt.WEIGHTS, ckpt_dir / ckpt.CONFIG]),
-                "config": model.config,
+                "checkpoint_dir": str(loaded.directory.resolve()),
+                "fingerprint": _fingerprint(loaded.files),
+                "config": loaded.config.to_dict(),
             }
         else:
             if baseline not in BASELINES:
@@ -91,7 +90,7 @@ def load_eval_model(
                 "model": model_name,
                 "pretrained": pretrained or "none",
                 "fingerprint": _fingerprint([weights]) if weights else f"{model_name}:{pretrained}",
-                "config": model.config,
+                "config": {"model": model.config.to_dict()},
             }
     except TrainError as exc:
         raise EvalError(str(exc)) from exc

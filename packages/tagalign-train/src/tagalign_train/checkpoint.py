@@ -1,39 +1,44 @@
-"""Checkpoint files: trainable weights as safetensors + config.json, written atomically.
+"""Checkpoints: the run directory layout, atomic writes, exact resume, and loading for eval.
 
 Layout of a run directory::
 
     runs/NAME/checkpoints/step-0000100/{model.safetensors, config.json, train_state.pt}
     runs/NAME/latest              # one line: the name of the newest complete checkpoint
 
-A checkpoint directory is written under a temporary name and renamed into place, and `latest` is
-replaced by rename, so a run killed at any moment leaves the previous checkpoint intact.
+`model.safetensors` holds the trainable weights only (projector, head copies, loss temperatures
+under `loss.`); `config.json` is a `CheckpointConfig` (see model_config.py for its versions);
+`train_state.pt` holds what an exact resume needs besides the weights (optimizer, GradScaler,
+every RNG, step, metric history). A checkpoint directory is written under a temporary name and
+renamed into place, and `latest` is replaced by rename, so a run killed at any moment leaves the
+previous checkpoint intact.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import random
 import re
 import shutil
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from tagparse.atomic import atomic_path, atomic_write_text
+from torch import nn
 
+from tagalign_train import distributed
 from tagalign_train.errors import TrainError
+from tagalign_train.model import TagAlignModel, model_from_config
+from tagalign_train.model_config import FORMAT, FORMAT_VERSION, CheckpointConfig
 
-FORMAT = "tagalign-train"
-FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAIN_STATE = "train_state.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+_LOSS = "loss."  # prefix of the loss temperatures in model.safetensors
 
 
 def step_dirs(run_dir: Path) -> list[tuple[int, Path]]:
@@ -66,20 +71,24 @@ def resolve_checkpoint_dir(path: str | Path) -> Path:
     )
 
 
-def read_config(ckpt_dir: Path) -> dict:
-    """config.json of a checkpoint; refuses files not written by tagalign-train."""
+def read_config(ckpt_dir: Path) -> CheckpointConfig:
+    """config.json of a checkpoint (any format version up to ours); refuses foreign files."""
+    path = ckpt_dir / CONFIG
     try:
-        config = json.loads((ckpt_dir / CONFIG).read_text())
+        raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise TrainError(f"{ckpt_dir / CONFIG}: unreadable ({exc})") from exc
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise TrainError(f"{ckpt_dir / CONFIG}: not a tagalign-train checkpoint config")
-    if int(config.get("format_version", 0)) > FORMAT_VERSION:
+        raise TrainError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise TrainError(f"{path}: not a tagalign-train checkpoint config")
+    if int(raw.get("format_version", 0)) > FORMAT_VERSION:
         raise TrainError(
-            f"{ckpt_dir}: checkpoint format v{config['format_version']} is newer than "
+            f"{ckpt_dir}: checkpoint format v{raw['format_version']} is newer than "
             f"this tagalign-train (v{FORMAT_VERSION}); upgrade tagalign-train"
         )
-    return config
+    try:
+        return CheckpointConfig.from_dict(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TrainError(f"{path}: malformed checkpoint config (missing or bad {exc})") from exc
 
 
 def read_weights(ckpt_dir: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -88,29 +97,122 @@ def read_weights(ckpt_dir: Path, device: str | torch.device = "cpu") -> dict[str
 
 def write_checkpoint(
     run_dir: Path,
-    step: int,
+    config: CheckpointConfig,
     weights: dict[str, torch.Tensor],
-    config: dict,
     train_state: dict | None,
     keep_last: int,
 ) -> Path:
-    """Write step-N atomically, point `latest` at it, and prune to the newest `keep_last`."""
+    """Write step-N (N = config.step) atomically, point `latest` at it, keep the newest
+    `keep_last`."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step:07d}"
-    tmp = root / f".tmp-step-{step:07d}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / WEIGHTS))
-    (tmp / CONFIG).write_text(json.dumps(config, indent=1))
-    if train_state is not None:
-        torch.save(train_state, tmp / TRAIN_STATE)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _atomic_write_text(Path(run_dir) / "latest", final.name + "\n")
+    final = root / f"step-{config.step:07d}"
+    with atomic_path(final, directory=True) as tmp:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in weights.items()}
+        save_file(tensors, str(tmp / WEIGHTS))
+        (tmp / CONFIG).write_text(config.to_json())
+        if train_state is not None:
+            torch.save(train_state, tmp / TRAIN_STATE)
+        if final.exists():
+            shutil.rmtree(final)
+    atomic_write_text(Path(run_dir) / "latest", final.name + "\n")
     if keep_last > 0:
         for _, old in step_dirs(run_dir)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: where it is, its typed config.json, and the rebuilt model."""
+
+    directory: Path
+    config: CheckpointConfig
+    model: TagAlignModel
+
+    @property
+    def files(self) -> list[Path]:
+        """The files that define the model (what a result fingerprint should hash)."""
+        return [self.directory / WEIGHTS, self.directory / CONFIG]
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """The model a tagalign-train run saved (a run dir's latest checkpoint), in eval mode."""
+    ckpt_dir = resolve_checkpoint_dir(path)
+    config = read_config(ckpt_dir)
+    model = model_from_config(config.model, device=device)
+    weights = read_weights(ckpt_dir, device)
+    model.load_trainable_state_dict({k: v for k, v in weights.items() if not k.startswith(_LOSS)})
+    return Checkpoint(ckpt_dir, config, model.eval())
+
+
+def rng_state() -> dict[str, Any]:
+    """Every generator a training step draws from (torch, CUDA, numpy, Python)."""
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint saves and an exact resume restores: the trainable modules, optimizer,
+    GradScaler (fp16 only), the step reached and the metric history logged so far."""
+
+    model: TagAlignModel
+    loss: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+
+    def save(
+        self, run_dir: Path, config: CheckpointConfig, *, accum: int, keep_last: int, main: bool
+    ) -> Path:
+        """Write checkpoint step-N of the run `config` describes, on the main rank (the others
+        wait for it); returns its directory."""
+        path = Path(run_dir) / "checkpoints" / f"step-{self.step:07d}"
+        if main:
+            weights = {
+                **self.model.trainable_state_dict(),
+                **{f"{_LOSS}{k}": v for k, v in self.loss.state_dict().items()},
+            }
+            state = {
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None,
+                "rng": rng_state(),
+                "step": self.step,
+                "micro_step": self.step * accum,
+                "history": self.history,
+            }
+            config = replace(config, step=self.step)
+            path = write_checkpoint(run_dir, config, weights, state, keep_last)
+        distributed.barrier()
+        return path
+
+    def restore(self, ckpt_dir: Path, device: torch.device) -> None:
+        """Weights, optimizer, scaler, RNG, step and history of checkpoint `ckpt_dir`."""
+        weights = read_weights(ckpt_dir, device)
+        n = len(_LOSS)
+        self.model.load_trainable_state_dict(
+            {k: v for k, v in weights.items() if not k.startswith(_LOSS)}
+        )
+        self.loss.load_state_dict({k[n:]: v for k, v in weights.items() if k.startswith(_LOSS)})
+        state = torch.load(ckpt_dir / TRAIN_STATE, map_location=device, weights_only=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.step, self.history = int(state["step"]), state.get("history", [])

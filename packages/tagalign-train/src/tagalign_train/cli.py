@@ -1,4 +1,8 @@
-"""`tagalign-train`: a thin click layer over `tagalign_train.train.train`."""
+"""`tagalign-train`: a thin click layer over `tagalign_train.train.train`.
+
+The options and their choices come from config.py, which imports no torch: `--help` and a
+mistyped choice answer at once.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,17 @@ import sys
 
 import click
 
+from tagalign_train.config import (
+    DENSE_METHODS,
+    KIND_FLAGS,
+    PRESETS,
+    PROJECTORS,
+    TAG_LOSSES,
+    TAG_SOFTMAX,
+    TEMPLATE_SETS,
+    UNLABELED,
+    TrainConfig,
+)
 from tagalign_train.errors import TrainError
 
 _NONE = {"default": None, "show_default": "preset"}
@@ -23,7 +38,7 @@ _NONE = {"default": None, "show_default": "preset"}
     help="webdataset shards (brace patterns, repeatable) or one TagAlign CSV (filename,caption).",
 )
 @click.option("--out", required=True, help="Run directory (checkpoints, metrics.jsonl).")
-@click.option("--preset", type=click.Choice(["paper", "toy"]), default="paper", show_default=True)
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="paper", show_default=True)
 @click.option("--model", **_NONE, help="open_clip model name or local-dir:PATH.")
 @click.option("--pretrained", **_NONE, help="Hub tag (openai, laion2b_...), weights file, or none.")
 @click.option("--steps", type=int, **_NONE)
@@ -32,13 +47,13 @@ _NONE = {"default": None, "show_default": "preset"}
 @click.option("--image-size", type=int, **_NONE)
 @click.option(
     "--dense",
-    type=click.Choice(["surgery", "maskclip", "none"]),
+    type=click.Choice(DENSE_METHODS),
     default="surgery",
     show_default=True,
 )
 @click.option(
     "--projector",
-    type=click.Choice(["conv", "transformer", "identity"]),
+    type=click.Choice(PROJECTORS),
     default="conv",
     show_default=True,
 )
@@ -46,25 +61,25 @@ _NONE = {"default": None, "show_default": "preset"}
 @click.option("--itc-weight", type=float, default=1.0, show_default=True)
 @click.option(
     "--tag-kinds",
-    type=click.Choice(["objects", "attributes", "both"]),
+    type=click.Choice(list(KIND_FLAGS)),
     default="both",
     show_default=True,
 )
 @click.option(
     "--tag-loss",
-    type=click.Choice(["softmax", "bce", "asymmetric", "balanced"]),
+    type=click.Choice(TAG_LOSSES),
     default="softmax",
     show_default=True,
 )
 @click.option(
     "--tag-softmax",
-    type=click.Choice(["joint", "per-kind"]),
+    type=click.Choice(TAG_SOFTMAX),
     default="joint",
     show_default=True,
     help="One softmax over all tags (paper) or one per kind.",
 )
 @click.option(
-    "--templates", type=click.Choice(["single", "ensemble"]), default="single", show_default=True
+    "--templates", type=click.Choice(list(TEMPLATE_SETS)), default="single", show_default=True
 )
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -80,7 +95,7 @@ _NONE = {"default": None, "show_default": "preset"}
 @click.option(
     "--cache-features", default=None, help="Precompute frozen dense features here; train from them."
 )
-@click.option("--unlabeled", type=click.Choice(["skip", "keep"]), default="skip", show_default=True)
+@click.option("--unlabeled", type=click.Choice(UNLABELED), default="skip", show_default=True)
 @click.option("--csv-root", default=None, help="Image root for a CSV (default: the CSV's folder).")
 @click.option(
     "--text-cache", default=None, help="Tag-embedding cache dir (default ~/.cache/tagalign-train)."
@@ -88,7 +103,7 @@ _NONE = {"default": None, "show_default": "preset"}
 @click.option("--no-progress", is_flag=True)
 def main(data, no_progress, **options) -> None:
     """Train TagAlign's projector on a frozen CLIP with tags from tags.db."""
-    from tagalign_train.train import TrainConfig, train  # heavy imports after argument parsing
+    from tagalign_train.train import train  # torch is imported after argument parsing
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -22,10 +22,13 @@ import torch
 from PIL import Image
 from tagparse.inputs import resolve_inputs
 from tagparse.reader import TagLabels
+from tagparse.samplekey import split_key
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
+from tagalign_train.config import UNLABELED
 from tagalign_train.errors import TrainError
+from tagalign_train.preprocess import normalize
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +56,6 @@ class SampleIndex:
         return len(self.keys)
 
 
-def _split_key(name: str) -> tuple[str, str]:
-    """webdataset convention (same as tagparse): key = path up to the first dot of the file name."""
-    directory, _, base = name.rpartition("/")
-    stem, _, ext = base.partition(".")
-    return (f"{directory}/{stem}" if directory else stem), ext.lower()
-
-
 def _index_tar(path: Path, file_id: int, rows: list[tuple]) -> None:
     parts: dict[str, dict[str, tuple[int, int]]] = {}
     order: list[str] = []
@@ -68,7 +64,7 @@ def _index_tar(path: Path, file_id: int, rows: list[tuple]) -> None:
             for member in tar:
                 if not member.isfile():
                     continue
-                key, ext = _split_key(member.name)
+                key, ext = split_key(member.name)
                 if key not in parts:
                     parts[key] = {}
                     order.append(key)
@@ -153,7 +149,7 @@ def join_labels(
     index: SampleIndex, labels: TagLabels, unlabeled: str
 ) -> tuple[np.ndarray, np.ndarray, JoinStats]:
     """(sample positions used, their label rows or -1, stats); refuses an empty overlap."""
-    if unlabeled not in ("skip", "keep"):
+    if unlabeled not in UNLABELED:
         raise TrainError(f"--unlabeled must be skip or keep, got {unlabeled!r}")
     rows_by_key = labels.key_index()
     label_row = np.fromiter((rows_by_key.get(k, -1) for k in index.keys), np.int64, len(index.keys))
@@ -196,14 +192,6 @@ def plain_transform(size: int) -> T.Compose:
             T.PILToTensor(),
         ]
     )
-
-
-def normalize_batch(images: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 [B,3,H,W] -> float, normalised with the model's mean/std."""
-    x = images.float().div_(255.0)
-    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
-    return x.sub_(m).div_(s)
 
 
 def random_erase_(
@@ -356,7 +344,7 @@ class BatchCollate:
         images, texts, rows, fallbacks, seeds = zip(*batch)
         x = torch.stack(images)
         if x.dtype == torch.uint8:
-            x = normalize_batch(x, self.mean, self.std)
+            x = normalize(x, self.mean, self.std)
             if self.erase_p > 0:
                 g = torch.Generator()
                 for img, seed in zip(x, seeds):

@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tagalign_train.config import DENSE_METHODS
 from tagalign_train.errors import TrainError
-
-DENSE_METHODS = ("surgery", "maskclip", "none")
 
 
 def interpolate_pos_embed(

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
+from tagparse.atomic import atomic_path
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from tagalign_train.data import SampleIndex, TagAlignDataset, normalize_batch, plain_transform
+from tagalign_train import distributed
+from tagalign_train.data import SampleIndex, TagAlignDataset, plain_transform
+from tagalign_train.distributed import Dist
+from tagalign_train.preprocess import normalize
 
 
 class CachedFeatureDataset(Dataset):
@@ -67,19 +68,34 @@ class FeatureCache:
         return CachedFeatureDataset(self.root)
 
 
-def cache_key(model, index: SampleIndex, use: np.ndarray, image_size: int) -> str:
+@dataclass(frozen=True, eq=False)
+class FeatureCacheSpec:
+    """What to cache and where: the samples a run uses (`use` positions of `index` and their
+    tags.db label rows) under `cache_dir`, computed `batch_size` images at a time. The model's
+    own preprocessing decides the image size and normalisation."""
+
+    cache_dir: Path
+    index: SampleIndex
+    use: np.ndarray
+    label_rows: np.ndarray
+    batch_size: int
+    workers: int
+
+
+def cache_key(model, index: SampleIndex, use: np.ndarray) -> str:
     cfg = model.config
+    pre = cfg.preprocessing
     h = hashlib.sha256()
     h.update(
         json.dumps(
             [
-                cfg["model"],
-                cfg["pretrained"],
-                cfg["dense"],
-                cfg["surgery_blocks"],
-                image_size,
-                cfg["preprocessing"]["mean"],
-                cfg["preprocessing"]["std"],
+                cfg.name,
+                cfg.pretrained,
+                cfg.dense,
+                cfg.surgery_blocks,
+                pre.image_size,
+                list(pre.mean),
+                list(pre.std),
                 index.files,
             ]
         ).encode()
@@ -94,89 +110,48 @@ def _columns(batch: list[tuple]) -> list[tuple]:
 
 
 @torch.no_grad()
-def _compute(
-    model,
-    index: SampleIndex,
-    use: np.ndarray,
-    label_rows: np.ndarray,
-    root: Path,
-    *,
-    image_size: int,
-    mean,
-    std,
-    batch_size: int,
-    workers: int,
-    device,
-    progress: bool,
-) -> None:
-    dataset = TagAlignDataset(index, use, label_rows, plain_transform(image_size))
+def _compute(model, spec: FeatureCacheSpec, root: Path, device, progress: bool) -> None:
+    pre = model.config.preprocessing
+    n = len(spec.use)
+    dataset = TagAlignDataset(
+        spec.index, spec.use, spec.label_rows, plain_transform(pre.image_size)
+    )
     order = [
-        [(i, 0) for i in range(s, min(s + batch_size, len(use)))]
-        for s in range(0, len(use), batch_size)
+        [(i, 0) for i in range(s, min(s + spec.batch_size, n))]
+        for s in range(0, n, spec.batch_size)
     ]
-    loader = DataLoader(dataset, batch_sampler=order, num_workers=workers, collate_fn=_columns)
-    grid = image_size // model.patch_size
-    tmp = root.with_name(root.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    feats = np.lib.format.open_memmap(
-        tmp / "feats.npy", "w+", np.float16, (len(use), model.dense.width, grid, grid)
-    )
-    text = np.lib.format.open_memmap(
-        tmp / "text.npy", "w+", np.float16, (len(use), model.head_proj.shape[1])
-    )
-    rows = np.empty(len(use), np.int64)
-    pos = 0
-    for images, captions, batch_rows, _, _ in tqdm(
-        loader, disable=not progress, desc="cache features", unit="batch"
-    ):
-        x = normalize_batch(torch.stack(images), mean, std).to(device)
-        n = len(x)
-        feats[pos : pos + n] = model.backbone_features(x).float().cpu().numpy()
-        text[pos : pos + n] = model.encode_text(list(captions)).cpu().numpy()
-        rows[pos : pos + n] = batch_rows
-        pos += n
-    feats.flush()
-    text.flush()
-    np.save(tmp / "rows.npy", rows)
-    del feats, text
-    os.replace(tmp, root)
+    loader = DataLoader(dataset, batch_sampler=order, num_workers=spec.workers, collate_fn=_columns)
+    grid = pre.image_size // model.patch_size
+    with atomic_path(root, directory=True) as tmp:
+        feats = np.lib.format.open_memmap(
+            tmp / "feats.npy", "w+", np.float16, (n, model.dense.width, grid, grid)
+        )
+        text = np.lib.format.open_memmap(
+            tmp / "text.npy", "w+", np.float16, (n, model.head_proj.shape[1])
+        )
+        rows = np.empty(n, np.int64)
+        pos = 0
+        for images, captions, batch_rows, _, _ in tqdm(
+            loader, disable=not progress, desc="cache features", unit="batch"
+        ):
+            x = normalize(torch.stack(images), pre.mean, pre.std).to(device)
+            b = len(x)
+            feats[pos : pos + b] = model.backbone_features(x).float().cpu().numpy()
+            text[pos : pos + b] = model.encode_text(list(captions)).cpu().numpy()
+            rows[pos : pos + b] = batch_rows
+            pos += b
+        feats.flush()
+        text.flush()
+        np.save(tmp / "rows.npy", rows)
+        del feats, text
 
 
 def build_feature_cache(
-    model,
-    index: SampleIndex,
-    use: np.ndarray,
-    label_rows: np.ndarray,
-    cache_dir: Path,
-    *,
-    image_size: int,
-    mean,
-    std,
-    batch_size: int,
-    workers: int,
-    device,
-    rank: int = 0,
-    world: int = 1,
-    progress: bool = True,
+    model, spec: FeatureCacheSpec, env: Dist, progress: bool = True
 ) -> FeatureCache:
     """Compute the cache once (rank 0; others wait) or reuse a complete one."""
-    root = Path(cache_dir) / f"features-{cache_key(model, index, use, image_size)}"
-    if rank == 0 and not (root / "rows.npy").is_file():
-        _compute(
-            model,
-            index,
-            use,
-            label_rows,
-            root,
-            image_size=image_size,
-            mean=mean,
-            std=std,
-            batch_size=batch_size,
-            workers=workers,
-            device=device,
-            progress=progress,
-        )
-    if world > 1:
-        dist.barrier()
+    root = Path(spec.cache_dir) / f"features-{cache_key(model, spec.index, spec.use)}"
+    if env.rank == 0 and not (root / "rows.npy").is_file():
+        _compute(model, spec, root, env.device, progress)
+    distributed.barrier()
     return FeatureCache(root)

@@ -15,9 +15,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from tagalign_train.config import TAG_LOSSES
 from tagalign_train.errors import TrainError
 
-TAG_LOSSES = ("softmax", "bce", "asymmetric", "balanced")
 INIT_SCALE = 1 / 0.07
 MAX_SCALE = 100.0
 

@@ -1,31 +1,25 @@
 """TagAlignModel: frozen CLIP dense tokens -> trainable projector -> trainable copy of ln_post/proj.
 
 This is the API shared with tagalign-eval (see the contract in the repository notes):
-`build_model`, `load_checkpoint`, and `TagAlignModel.dense_embeddings[_with_baseline]`,
-`encode_text`, `encode_image`, `image_mean`, `image_std`, `patch_size`, `config`.
+`build_model`, `checkpoint.load_checkpoint`, and `TagAlignModel.dense_embeddings[_with_baseline]`,
+`encode_text`, `encode_image`, `image_mean`, `image_std`, `patch_size`, `config` (a ModelConfig).
 """
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tagalign_train import checkpoint as ckpt
 from tagalign_train.backbone import Backbone, load_backbone
 from tagalign_train.dense import DenseFeatures
 from tagalign_train.errors import TrainError
+from tagalign_train.model_config import ModelConfig, Preprocessing
+from tagalign_train.preprocess import NORMALIZATIONS
 from tagalign_train.projector import make_projector
 
-#: TagAlign's public code (inherited from TCL) normalises images with ImageNet statistics, not
-#: CLIP's own, both in training and in its segmentation configs; "imagenet" reproduces the paper.
-NORMALIZATIONS = {
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    "clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
-}
 TEXT_BATCH = 256
 
 
@@ -39,21 +33,20 @@ def _head(ln: nn.Module, proj: torch.Tensor, feats: torch.Tensor) -> torch.Tenso
 class TagAlignModel(nn.Module):
     """Frozen open_clip backbone + trainable projector head; saves `trainable_state_dict` only."""
 
-    def __init__(self, backbone: Backbone, config: dict):
+    def __init__(self, backbone: Backbone, config: ModelConfig):
         super().__init__()
         self.clip = backbone.clip
         self.tokenizer = backbone.tokenizer
         self.config = config
         visual = self.clip.visual
-        self.dense = DenseFeatures(visual, config["dense"], config["surgery_blocks"])
+        self.dense = DenseFeatures(visual, config.dense, config.surgery_blocks)
         heads = visual.transformer.resblocks[0].attn.num_heads
-        self.projector = make_projector(config["projector"], self.dense.width, heads)
+        self.projector = make_projector(config.projector, self.dense.width, heads)
         # Trainable copies of the frozen head; the frozen originals give the baseline path.
         self.head_ln = copy.deepcopy(visual.ln_post).requires_grad_(True)
         self.head_proj = nn.Parameter(visual.proj.detach().clone())
-        mean, std = config["preprocessing"]["mean"], config["preprocessing"]["std"]
-        self.image_mean: tuple[float, ...] = tuple(mean)
-        self.image_std: tuple[float, ...] = tuple(std)
+        self.image_mean: tuple[float, ...] = config.preprocessing.mean
+        self.image_std: tuple[float, ...] = config.preprocessing.std
         self.patch_size: int = self.dense.patch_size
 
     def train(self, mode: bool = True) -> TagAlignModel:
@@ -129,31 +122,24 @@ def model_config(
     image_size: int,
     normalization: str,
     clip: nn.Module,
-) -> dict:
+) -> ModelConfig:
     """The model part of config.json (the trainer adds vocabulary, step and training settings)."""
     if normalization not in NORMALIZATIONS:
         raise TrainError(
             f"unknown normalization {normalization!r}; choose {', '.join(NORMALIZATIONS)}"
         )
     mean, std = NORMALIZATIONS[normalization]
-    return {
-        "format": ckpt.FORMAT,
-        "format_version": ckpt.FORMAT_VERSION,
-        "model": model_name,
-        "pretrained": pretrained or "none",
-        "dense": dense,
-        "surgery_blocks": surgery_blocks,
-        "projector": projector,
-        "width": clip.visual.conv1.out_channels,
-        "embed_dim": int(clip.visual.proj.shape[1]),
-        "patch_size": int(clip.visual.conv1.kernel_size[0]),
-        "preprocessing": {
-            "image_size": image_size,
-            "normalization": normalization,
-            "mean": list(mean),
-            "std": list(std),
-        },
-    }
+    return ModelConfig(
+        name=model_name,
+        pretrained=pretrained or "none",
+        dense=dense,
+        surgery_blocks=surgery_blocks,
+        projector=projector,
+        width=clip.visual.conv1.out_channels,
+        embed_dim=int(clip.visual.proj.shape[1]),
+        patch_size=int(clip.visual.conv1.kernel_size[0]),
+        preprocessing=Preprocessing(image_size, normalization, tuple(mean), tuple(std)),
+    )
 
 
 def build_model(
@@ -184,20 +170,7 @@ def build_model(
     return TagAlignModel(backbone, config).to(device)
 
 
-def model_from_config(config: dict, device: str | torch.device = "cpu") -> TagAlignModel:
-    backbone = load_backbone(config["model"], config["pretrained"], device=device)
+def model_from_config(config: ModelConfig, device: str | torch.device = "cpu") -> TagAlignModel:
+    """The architecture `config` describes, with fresh projector weights (load them after)."""
+    backbone = load_backbone(config.name, config.pretrained, device=device)
     return TagAlignModel(backbone, config).to(device)
-
-
-def load_checkpoint(
-    run_dir_or_file: str | Path, device: str | torch.device = "cpu"
-) -> TagAlignModel:
-    """Rebuild the model a tagalign-train run saved (its latest checkpoint for a run dir)."""
-    ckpt_dir = ckpt.resolve_checkpoint_dir(run_dir_or_file)
-    config = ckpt.read_config(ckpt_dir)
-    model = model_from_config(config, device=device)
-    weights = {
-        k: v for k, v in ckpt.read_weights(ckpt_dir, device).items() if not k.startswith("loss.")
-    }
-    model.load_trainable_state_dict(weights)
-    return model.eval()

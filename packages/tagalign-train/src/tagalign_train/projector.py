@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tagalign_train.config import PROJECTORS
 from tagalign_train.errors import TrainError
-
-PROJECTORS = ("conv", "transformer", "identity")
 
 
 class LayerNorm2d(nn.LayerNorm):

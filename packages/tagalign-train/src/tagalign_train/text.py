@@ -15,21 +15,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from tagparse.atomic import atomic_path
 
 from tagalign_train.errors import TrainError
-
-DEFAULT_TEMPLATES = ("a photo of a {}.",)
-#: The 7-template subset OpenAI recommends for ImageNet zero-shot (CLIP notebook).
-ENSEMBLE_TEMPLATES = (
-    "itap of a {}.",
-    "a bad photo of the {}.",
-    "a origami {}.",
-    "a photo of the large {}.",
-    "a {} in a video game.",
-    "art of the {}.",
-    "a photo of the small {}.",
-)
-TEMPLATE_SETS = {"single": DEFAULT_TEMPLATES, "ensemble": ENSEMBLE_TEMPLATES}
 
 
 def _file_identity(path: Path) -> str:
@@ -85,7 +73,7 @@ def cached_tag_embeddings(
     if cache_dir is None:
         return embed_tags(model.encode_text, tags, templates)
     cfg = model.config
-    key = cache_key(cfg["model"], cfg["pretrained"], vocab_fingerprint, tags, templates)
+    key = cache_key(cfg.name, cfg.pretrained, vocab_fingerprint, tags, templates)
     path = Path(cache_dir) / f"tag-embeddings-{key}.safetensors"
     if path.is_file():
         emb = load_file(str(path))["embeddings"]
@@ -93,7 +81,6 @@ def cached_tag_embeddings(
             return emb.to(model.head_proj.device)
     emb = embed_tags(model.encode_text, tags, templates)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file({"embeddings": emb.detach().cpu().contiguous()}, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({"embeddings": emb.detach().cpu().contiguous()}, str(tmp))
     return emb

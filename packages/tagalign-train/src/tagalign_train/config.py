@@ -1,0 +1,127 @@
+"""What a run can be asked to do: `TrainConfig`, the presets and every choice the CLI offers.
+
+This module imports no torch, so `tagalign-train --help` answers at once and the CLI's
+`click.Choice` lists are these constants, not copies of them. The modules that implement a
+choice (dense.py, projector.py, losses.py, text.py, data.py) import its names from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from tagalign_train.errors import TrainError
+
+#: The paper's recipe (512 per GPU on 8 GPUs = 4096, lr 1e-3 at 4096) and a CPU toy.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "model": "ViT-B-16",
+        "pretrained": "openai",
+        "batch_size": 512,
+        "steps": 30001,
+        "lr": 1e-3,
+        "image_size": 224,
+        "save_every": 1000,
+        "log_every": 50,
+    },
+    "toy": {
+        "model": "tagalign-tiny-ViT",
+        "pretrained": "none",
+        "batch_size": 32,
+        "steps": 200,
+        "lr": 0.1,
+        "image_size": 64,
+        "save_every": 50,
+        "log_every": 10,
+    },
+}
+#: `--lr` is the learning rate at this global batch; the run scales it linearly.
+REFERENCE_BATCH = 4096
+
+DENSE_METHODS = ("surgery", "maskclip", "none")
+PROJECTORS = ("conv", "transformer", "identity")
+TAG_LOSSES = ("softmax", "bce", "asymmetric", "balanced")
+TAG_SOFTMAX = ("joint", "per-kind")
+UNLABELED = ("skip", "keep")
+#: `--tag-kinds` -> the tags.db kinds it trains on, in this order.
+KIND_FLAGS = {"objects": ["object"], "attributes": ["attribute"], "both": ["object", "attribute"]}
+
+DEFAULT_TEMPLATES = ("a photo of a {}.",)
+#: The 7-template subset OpenAI recommends for ImageNet zero-shot (CLIP notebook).
+ENSEMBLE_TEMPLATES = (
+    "itap of a {}.",
+    "a bad photo of the {}.",
+    "a origami {}.",
+    "a photo of the large {}.",
+    "a {} in a video game.",
+    "art of the {}.",
+    "a photo of the small {}.",
+)
+TEMPLATE_SETS = {"single": DEFAULT_TEMPLATES, "ensemble": ENSEMBLE_TEMPLATES}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run; `None` fields take the preset's value (see `resolved`)."""
+
+    labels: str
+    data: list[str]
+    out: str
+    preset: str = "paper"
+    model: str | None = None
+    pretrained: str | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    image_size: int | None = None
+    save_every: int | None = None
+    log_every: int | None = None
+    dense: str = "surgery"
+    projector: str = "conv"
+    tag_weight: float = 1.0
+    itc_weight: float = 1.0
+    tag_kinds: str = "both"
+    tag_loss: str = "softmax"
+    tag_softmax: str = "joint"
+    templates: str = "single"
+    workers: int = 2
+    seed: int = 0
+    resume: bool = False
+    accum: int = 1
+    keep_last: int = 3
+    cache_features: str | None = None
+    unlabeled: str = "skip"
+    csv_root: str | None = None
+    text_cache: str | None = None
+    weight_decay: float = 0.05
+    grad_clip: float = 5.0
+    progress: bool = True
+
+    def resolved(self) -> TrainConfig:
+        """The preset filled in and the choices checked; TrainError names the bad flag."""
+        if self.preset not in PRESETS:
+            raise TrainError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        preset = {k: v for k, v in PRESETS[self.preset].items() if getattr(self, k) is None}
+        if self.tag_kinds not in KIND_FLAGS:
+            raise TrainError(
+                f"--tag-kinds must be one of {', '.join(KIND_FLAGS)}, got {self.tag_kinds!r}"
+            )
+        if self.tag_softmax not in TAG_SOFTMAX:
+            raise TrainError("--tag-softmax must be joint or per-kind")
+        if self.templates not in TEMPLATE_SETS:
+            raise TrainError(f"--templates must be one of {', '.join(TEMPLATE_SETS)}")
+        resolved = replace(self, **preset)
+        for name in ("steps", "batch_size", "accum"):
+            value = getattr(resolved, name)
+            if value is not None and value < 1:
+                raise TrainError(f"--{name.replace('_', '-')} must be >= 1")
+        return resolved
+
+    @property
+    def kinds(self) -> list[str]:
+        """The tags.db kinds `tag_kinds` selects."""
+        return KIND_FLAGS[self.tag_kinds]
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as config.json records them (display-only ones left out)."""
+        return {k: v for k, v in asdict(self).items() if k != "progress"}

@@ -1,0 +1,75 @@
+"""config.json versions: a v1 file (written by the trainer before typed configs) still loads to
+the identical model; the current version round-trips and refuses to read the future."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from tagalign_train.checkpoint import CONFIG, WEIGHTS, load_checkpoint, read_config
+from tagalign_train.errors import TrainError
+from tagalign_train.model import build_model
+from tagalign_train.model_config import FORMAT_VERSION, CheckpointConfig, ModelConfig
+from train_helpers import TINY
+
+V1 = Path(__file__).parent / "data" / "checkpoint-v1" / CONFIG
+
+
+def _v1_checkpoint(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    """The fixture config.json beside trained-looking weights of the model it describes."""
+    torch.manual_seed(0)
+    reference = build_model(TINY, "none", "surgery", "conv", image_size=32)
+    with torch.no_grad():
+        for p in reference.projector.parameters():
+            p.add_(0.1)
+    ckpt_dir = tmp_path / "step-0000002"
+    ckpt_dir.mkdir()
+    shutil.copy(V1, ckpt_dir / CONFIG)
+    save_file(reference.trainable_state_dict(), str(ckpt_dir / WEIGHTS))
+    return ckpt_dir, reference
+
+
+def test_v1_config_loads_to_the_identical_model(tmp_path):
+    ckpt_dir, reference = _v1_checkpoint(tmp_path)
+    torch.manual_seed(0)  # the same random CLIP towers as the reference ("none" weights)
+    loaded = load_checkpoint(ckpt_dir)
+    assert loaded.config.model == reference.config
+    ours, theirs = loaded.model.state_dict(), reference.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    v1 = json.loads(V1.read_text())
+    assert loaded.config.vocab.fingerprint == v1["vocab_fingerprint"]
+    assert list(loaded.config.vocab.kinds) == v1["tag_kinds"] == ["object", "attribute"]
+    assert loaded.config.vocab.tags == v1["vocab"]
+    assert loaded.config.train == v1["train"] and loaded.config.step == 2
+    assert loaded.config.effective_lr == v1["effective_lr"]
+
+
+def test_current_version_round_trips_and_reads_as_sections(tmp_path):
+    ckpt_dir, _ = _v1_checkpoint(tmp_path)
+    config = read_config(ckpt_dir)
+    text = config.to_json()
+    assert CheckpointConfig.from_json(text) == config
+    written = json.loads(text)
+    assert written["format_version"] == FORMAT_VERSION == 2
+    assert written["model"]["name"] == TINY and written["model"]["preprocessing"]["std"]
+    assert written["vocab"]["kinds"] == ["object", "attribute"]
+    assert ModelConfig.from_dict(written["model"]) == config.model
+
+
+def test_newer_or_foreign_configs_are_refused(tmp_path):
+    ckpt_dir, _ = _v1_checkpoint(tmp_path)
+    raw = json.loads(V1.read_text())
+    (ckpt_dir / CONFIG).write_text(json.dumps({**raw, "format_version": 99}))
+    with pytest.raises(TrainError, match="format v99 is newer than this tagalign-train"):
+        load_checkpoint(ckpt_dir)
+    (ckpt_dir / CONFIG).write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(TrainError, match="not a tagalign-train checkpoint config"):
+        load_checkpoint(ckpt_dir)
+    (ckpt_dir / CONFIG).write_text(json.dumps({"format": "tagalign-train", "format_version": 2}))
+    with pytest.raises(TrainError, match="malformed checkpoint config"):
+        load_checkpoint(ckpt_dir)
