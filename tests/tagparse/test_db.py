@@ -1,4 +1,4 @@
-"""tags.db opening rules: creation, WAL, version checks, foreign files, migrations, write helpers."""
+"""tags.db opening rules: creation, WAL, version checks, foreign files, migrations, writes."""
 
 import sqlite3
 

@@ -1,4 +1,4 @@
-"""docs/tag-label-format.md and tagparse.db.schema must describe the same tables, columns and version."""
+"""docs/tag-label-format.md and tagparse.db.schema describe the same tables, columns, version."""
 
 import re
 from pathlib import Path

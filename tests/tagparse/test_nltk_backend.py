@@ -1,4 +1,4 @@
-"""NLTK baseline backend with the shipped perceptron tagger (the real model file, loaded offline)."""
+"""NLTK baseline backend with the shipped perceptron tagger (the real model file, offline)."""
 
 import gzip
 import json

@@ -144,7 +144,10 @@ def test_workers_give_the_same_parses_in_worker_processes(tmp_path):
         tmp_path / "two.db", [str(EXAMPLE)], BACKEND, {}, batch_size=8, workers=2, progress=False
     )
     assert one.parsed == two.parsed == 62
-    sql = "SELECT s.key, p.objects, p.attributes FROM samples s JOIN parses p USING (caption_hash) ORDER BY s.key"
+    sql = (
+        "SELECT s.key, p.objects, p.attributes FROM samples s "
+        "JOIN parses p USING (caption_hash) ORDER BY s.key"
+    )
     assert table(tmp_path / "one.db", sql) == table(tmp_path / "two.db", sql)
     pids = {raw for (raw,) in table(tmp_path / "two.db", "SELECT raw_output FROM parses")}
     assert f"pid={os.getpid()}" not in pids and len(pids) >= 1

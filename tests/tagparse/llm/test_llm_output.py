@@ -10,8 +10,14 @@ from tagparse.llm.output import OutputError, extract_json_object, parse_reply
     "reply",
     [
         '{"objects": ["kitten", "grass"], "attributes": ["small"]}',
-        'Sure! Here are the tags:\n```json\n{"objects": ["kitten", "grass"], "attributes": ["small"]}\n```',
-        'Note {not json} then {"objects": ["kitten", "grass"], "attributes": ["small"]} and {"x": 1}',
+        (
+            "Sure! Here are the tags:\n```json\n"
+            '{"objects": ["kitten", "grass"], "attributes": ["small"]}\n```'
+        ),
+        (
+            'Note {not json} then {"objects": ["kitten", "grass"], "attributes": ["small"]} '
+            'and {"x": 1}'
+        ),
         '{"other": 1} {"objects": ["kitten", " grass "], "attributes": ["small", ""]}',
     ],
 )

@@ -18,7 +18,7 @@ def anyio_backend() -> str:
 
 
 async def settle(pilot) -> None:
-    """Wait for the image workers still running (cancelled ones are skipped), then for the screen."""
+    """Wait for the image workers still running (cancelled ones skipped), then for the screen."""
     from textual.worker import WorkerCancelled
 
     for worker in list(pilot.app.workers):

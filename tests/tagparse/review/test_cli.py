@@ -9,7 +9,7 @@ from tagparse.cli import main
 
 
 def test_missing_review_extra_names_it(tags_db, monkeypatch):
-    """textual is installed here, so its absence is simulated by blocking the import (sys.modules None)."""
+    """textual is installed here; its absence is simulated by blocking the import (sys.modules)."""
     monkeypatch.setitem(sys.modules, "textual", None)
     monkeypatch.delitem(sys.modules, "tagparse.review.app", raising=False)
     out = CliRunner().invoke(main, ["review", "--db", str(tags_db)])

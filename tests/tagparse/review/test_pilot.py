@@ -1,4 +1,4 @@
-"""Drive the real review app with keystrokes and clicks against a tags.db on disk; check the rows."""
+"""Drive the real review app with keys and clicks against a tags.db on disk; check the rows."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def verdict_rows(db) -> list[tuple[str, str, str, str]]:
 
 
 async def test_accept_reject_add_undo_and_accept_all(tags_db):
-    # --filter frisbee leaves img001 only: chips dog, frisbee, park (objects), brown, red (attributes)
+    # --filter frisbee leaves img001 only: chips dog, frisbee, park (objects), brown, red (attrs)
     app = ReviewApp(ReviewSession(tags_db, tag_filter="frisbee"))
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.session.current.key == "img001"
@@ -96,7 +96,8 @@ async def test_filter_and_unknown_tag_message(tags_db):
 
 
 async def test_edge_samples_do_not_crash(tags_db, image_dir, settle):
-    """No tags (img004), a 2,000-char caption with a failed LLM parse (img005), corrupt and missing images."""
+    """No tags (img004), a 2,000-char caption with a failed LLM parse (img005), bad and missing
+    images."""
     app = ReviewApp(ReviewSession(tags_db), ImageSource(str(image_dir)))
     shown = {}
     async with app.run_test(size=(80, 24)) as pilot:

@@ -1,4 +1,4 @@
-"""Verdicts recorded after `tagparse vocab` reach the trainer's labels without rebuilding the vocabulary."""
+"""Verdicts recorded after `tagparse vocab` reach the trainer's labels without a vocab rebuild."""
 
 from __future__ import annotations
 

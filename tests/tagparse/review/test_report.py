@@ -1,4 +1,4 @@
-"""`--report` figures against precision and recall computed by hand on a fixture with known verdicts."""
+"""`--report` figures against precision and recall worked out by hand on a fixture's verdicts."""
 
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ def test_report_json_matches_hand_counts(reviewed_db):
     assert out.exit_code == 0, out.output
     report = json.loads(out.output)
     rows = {(r["parser"].split(":")[0], r["kind"]): r for r in report["scores"]}
-    # spaCy objects: img001 dog✓ frisbee✓ park✗, img002 child✓ football✓ grass✓, img006 car✓ tree✓ -> 7/8
+    # spaCy objects: img001 dog✓ frisbee✓ park✗, img002 child✓ football✓ grass✓,
+    # img006 car✓ tree✓ -> 7/8
     spacy_obj = rows[("spacy", "object")]
     assert (spacy_obj["tp"], spacy_obj["judged"]) == (7, 8)
     assert spacy_obj["precision"] == pytest.approx(7 / 8)
@@ -72,9 +73,11 @@ def test_report_json_matches_hand_counts(reviewed_db):
         0.5291,
         0.9776,
     )
-    # confirmed objects: dog frisbee leash | child football grass | car tree = 8; spaCy found 7 (not leash)
+    # confirmed objects: dog frisbee leash | child football grass | car tree = 8;
+    # spaCy found 7 (not leash)
     assert (spacy_obj["found"], spacy_obj["confirmed"]) == (7, 8)
-    # LLM objects: dog✓ frisbee✓ | child✓ ball✗ grass✓ | car✓ tree✓ -> 6/7; found 6 of 8 (no leash, football)
+    # LLM objects: dog✓ frisbee✓ | child✓ ball✗ grass✓ | car✓ tree✓ -> 6/7;
+    # found 6 of 8 (no leash, football)
     llm_obj = rows[("openai", "object")]
     assert (llm_obj["tp"], llm_obj["judged"], llm_obj["found"], llm_obj["confirmed"]) == (
         6,
@@ -136,6 +139,7 @@ def test_report_table_csv_and_export(reviewed_db, tmp_path):
 def test_review_of_a_missing_db_is_a_one_line_error(tmp_path):
     out = CliRunner().invoke(main, ["review", "--db", str(tmp_path / "nope.db"), "--report"])
     assert out.exit_code == 2
+    db = tmp_path / "nope.db"
     assert out.output.strip().splitlines() == [
-        f"error: {tmp_path / 'nope.db'}: no such tags.db; run `tagparse run --db {tmp_path / 'nope.db'}` first"
+        f"error: {db}: no such tags.db; run `tagparse run --db {db}` first"
     ]

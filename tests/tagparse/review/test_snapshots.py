@@ -1,4 +1,4 @@
-"""Snapshot tests of the review screens at 80x24 and 120x40 (`pytest --snapshot-update` to refresh)."""
+"""Snapshot tests of the review screens at 80x24 and 120x40 (refresh: `--snapshot-update`)."""
 
 from __future__ import annotations
 

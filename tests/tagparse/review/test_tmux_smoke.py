@@ -1,4 +1,4 @@
-"""Runs scripts/review_smoke_tmux.sh (the TUI under tmux, driven by send-keys) when tmux is installed."""
+"""Runs scripts/review_smoke_tmux.sh (the TUI under tmux, driven by send-keys) if tmux is here."""
 
 from __future__ import annotations
 

@@ -259,7 +259,7 @@ def _iter_json_object(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple[s
         buf, pos, eof = "", 0, False
 
         def need(n_chars: int = 1) -> None:
-            """Make at least `n_chars` characters available after `pos` (fewer at the end of file)."""
+            """Make at least `n_chars` characters available after `pos` (fewer at end of file)."""
             nonlocal buf, pos, eof
             while not eof and len(buf) - pos < n_chars:
                 try:

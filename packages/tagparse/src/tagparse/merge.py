@@ -81,7 +81,7 @@ def merge_dbs(sources: list[str | Path], out: str | Path) -> MergeSummary:
 
 
 def _check_source(path: Path) -> None:
-    """Same format and version as this tagparse; an older source would need an in-place migration."""
+    """Same format and version as this tagparse (an older source would need a migration first)."""
     version = file_version(path, advice="pass tags.db files written by tagparse")
     if version != FORMAT_VERSION:
         hint = (

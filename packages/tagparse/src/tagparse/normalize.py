@@ -145,7 +145,7 @@ _SINGULAR_OVERRIDES = {"leaves": "leaf"}
 
 
 def clean(text: str) -> str:
-    """Lowercase, drop punctuation, possessive 's, determiners and numbers; '' if nothing is left."""
+    """Lowercase, drop punctuation, possessive 's, determiners and numbers; '' if nothing left."""
     text = _POSSESSIVE.sub("", text.lower())
     words = [w for w in _WORD.findall(text) if w not in _DROPPED and not _DIGITS.fullmatch(w)]
     return " ".join(words)
@@ -166,7 +166,7 @@ def singularize(word: str) -> str:
 
 
 def singularize_head(tag: str) -> str:
-    """Singularize the last word of a (possibly compound) noun tag: "traffic lights" -> "traffic light"."""
+    """Singularize the last word of a (maybe compound) noun: "traffic lights" -> "traffic light"."""
     head, _, last = tag.rpartition(" ")
     last = singularize(last)
     return f"{head} {last}" if head else last
@@ -204,8 +204,9 @@ class Normalizer:
         )
         self._synonyms_raw = {clean(k): clean(v) for k, v in (synonyms or {}).items()}
         self._attribute_synonyms = _resolve_chains(self._synonyms_raw)  # also rejects cycles early
-        # Hash the cleaned inputs, not their singularized forms: singularizing needs lemminflect, which
-        # imports spaCy (seconds), and a cache-only re-run computes the fingerprint but parses nothing.
+        # Hash the cleaned inputs, not their singularized forms: singularizing needs lemminflect,
+        # which imports spaCy (seconds), and a cache-only re-run computes the fingerprint but parses
+        # nothing.
         payload = json.dumps(
             {"synonyms": self._synonyms_raw, "stoplist": self._stop_raw}, sort_keys=True
         )
@@ -225,7 +226,7 @@ class Normalizer:
     def from_files(
         cls, synonyms_path: str | Path | None = None, stoplist_path: str | Path | None = None
     ) -> Normalizer:
-        """Load a synonym map (TSV `from<TAB>to` or a JSON object) and a stop-list (one per line)."""
+        """Load a synonym map (TSV `from<TAB>to` or JSON object) and a stop-list (one per line)."""
         synonyms = read_synonyms(synonyms_path) if synonyms_path else None
         stoplist = read_stoplist(stoplist_path) if stoplist_path else None
         return cls(synonyms, stoplist)
@@ -241,7 +242,7 @@ class Normalizer:
         return list(dict.fromkeys(out))
 
     def attributes(self, tags: Iterable[str]) -> list[str]:
-        """Canonical attribute tags (cleaned, synonyms applied), deduplicated in first-seen order."""
+        """Canonical attribute tags (cleaned, synonyms applied), deduplicated, first seen first."""
         out = []
         for tag in tags:
             tag = clean(tag) if tag else ""
@@ -252,7 +253,7 @@ class Normalizer:
 
 
 def _resolve_chains(mapping: dict[str, str]) -> dict[str, str]:
-    """Follow a -> b -> c so every value is final (keeps normalization idempotent); refuse cycles."""
+    """Follow a -> b -> c so every value is final (normalizing stays idempotent); refuse cycles."""
     resolved = {}
     for key, value in mapping.items():
         if not key:

@@ -46,7 +46,7 @@ class ParserSpec:
 
 @dataclass
 class ParseResult:
-    """One caption's parse. `status` is "ok" or "error"; errors keep the raw output for debugging."""
+    """One caption's parse. `status` is "ok" or "error"; errors keep the raw output to debug."""
 
     objects: list[str]
     attributes: list[str]

@@ -72,7 +72,8 @@ class RunSummary:
             out.append("failures (first few): " + "; ".join(self.failures))
         if self.failed_earlier:
             out.append(
-                f"{self.failed_earlier:,} captions failed in an earlier run; re-run with --retry-failed"
+                f"{self.failed_earlier:,} captions failed in an earlier run; "
+                "re-run with --retry-failed"
             )
         return out
 
@@ -138,7 +139,7 @@ def _check_args(batch_size: int, workers: int, limit: int | None, shard: tuple[i
 
 
 def _backend_options(options: dict, batch_size: int) -> dict:
-    """CLI options for the backend: unset ones dropped, synonym/stop-list files turned into a normalizer."""
+    """The backend's CLI options: unset ones dropped, synonym/stop-list files made a normalizer."""
     opts = {k: v for k, v in options.items() if v is not None}
     synonyms, stoplist = opts.pop("synonyms", None), opts.pop("stoplist", None)
     if (synonyms or stoplist) and "normalizer" not in opts:

@@ -45,7 +45,8 @@ class DBStats:
         ]
         if self.vocab_fingerprint:
             out.append(
-                f"vocabulary {self.vocab_fingerprint}: {self.vocab_sizes.get('object', 0):,} objects, "
+                f"vocabulary {self.vocab_fingerprint}: "
+                f"{self.vocab_sizes.get('object', 0):,} objects, "
                 f"{self.vocab_sizes.get('attribute', 0):,} attributes"
             )
         else:
@@ -54,7 +55,8 @@ class DBStats:
             share = p.samples_tagged / self.samples if self.samples else 0.0
             out.append(
                 f"parser {p.label}: {p.captions_ok:,} captions ok, {p.captions_failed:,} failed; "
-                f"{p.samples_parsed:,} samples parsed, {share:.1%} of samples have at least one tag; "
+                f"{p.samples_parsed:,} samples parsed, "
+                f"{share:.1%} of samples have at least one tag; "
                 f"{p.distinct_tags['object']:,} distinct objects, "
                 f"{p.distinct_tags['attribute']:,} distinct attributes"
             )

@@ -144,7 +144,7 @@ class NltkBackend:
 
 
 def tokenize(caption: str) -> list[list[str]]:
-    """Treebank tokens of each sentence of a caption (the training script tokenizes the same way)."""
+    """Treebank tokens of each sentence of a caption (as the training script tokenizes)."""
     return [
         tokens
         for sentence in _SENTENCE_END.split(caption.strip())

@@ -227,7 +227,7 @@ def create(
     batch_size: int = 256,
     **_ignored,
 ) -> SpacyBackend:
-    """Build the backend (called by `tagparse.backends.make_backend`, also inside worker processes)."""
+    """Build the backend (called by `tagparse.backends.make_backend`, also in worker processes)."""
     import spacy
 
     # Excluding unused components at load time also saves their load time in every worker process.
@@ -260,7 +260,7 @@ def _meta_path(model: str | None) -> Path | None:
 
 
 def resolve_pipeline(model: str | None = None) -> str:
-    """`model` (a package name or a pipeline directory) if given, else the preferred installed one."""
+    """`model` (a package name or pipeline directory) if given, else the preferred installed one."""
     try:
         from spacy.util import is_package
     except ImportError:
@@ -428,7 +428,7 @@ def _has_of_object(tok) -> bool:
 
 
 def _noun_phrase(modifiers: list, head) -> str:
-    """The compound as written when contiguous (keeps "t-shirt"), else the words joined by spaces."""
+    """The compound as written when contiguous (keeps "t-shirt"), else its words joined by " "."""
     if modifiers and all(
         b.i == a.i + 1 or (b.i == a.i + 2 and a.nbor().text == "-")
         for a, b in zip([*modifiers, head], [*modifiers, head][1:])

@@ -87,7 +87,8 @@ def import_tagalign_cmd(
     basename: bool,
     progress: bool,
 ) -> None:
-    """Import TagAlign's published tag files as parses of parser `tagalign-import` plus a vocabulary.
+    """Import TagAlign's published tag files as parses of parser `tagalign-import` plus a
+    vocabulary.
 
     The vocabulary keeps TagAlign's tag indices, so trainers read the same labels as the paper.
     """

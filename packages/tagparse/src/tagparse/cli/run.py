@@ -32,7 +32,9 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     "inputs",
     required=True,
     multiple=True,
-    help="caption file(s): csv/tsv/jsonl or webdataset tar; braces like 'shards/{00000..00099}.tar'",
+    help=(
+        "caption file(s): csv/tsv/jsonl or webdataset tar; braces like 'shards/{00000..00099}.tar'"
+    ),
 )
 @click.option("--db", "db_path", required=True, type=_FILE, help="tags.db to create or resume")
 @click.option("--limit", type=int, default=None, help="stop after N records (of this shard)")

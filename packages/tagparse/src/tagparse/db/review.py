@@ -43,7 +43,7 @@ class ReviewReads:
         )
 
     def samples_with_tag(self, tag: str, parser_ids: Sequence[int]) -> Iterator[int]:
-        """Samples whose parse (by one of `parser_ids`) has `tag`, or to which a reviewer added it."""
+        """Samples whose parse (by one of `parser_ids`) has `tag`, or that a reviewer gave it."""
         needle = json.dumps(tag, ensure_ascii=False)
         pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self.con.execute(

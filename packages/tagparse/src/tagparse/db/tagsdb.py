@@ -220,7 +220,7 @@ class TagsDB:
         return found
 
     def resolve_parser(self, name: str | None) -> Parser:
-        """Pick a parser by fingerprint prefix, backend or label; with no name, the only/latest one."""
+        """Pick a parser by fingerprint prefix, backend or label; with no name, the latest one."""
         parsers = self.parsers()
         if not parsers:
             raise TagparseError(

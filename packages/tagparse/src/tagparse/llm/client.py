@@ -51,7 +51,7 @@ class _Transient(Exception):
 
 
 class ChatClient:
-    """Sends chat requests for many prompts at once and collects one `Reply` per prompt, in order."""
+    """Sends chat requests for many prompts at once; collects one `Reply` per prompt, in order."""
 
     def __init__(
         self,
@@ -199,8 +199,8 @@ class ChatClient:
         if status == 404:
             raise TagparseError(
                 self.redact(
-                    f"{self.base_url}/chat/completions: HTTP 404 ({resp.text[:200]}); check --model and "
-                    "--base-url (it should end in /v1)"
+                    f"{self.base_url}/chat/completions: HTTP 404 ({resp.text[:200]}); "
+                    "check --model and --base-url (it should end in /v1)"
                 )
             )
         if status == 429:

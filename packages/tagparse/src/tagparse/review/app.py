@@ -167,12 +167,17 @@ class ReviewApp(App[None]):
     #key { text-style: bold; }
     #caption-box { height: auto; max-height: 8; border: round $primary-darken-2; }
     #parsers { height: auto; }
-    .parser, #added { link-style: none; link-style-hover: bold; link-color: initial; link-background: initial; }
+    .parser, #added {
+        link-style: none; link-style-hover: bold; link-color: initial; link-background: initial;
+    }
     .parser { width: 1fr; height: auto; border: round $secondary; padding: 0 1; }
     #added, #message { height: auto; }
     #message { color: $warning; }
     #empty { width: 1fr; height: 1fr; content-align: center middle; text-align: center; }
-    #prompt, #help { width: 70; max-width: 95%; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
+    #prompt, #help {
+        width: 70; max-width: 95%; height: auto;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
     TagPrompt, HelpScreen { align: center middle; }
     .-narrow #image { width: 34%; }
     """
@@ -211,7 +216,8 @@ class ReviewApp(App[None]):
         if self.session.empty:
             name = self.session.path.name
             yield Static(
-                f"{escape(name)} has no samples yet.\n\nRun [b]tagparse run --backend spacy --input "
+                f"{escape(name)} has no samples yet.\n\n"
+                "Run [b]tagparse run --backend spacy --input "
                 f"captions.csv --db {escape(name)}[/b] first, then [b]tagparse review[/b] again.",
                 id="empty",
             )

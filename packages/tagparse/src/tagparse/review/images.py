@@ -94,7 +94,7 @@ class ImageSource:
 
 
 def render_halfblocks(img, width: int, height: int):
-    """A rich renderable of `img` fitted into width x height cells (two pixels per cell, vertically)."""
+    """A rich renderable of `img` fitted into width x height cells (two pixels a cell, stacked)."""
     from rich_pixels import Pixels
 
     w, h = img.size

@@ -53,7 +53,7 @@ def disagreement_scores(r: Reader, parser_ids: Sequence[int]) -> tuple[np.ndarra
 
 
 def rarest_tag_counts(r: Reader, db_path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(sample ids, corpus count of each sample's rarest labelled tag) from the active vocabulary."""
+    """(sample ids, corpus count of each sample's rarest labelled tag) in the active vocabulary."""
     vocab = {k: np.asarray(r.vocab_counts(k), dtype=np.int64) for k in ("object", "attribute")}
     if not len(vocab["object"]) and not len(vocab["attribute"]):
         raise TagparseError(

@@ -1,4 +1,4 @@
-"""`tagparse review --report`: the review's figures as a table, JSON or CSV, plus a verdict export."""
+"""`tagparse review --report`: the review's figures as a table, JSON or CSV; verdict export."""
 
 from __future__ import annotations
 

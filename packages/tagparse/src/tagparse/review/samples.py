@@ -84,7 +84,7 @@ def _tags(objects_json: str, attributes_json: str) -> list[Tag]:
 
 
 def parser_labels(r: Reader, wanted: Sequence[int] | None = None) -> dict[int, str]:
-    """parser id -> short label (`backend:model@fingerprint8`), optionally restricted to `wanted`."""
+    """parser id -> short label (`backend:model@fingerprint8`), optionally only those `wanted`."""
     out = {}
     for pid, fp, backend, model in r.parser_rows():
         if wanted is None or pid in wanted:

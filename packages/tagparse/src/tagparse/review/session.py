@@ -68,7 +68,7 @@ class ReviewSession:
         return len(self.order) == 0
 
     def set_filter(self, tag: str | None) -> bool:
-        """Rebuild the order for samples with `tag` (None: all); False (order kept) if none match."""
+        """Rebuild the order for samples with `tag` (None: all); False (order kept) if no match."""
         order = build_order(
             self.reader,
             str(self.path),
