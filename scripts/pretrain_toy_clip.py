@@ -1,11 +1,12 @@
-"""Pretrain the toy CLIP of the default recipe and write the weights that tagalign-eval ships.
+"""Pretrain the toy CLIP of the default recipe and write the weights that tagalign-toy ships.
 
 Trains `PretrainRecipe()` from scratch on the generator's `pretrain` split (sibling groups, see
-`tagalign_eval.toyworld.generator.make_sibling_group`), records the learning curve (zero-shot shape
+`tagalign_toy.generator.make_sibling_group`), records the learning curve (zero-shot shape
 accuracy on the default world's val images every `--eval-every` steps), and writes:
 
-- `<cache>/<toy-clip-DIGEST>.safetensors`: the fp32 weights (what `tagalign-demo` would train);
-- `packages/tagalign-eval/src/tagalign_eval/toyworld/weights/<same name>`: the fp16 copy shipped;
+- `<cache>/toy-clip-DIGEST/`: the fp32 weights as an open_clip `local-dir:` folder (what
+  `tagalign-demo` would train);
+- `packages/tagalign-toy/src/tagalign_toy/weights/<same name>/`: the fp16 copy shipped;
 - `bench/results/toy_clip_curve-DIGEST.json`: the learning curve.
 
     .venv/bin/python scripts/pretrain_toy_clip.py --threads 1 --workers 2
@@ -21,17 +22,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import open_clip
 import torch
-from tagalign_eval.toyworld.clip_pretrain import (
+from tagalign_toy.generator import WorldSpec, generate_world
+from tagalign_toy.pretrain import pretrain_pairs, train_toy_clip
+from tagalign_toy.toy_clip import (
+    DEFAULT_RECIPE,
     SHIPPED_DIR,
-    PretrainRecipe,
-    load_val_images,
-    pretrain_pairs,
-    save_weights,
-    train_toy_clip,
-    zero_shot_shape_accuracy,
+    TOY_CLIP_NAME,
+    register_toy_clip,
+    save_toy_clip,
 )
-from tagalign_eval.toyworld.generator import WorldSpec, generate_world
+from tagalign_toy.zero_shot import load_val_images, zero_shot_shape_accuracy
 
 
 def main() -> None:
@@ -52,7 +54,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    defaults = PretrainRecipe()
+    defaults = DEFAULT_RECIPE
     overrides = {}
     for item in args.set:
         field, _, value = item.partition("=")
@@ -67,8 +69,11 @@ def main() -> None:
     curve: list[dict] = []
     start = time.perf_counter()
 
+    register_toy_clip()
+    tokenizer = open_clip.get_tokenizer(TOY_CLIP_NAME)
+
     def on_eval(step: int, model) -> None:
-        acc, chance = zero_shot_shape_accuracy(model, val_images, present)
+        acc, chance = zero_shot_shape_accuracy(model, tokenizer, val_images, present)
         curve.append(
             {
                 "step": step,
@@ -80,15 +85,15 @@ def main() -> None:
         print(json.dumps(curve[-1]), flush=True)
 
     state = train_toy_clip(images, captions, recipe, on_eval=on_eval, eval_every=args.eval_every)
-    save_weights(state, args.cache / recipe.filename)
-    save_weights(state, SHIPPED_DIR / recipe.filename, torch.float16)
+    save_toy_clip(state, args.cache / recipe.dirname)
+    save_toy_clip(state, SHIPPED_DIR / recipe.dirname, torch.float16)
     args.results.mkdir(parents=True, exist_ok=True)
     curve_file = args.results / f"toy_clip_curve-{recipe.digest}.json"
     curve_file.write_text(
         json.dumps({"recipe": recipe.__dict__, "threads": args.threads, "curve": curve}, indent=2)
         + "\n"
     )
-    print(f"weights: {args.cache / recipe.filename}; curve: {curve_file}")
+    print(f"weights: {args.cache / recipe.dirname}; curve: {curve_file}")
 
 
 if __name__ == "__main__":

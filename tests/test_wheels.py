@@ -1,5 +1,6 @@
 """Each package builds as a wheel; tagparse installs alone without torch; tagalign-train needs
-only tagparse's core (no NLP extras). Uses uv (its cache keeps this working offline)."""
+only tagparse's core (no NLP extras); tagalign-toy installs alone from the wheels and runs its demo;
+no wheel ships test support. Uses uv (its cache keeps this working offline)."""
 
 import os
 import shutil
@@ -13,6 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 UV = os.environ.get("UV") or shutil.which("uv")  # `uv run` exports UV
+
+PACKAGES = ("tagparse", "tagalign-train", "tagalign-eval", "tagalign-toy")
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(UV is None, reason="uv is not installed")]
 
@@ -38,7 +41,7 @@ def requirements(wheel: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheels")
-    return {p: build_wheel(p, out) for p in ("tagparse", "tagalign-train", "tagalign-eval")}
+    return {p: build_wheel(p, out) for p in PACKAGES}
 
 
 def test_tagparse_installs_alone_without_torch(wheels, tmp_path):
@@ -123,3 +126,75 @@ def test_trainer_install_pulls_no_nlp_stack(wheels, tmp_path):
     }
     assert {"torch", "open-clip-torch", "tagparse", "tagalign-train"} <= planned, planned
     assert not planned & {"spacy", "nltk", "textual", "openai", "vllm", "lemminflect"}, planned
+
+
+def test_no_wheel_ships_test_support_or_toy_artifacts(wheels):
+    names = {p: zipfile.ZipFile(w).namelist() for p, w in wheels.items()}
+    assert not [n for ns in names.values() for n in ns if "llamacpp" in n or "/tests/" in n]
+    toyish = [n for p, ns in names.items() if p != "tagalign-toy" for n in ns if "toy" in n]
+    assert not toyish, toyish
+    assert any(n.endswith("open_clip_model.safetensors") for n in names["tagalign-toy"])
+
+
+def _locked_constraints(tmp_path: Path) -> Path:
+    """The workspace lock's exact versions, so a fresh venv resolves what the tests ran against."""
+    out = tmp_path / "constraints.txt"
+    exported = subprocess.run(
+        [UV, "export", "--frozen", "--all-packages", "--no-hashes", "--no-emit-workspace"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    out.write_text(exported)
+    return out
+
+
+@pytest.mark.timeout(1500)
+def test_toy_package_installs_alone_and_runs_the_quick_demo(wheels, tmp_path):
+    """`pip install tagalign-toy` (from the built wheels) into a fresh venv, then
+    `tagalign-demo --quick` to the end: the package declares everything it imports."""
+    venv = tmp_path / "venv"
+    subprocess.run([UV, "venv", "--python", sys.executable, str(venv)], check=True)
+    install = subprocess.run(
+        [
+            UV,
+            "pip",
+            "install",
+            "--python",
+            str(venv / "bin" / "python"),
+            "--find-links",
+            str(wheels["tagalign-toy"].parent),
+            "-c",
+            str(_locked_constraints(tmp_path)),
+            "tagalign-toy",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    env.pop("VIRTUAL_ENV", None)
+    demo = subprocess.run(
+        [
+            str(venv / "bin" / "tagalign-demo"),
+            "--quick",
+            "--out",
+            str(tmp_path / "demo"),
+            "--no-progress",
+            "--threads",
+            "1",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert demo.returncode == 0, (demo.stdout[-2000:], demo.stderr[-3000:])
+    assert "| variant | shapes mIoU | attribute-shapes mIoU |" in demo.stdout
+    summary = (tmp_path / "demo" / "summary.json").read_text()
+    assert str(venv) in summary  # the toy CLIP came from the installed package, not the checkout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from tagalign_eval.datasets import get_benchmark, open_benchmark
-from tagalign_eval.toyworld import generator as g
+from tagalign_toy import generator as g
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tagalign_eval.toyworld import generator as g
+from tagalign_toy import generator as g
 
 SMALL = g.WorldSpec(seed=3, n_train=40, n_val=8, shard_size=16)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from tagalign_eval.datasets.registry import register_benchmark
 from tagalign_eval.datasets.spec import BenchmarkSpec
-from tagalign_eval.toyworld.generator import ATTR_MASK_DIR, SHAPE_MASK_DIR, VOC_NAME
+
+from tagalign_toy.generator import ATTR_MASK_DIR, SHAPE_MASK_DIR, VOC_NAME
 
 CLASS_DIR = Path(__file__).parent / "classes"
 SHAPES_CLASS_FILE = CLASS_DIR / "toyshapes.txt"

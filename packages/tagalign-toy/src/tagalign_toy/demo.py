@@ -23,9 +23,9 @@ from pathlib import Path
 
 import click
 
-from tagalign_eval.toyworld.benchmark import ATTR_CLASS_FILE, TOY_PROTOCOL
-from tagalign_eval.toyworld.clip_pretrain import PretrainRecipe
-from tagalign_eval.toyworld.generator import BACKGROUNDS, IMAGE_SIZE, WorldSpec, generate_world
+from tagalign_toy.benchmark import ATTR_CLASS_FILE, TOY_PROTOCOL
+from tagalign_toy.generator import BACKGROUNDS, IMAGE_SIZE, WorldSpec, generate_world
+from tagalign_toy.toy_clip import PretrainRecipe
 
 #: (label, run name, tagalign-train flags); None = the training-free baseline.
 VARIANTS: tuple[tuple[str, str | None, list[str]], ...] = (
@@ -135,13 +135,9 @@ def run_demo(
     `variants` names the trained runs to include (None = all); the training-free baseline always runs.
     """
     chosen = [v for v in VARIANTS if v[1] is None or variants is None or v[1] in variants]
-    from tagalign_eval.toyworld.clip_pretrain import (
-        TOY_CLIP_NAME,
-        load_toy_clip,
-        load_val_images,
-        toy_clip_weights,
-        zero_shot_shape_accuracy,
-    )
+    from tagalign_toy.pretrain import toy_clip_weights
+    from tagalign_toy.toy_clip import load_toy_clip, model_spec
+    from tagalign_toy.zero_shot import load_val_images, zero_shot_shape_accuracy
 
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
@@ -172,7 +168,9 @@ def run_demo(
         threads=threads,
         workers=min(2, os.cpu_count() or 1),
     )
-    zero_shot, chance = zero_shot_shape_accuracy(load_toy_clip(weights)[0], *load_val_images(world))
+    toy_clip, _, tokenizer = load_toy_clip(weights)
+    zero_shot, chance = zero_shot_shape_accuracy(toy_clip, tokenizer, *load_val_images(world))
+    toy_model = model_spec(weights)
     click.echo(
         f"toy CLIP {weights.name}: the top-1 shape prompt names a shape in the val image "
         f"{zero_shot:.1%} of the time (a random guess: {chance:.1%})"
@@ -220,9 +218,7 @@ def run_demo(
         "--preset",
         "toy",
         "--model",
-        TOY_CLIP_NAME,
-        "--pretrained",
-        str(weights),
+        toy_model,
         "--image-size",
         str(IMAGE_SIZE),
         "--labels",
@@ -259,7 +255,7 @@ def run_demo(
     scores: dict[str, dict[str, float]] = {}
     for label, name, _ in chosen:
         model = (
-            ["--baseline", "surgery", "--model", TOY_CLIP_NAME, "--pretrained", str(weights)]
+            ["--baseline", "surgery", "--model", toy_model]
             if name is None
             else ["--checkpoint", str(runs / name)]
         )
@@ -297,7 +293,7 @@ def run_demo(
         (best_name, ["--checkpoint", str(runs / best_name)]),
         (
             "training-free",
-            ["--baseline", "surgery", "--model", TOY_CLIP_NAME, "--pretrained", str(weights)],
+            ["--baseline", "surgery", "--model", toy_model],
         ),
     ):
         run_cli(
