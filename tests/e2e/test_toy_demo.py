@@ -62,8 +62,8 @@ def test_quick_demo_through_the_real_clis(tmp_path):
     from tagalign_eval.models import load_eval_model
 
     model = load_eval_model(str(out / "runs" / "itc-obj-attr"))
-    assert model.model.config["model"].startswith("local-dir:")  # the toy CLIP's folder
-    assert "toy-clip-" in model.model.config["model"]
+    assert model.model.config.name.startswith("local-dir:")  # the toy CLIP's folder
+    assert "toy-clip-" in model.model.config.name
 
     summary = json.loads((out / "summary.json").read_text())
     scores = summary["scores"]
