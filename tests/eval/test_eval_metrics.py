@@ -7,7 +7,7 @@ import pytest
 import torch
 from eval_synthetic import write_image, write_mask
 from tagalign_eval.datasets import BenchmarkSpec, SegDataset
-from tagalign_eval.metrics import IGNORE, ConfusionMatrix, summarize
+from tagalign_eval.metrics import IGNORE, ClassMetrics, ConfusionMatrix, summarize
 
 
 def test_hand_computed_iou_with_ignore_pixels():
@@ -36,8 +36,11 @@ def test_absent_class_is_nan_and_left_out_but_false_positive_counts_zero():
     assert m.iou[3] == 0.0 and math.isnan(m.acc[3])
     assert m.iou[0] == pytest.approx(1 / 2) and m.iou[1] == 1.0
     assert m.miou == pytest.approx((0.5 + 1.0 + 0.0) / 3)
-    d = m.to_dict(["a", "b", "c", "d"])
-    assert d["per_class"]["c"]["IoU"] is None and d["mIoU"] == pytest.approx(50.0)
+    reported = m.report(["a", "b", "c", "d"])
+    assert reported.per_class[2] == ClassMetrics("c", None, None)
+    assert reported.miou == pytest.approx(50.0) and reported.per_class[1].iou == 100.0
+    d = reported.to_dict()
+    assert d["per_class"]["c"] == {"IoU": None, "Acc": None} and d["mIoU"] == reported.miou
 
 
 def test_out_of_range_labels_are_reported_not_counted():

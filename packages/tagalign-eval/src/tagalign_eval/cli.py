@@ -1,4 +1,4 @@
-"""`tagalign-eval`: a thin click layer over `evaluate`, `predict` and `prepare`.
+"""`tagalign-eval`: a thin click layer over `run_suite`, `predict` and `prepare`.
 
 Every registered benchmark is a sub-command (`tagalign-eval voc ...`); `all` runs the standard ten
 (skipping those not under --data-root), `custom` takes any folder of images + masks + class file.
@@ -143,111 +143,74 @@ def run_options(fn: Callable) -> Callable:
     return fn
 
 
-def _device(name: str | None):
-    import torch
-
-    from tagalign_eval import distributed
-
-    ddp = distributed.init_from_env()
-    if ddp is not None and name is None:
-        return ddp
-    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
 def _overrides(kw: dict[str, Any]) -> dict[str, Any]:
-    out = {k: kw.pop(k) for k in _OVERRIDES}
+    """The protocol options, keyed by `Protocol` field (unset ones are None and ignored)."""
+    out = {k: kw[k] for k in _OVERRIDES}
     out["templates"] = out["templates"] or None
     return out
 
 
-def run_benchmarks(specs: list, kw: dict[str, Any], *, skip_missing: bool = False) -> None:
-    """Shared body of the benchmark commands."""
-    from tagalign_eval import distributed, report
-    from tagalign_eval.datasets import classes_from_option, open_benchmark
-    from tagalign_eval.evaluate import evaluate
-    from tagalign_eval.models import load_eval_model
-    from tagalign_eval.protocols import resolve_protocol
+def _model_spec(kw: dict[str, Any]):
+    from tagalign_eval.suite import ModelSpec
 
-    overrides = _overrides(kw)
-    if not kw["data_root"]:
-        raise EvalError("--data-root is required (the folder that holds VOCdevkit/, ade/, ...)")
-    if not Path(kw["data_root"]).is_dir():
-        raise EvalError(f"--data-root {kw['data_root']} is not a folder")
-    classes = classes_from_option(kw["classes_opt"]) if kw["classes_opt"] else None
-    datasets = []
-    for spec in specs:
-        try:
-            datasets.append(
-                open_benchmark(
-                    spec, kw["data_root"], classes, strict_labels=not kw["ignore_out_of_range"]
-                )
-            )
-        except EvalError as exc:
-            if not skip_missing:
-                raise
-            click.echo(f"skip {spec.name}: {exc}", err=True)
-    if not datasets:
-        raise EvalError(f"no benchmark found under --data-root {kw['data_root']}")
-    device = _device(kw["device"])
-    model = load_eval_model(
-        kw["checkpoint"],
-        kw["baseline"],
-        model_name=kw["model_name"],
-        pretrained=kw["pretrained"],
-        device=device,
+    return ModelSpec(kw["checkpoint"], kw["baseline"], kw["model_name"], kw["pretrained"])
+
+
+def run_benchmarks(benchmarks: list, kw: dict[str, Any], *, skip_missing: bool = False) -> None:
+    """Shared body of the benchmark commands: the options as a `SuiteRequest`, `run_suite`, then
+    the lines, the table and the files (on the main rank only under torchrun)."""
+    from tagalign_train import distributed
+
+    from tagalign_eval import report
+    from tagalign_eval.suite import SuiteRequest, run_suite
+
+    request = SuiteRequest(
+        benchmarks=benchmarks,
+        data_root=kw["data_root"],
+        model=_model_spec(kw),
+        protocol=kw["protocol_name"],
+        overrides=_overrides(kw),
+        classes=kw["classes_opt"],
+        device=kw["device"],
+        batch_size=kw["batch_size"],
+        crop_batch=kw["crop_batch"],
+        workers=kw["workers"],
+        limit=kw["limit"],
+        save_vis=kw["save_vis"],
+        save_pred=kw["save_pred"],
+        ignore_out_of_range=kw["ignore_out_of_range"],
+        skip_missing=skip_missing,
+        progress=not kw["no_progress"],
     )
-    results = []
-    for dataset in datasets:
-        protocol = resolve_protocol(kw["protocol_name"], dataset.spec.protocol_family, overrides)
-        result = evaluate(
-            model,
-            dataset,
-            protocol,
-            device=device,
-            images_per_step=kw["batch_size"],
-            crop_batch=kw["crop_batch"],
-            limit=kw["limit"],
-            workers=kw["workers"],
-            save_vis=_picture_dir(kw["save_vis"], dataset.spec.name, len(datasets)),
-            save_pred=_picture_dir(kw["save_pred"], dataset.spec.name, len(datasets)),
-            progress=not kw["no_progress"],
-        )
-        results.append(result)
-        if distributed.is_main():
-            _print_result(result)
+    suite = run_suite(request, on_skip=_print_skip, on_result=_print_result)
     if not distributed.is_main():
         return
-    label = kw["baseline"] or Path(kw["checkpoint"]).name
-    table = report.markdown_table(results, label=label)
-    click.echo(table)
+    click.echo(suite.table)
     if kw["out"]:
-        report.write_json(kw["out"], {"results": results, "table": table})
+        report.write_results(kw["out"], suite)
         click.echo(f"wrote {kw['out']}")
     if kw["markdown"]:
-        Path(kw["markdown"]).write_text(table)
+        report.write_markdown(kw["markdown"], suite)
 
 
-def _picture_dir(folder: str | None, benchmark: str, runs: int) -> Path | None:
-    """`--save-vis/--save-pred DIR`, with one sub-folder per benchmark when several run."""
-    if not folder:
-        return None
-    return Path(folder) / benchmark if runs > 1 else Path(folder)
+def _print_skip(benchmark: str, reason: str) -> None:
+    click.echo(f"skip {benchmark}: {reason}", err=True)
 
 
-def _print_result(result: dict[str, Any]) -> None:
-    from tagalign_eval.report import protocol_banner
+def _print_result(result) -> None:
+    from tagalign_train import distributed
 
-    m = result["metrics"]
+    from tagalign_eval.report import protocol_banner, result_line
+
+    if not distributed.is_main():
+        return
     click.echo(protocol_banner(result))
-    click.echo(
-        f"{result['benchmark']}: mIoU {m['mIoU']}  mAcc {m['mAcc']}  aAcc {m['aAcc']}  "
-        f"({result['images']} images, {result['images_per_s']} img/s)"
-    )
-    if result["out_of_range_labels"]:
+    click.echo(result_line(result))
+    if result.out_of_range_labels:
         click.echo(
-            f"warning: {result['benchmark']}: label values outside the class range were "
-            f"left out of the metric: {result['out_of_range_labels']} (pixels), e.g. in "
-            f"{result['out_of_range_files'][0]}",
+            f"warning: {result.benchmark}: label values outside the class range were "
+            f"left out of the metric: {result.to_dict()['out_of_range_labels']} (pixels), e.g. "
+            f"in {result.out_of_range_files[0]}",
             err=True,
         )
 
@@ -282,9 +245,7 @@ def _benchmark_command(name: str) -> click.Command:
     @run_options
     @user_errors
     def command(**kw: Any) -> None:
-        from tagalign_eval.datasets import get_benchmark
-
-        run_benchmarks([get_benchmark(name)], kw)
+        run_benchmarks([name], kw)
 
     return command
 
@@ -297,10 +258,10 @@ def _benchmark_command(name: str) -> click.Command:
 @user_errors
 def all_command(benchmarks: str | None, **kw: Any) -> None:
     """Evaluate on every benchmark found under --data-root; prints the paper-order table."""
-    from tagalign_eval.datasets import PAPER_ORDER, get_benchmark
+    from tagalign_eval.datasets import PAPER_ORDER
 
     names = [n.strip() for n in benchmarks.split(",")] if benchmarks else list(PAPER_ORDER)
-    run_benchmarks([get_benchmark(n) for n in names], kw, skip_missing=True)
+    run_benchmarks(names, kw, skip_missing=True)
 
 
 @main.command("custom")
@@ -355,20 +316,14 @@ def custom_command(
 def predict_command(images, classes_opt, out, **kw: Any) -> None:
     """Segment images with a free-text class list: overlay PNG, legend panel, per-class masks."""
     from tagalign_eval.datasets import classes_from_option
-    from tagalign_eval.models import load_eval_model
     from tagalign_eval.predict import predict_images
     from tagalign_eval.protocols import resolve_protocol
+    from tagalign_eval.suite import pick_device
 
-    protocol = resolve_protocol(kw.pop("protocol_name"), None, _overrides(kw))
+    protocol = resolve_protocol(kw["protocol_name"], None, _overrides(kw))
     classes = classes_from_option(classes_opt)
-    device = _device(kw["device"])
-    model = load_eval_model(
-        kw["checkpoint"],
-        kw["baseline"],
-        model_name=kw["model_name"],
-        pretrained=kw["pretrained"],
-        device=device,
-    )
+    device = pick_device(kw["device"])
+    model = _model_spec(kw).load(device)
     for written in predict_images(
         model,
         [Path(p) for p in images],

@@ -1,5 +1,5 @@
 """Runs one benchmark: text embeddings once, batched sliding-window inference, confusion matrix on
-the device, optional pictures and label maps; returns the result record written to JSON."""
+the device, optional pictures and label maps; returns a `BenchmarkResult`."""
 
 from __future__ import annotations
 
@@ -7,19 +7,20 @@ import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 import torch
+from tagalign_train import distributed
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from tagalign_eval import distributed, vis
+from tagalign_eval import vis
 from tagalign_eval.datasets.loader import SegDataset
 from tagalign_eval.errors import EvalError
 from tagalign_eval.inference import Segmenter, encode_classes
 from tagalign_eval.metrics import ConfusionMatrix, summarize
 from tagalign_eval.models import EvalModel
 from tagalign_eval.protocols import Protocol
+from tagalign_eval.result import BenchmarkResult
 
 
 def package_versions() -> dict[str, str]:
@@ -66,7 +67,7 @@ def evaluate(
     save_vis: Path | None = None,
     save_pred: Path | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> BenchmarkResult:
     """Evaluate `model` on `dataset`; under torchrun each rank takes a strided share."""
     device = torch.device(device)
     rank, world = distributed.rank_world()
@@ -114,28 +115,28 @@ def evaluate(
         for value, count in part.items():
             out_of_range[value] = out_of_range.get(value, 0) + count
         all_bad_files += files
-    metrics = summarize(confusion.matrix)
     names = dataset.classes.names
-    return {
-        "benchmark": dataset.spec.name,
-        "data_root": str(dataset.data_root.resolve()),
-        "images": total,
-        "classes": {"source": dataset.classes.source, "count": len(names), "names": names},
-        "reduce_zero_label": dataset.spec.reduce_zero_label,
-        "ignore_index": dataset.spec.ignore_index,
-        "protocol": protocol.to_dict(),
-        "model": {k: v for k, v in model.info.items() if k != "config"},
-        "model_config": model.info.get("config"),
-        "clip_blend_applied": not model.is_baseline and protocol.clip_blend > 0,
-        "metrics": metrics.to_dict(names),
-        "out_of_range_labels": {str(k): v for k, v in sorted(out_of_range.items())},
-        "out_of_range_files": all_bad_files[:20],
-        "device": str(device),
-        "world_size": world,
-        "seconds": round(elapsed, 3),
-        "images_per_s": round(total / elapsed, 3) if elapsed > 0 else None,
-        "versions": package_versions(),
-    }
+    return BenchmarkResult(
+        benchmark=dataset.spec.name,
+        data_root=str(dataset.data_root.resolve()),
+        images=total,
+        class_source=dataset.classes.source,
+        class_names=tuple(names),
+        reduce_zero_label=dataset.spec.reduce_zero_label,
+        ignore_index=dataset.spec.ignore_index,
+        protocol=protocol,
+        model={k: v for k, v in model.info.items() if k != "config"},
+        model_config=model.info.get("config"),
+        clip_blend_applied=not model.is_baseline and protocol.clip_blend > 0,
+        metrics=summarize(confusion.matrix).report(names),
+        out_of_range_labels=dict(sorted(out_of_range.items())),
+        out_of_range_files=tuple(all_bad_files[:20]),
+        device=str(device),
+        world_size=world,
+        seconds=round(elapsed, 3),
+        images_per_s=round(total / elapsed, 3) if elapsed > 0 else None,
+        versions=package_versions(),
+    )
 
 
 def _write_pictures(dataset, sample, pred, save_vis, save_pred) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -68,19 +69,52 @@ class SegMetrics:
     aacc: float
     pixels: int
 
-    def to_dict(self, class_names: list[str]) -> dict:
-        def pct(x: float) -> float | None:
-            return None if math.isnan(x) else round(100.0 * x, 4)
-
-        return {
-            "mIoU": pct(self.miou),
-            "mAcc": pct(self.macc),
-            "aAcc": pct(self.aacc),
-            "pixels": self.pixels,
-            "per_class": {
-                name: {"IoU": pct(i), "Acc": pct(a)}
+    def report(self, class_names: list[str]) -> ReportedMetrics:
+        """The figures as results files and the CLI show them: named, in percent."""
+        return ReportedMetrics(
+            miou=_percent(self.miou),
+            macc=_percent(self.macc),
+            aacc=_percent(self.aacc),
+            pixels=self.pixels,
+            per_class=tuple(
+                ClassMetrics(name, _percent(i), _percent(a))
                 for name, i, a in zip(class_names, self.iou, self.acc)
-            },
+            ),
+        )
+
+
+def _percent(x: float) -> float | None:
+    """Percent rounded to 4 decimals; None where undefined (NaN has no JSON spelling)."""
+    return None if math.isnan(x) else round(100.0 * x, 4)
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    """One class's IoU and accuracy in percent (None: absent from ground truth and prediction)."""
+
+    name: str
+    iou: float | None
+    acc: float | None
+
+
+@dataclass(frozen=True)
+class ReportedMetrics:
+    """A benchmark's metrics as reported: percentages, None where a value is undefined."""
+
+    miou: float | None
+    macc: float | None
+    aacc: float | None
+    pixels: int
+    per_class: tuple[ClassMetrics, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `metrics` record of results.json."""
+        return {
+            "mIoU": self.miou,
+            "mAcc": self.macc,
+            "aAcc": self.aacc,
+            "pixels": self.pixels,
+            "per_class": {c.name: {"IoU": c.iou, "Acc": c.acc} for c in self.per_class},
         }
 
 

@@ -1,16 +1,23 @@
-"""Result files: one JSON per run (all benchmarks, protocol, model fingerprint, versions) and a
-Markdown table in the paper's column order with averages."""
+"""How results are shown and kept: the lines printed per benchmark, the Markdown table in the
+paper's column order with averages, and the files (results.json with every benchmark's record,
+the table alone)."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from tagparse.atomic import atomic_write_text
 
 from tagalign_eval.datasets import PAPER_EIGHT, PAPER_ORDER, get_benchmark
 from tagalign_eval.errors import EvalError
+from tagalign_eval.result import BenchmarkResult
+
+if TYPE_CHECKING:
+    from tagalign_eval.suite import SuiteResult
 
 
 def _title(name: str) -> str:
@@ -20,14 +27,14 @@ def _title(name: str) -> str:
         return name
 
 
-def _miou(result: dict[str, Any]) -> float:
-    value = result["metrics"]["mIoU"]
+def _miou(result: BenchmarkResult) -> float:
+    value = result.metrics.miou
     return float("nan") if value is None else float(value)
 
 
-def markdown_table(results: list[dict[str, Any]], label: str = "model") -> str:
+def markdown_table(results: Sequence[BenchmarkResult], label: str = "model") -> str:
     """One row of mIoU per run; paper columns first, then any other benchmark, then averages."""
-    by_name = {r["benchmark"]: r for r in results}
+    by_name = {r.benchmark: r for r in results}
     names = [n for n in PAPER_ORDER if n in by_name] + [n for n in by_name if n not in PAPER_ORDER]
     header = ["", *(_title(n) for n in names), "Avg"]
     cells = [label, *(f"{_miou(by_name[n]):.1f}" for n in names)]
@@ -45,22 +52,38 @@ def markdown_table(results: list[dict[str, Any]], label: str = "model") -> str:
     return "\n".join(lines) + "\n"
 
 
-def protocol_banner(result: dict[str, Any]) -> str:
+def protocol_banner(result: BenchmarkResult) -> str:
     """The line printed above every result: the protocol and its knobs."""
-    p = result["protocol"]
+    p = result.protocol
     return (
-        f"protocol {p['name']}: short side {p['short_side']}, crop {p['crop']}, stride "
-        f"{p['stride']}, {p['head']}(scale {p['scale']}, bias {p['bias']}), CLIP blend "
-        f"{p['clip_blend']}{'' if result.get('clip_blend_applied') else ' (not applied)'}, "
-        f"background {p['background']} {p['bg_thresh']}, pamr {'on' if p['pamr'] else 'off'}, "
-        f"templates {p['templates']}"
+        f"protocol {p.name}: short side {p.short_side}, crop {p.crop}, stride {p.stride}, "
+        f"{p.head}(scale {p.scale}, bias {p.bias}), CLIP blend {p.clip_blend}"
+        f"{'' if result.clip_blend_applied else ' (not applied)'}, "
+        f"background {p.background} {p.bg_thresh}, pamr {'on' if p.pamr else 'off'}, "
+        f"templates {list(p.templates)}"
     )
 
 
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Atomic write, so an interrupted run never leaves half a results file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1, allow_nan=False, default=str))
-    os.replace(tmp, path)
+def result_line(result: BenchmarkResult) -> str:
+    """The line printed below the banner: the benchmark's headline figures."""
+    m = result.metrics
+    return (
+        f"{result.benchmark}: mIoU {m.miou}  mAcc {m.macc}  aAcc {m.aacc}  "
+        f"({result.images} images, {result.images_per_s} img/s)"
+    )
+
+
+def write_results(path: str | Path, suite: SuiteResult) -> None:
+    """results.json: every benchmark's record and the table, written atomically (an interrupted
+    run never leaves half a results file)."""
+    _write_text(path, json.dumps(suite.to_dict(), indent=1, allow_nan=False, default=str))
+
+
+def write_markdown(path: str | Path, suite: SuiteResult) -> None:
+    """The Markdown table alone, written atomically."""
+    _write_text(path, suite.table)
+
+
+def _write_text(path: str | Path, text: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)

@@ -1,0 +1,205 @@
+"""Runs a suite of benchmarks from Python; the `tagalign-eval` benchmark commands are a thin layer
+over `run_suite`.
+
+    from tagalign_eval import ModelSpec, SuiteRequest, run_suite
+
+    suite = run_suite(SuiteRequest(["voc", "ade20k"], "data/", ModelSpec(checkpoint="runs/cc12m")))
+    print(suite.results[0].metrics.miou, suite.table)
+
+The request is checked before anything heavy happens (benchmark names, --data-root, the class
+list, every benchmark's files and protocol), so a mistake surfaces as one `EvalError` in seconds,
+not after the model is loaded. The model is loaded once and shared by every benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tagalign_train import distributed
+
+from tagalign_eval import report
+from tagalign_eval.datasets import (
+    BenchmarkSpec,
+    SegDataset,
+    classes_from_option,
+    get_benchmark,
+    open_benchmark,
+)
+from tagalign_eval.errors import EvalError
+from tagalign_eval.evaluate import evaluate
+from tagalign_eval.models import EvalModel, load_eval_model
+from tagalign_eval.protocols import resolve_protocol
+from tagalign_eval.result import BenchmarkResult
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What is evaluated: exactly one of a tagalign-train `checkpoint` (run dir, checkpoint dir or
+    weights file) and a training-free `baseline` (clip, maskclip, surgery) of an open_clip
+    `model_name` with `pretrained` weights (an open_clip tag or a weights file)."""
+
+    checkpoint: str | Path | None = None
+    baseline: str | None = None
+    model_name: str = "ViT-B-16"
+    pretrained: str | None = "openai"
+
+    @property
+    def label(self) -> str:
+        """The table's row label: the baseline's name or the checkpoint's file or folder name."""
+        return self.baseline or Path(self.checkpoint or "model").name
+
+    def load(self, device: str | torch.device = "cpu") -> EvalModel:
+        return load_eval_model(
+            None if self.checkpoint is None else str(self.checkpoint),
+            self.baseline,
+            model_name=self.model_name,
+            pretrained=self.pretrained,
+            device=device,
+        )
+
+
+@dataclass(frozen=True)
+class SuiteRequest:
+    """One evaluation run: which benchmarks, where their data is, what model, under what protocol.
+
+    `benchmarks` holds registered names (`voc`, `ade20k`, a plugin's) or specs (a custom folder).
+    `overrides` replace protocol settings by `Protocol` field name; None values are ignored.
+    `classes` (a class file or a comma list) replaces every benchmark's class names.
+    """
+
+    benchmarks: Sequence[str | BenchmarkSpec]
+    data_root: str | Path | None
+    model: ModelSpec
+    protocol: str = "tagalign-v3"
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    classes: str | None = None
+    device: str | None = None
+    """cuda, cuda:1, cpu; default: this rank's GPU under torchrun, else cuda if any."""
+    batch_size: int = 2
+    """Images per step (their crops are batched together)."""
+    crop_batch: int = 16
+    """Crops per forward pass."""
+    workers: int = 2
+    """Image-decoding worker processes."""
+    limit: int | None = None
+    """Evaluate only the first N images of each benchmark."""
+    save_vis: str | Path | None = None
+    save_pred: str | Path | None = None
+    ignore_out_of_range: bool = False
+    """Leave mask values outside the class range out of the metric instead of failing."""
+    skip_missing: bool = False
+    """Skip a benchmark whose files are not under `data_root` instead of failing (`all`)."""
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        names = (self.benchmarks,) if isinstance(self.benchmarks, str) else self.benchmarks
+        object.__setattr__(self, "benchmarks", tuple(names))
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """Every benchmark's result in request order, and the benchmarks skipped (name, reason)."""
+
+    results: tuple[BenchmarkResult, ...]
+    label: str
+    """Row label of the table (see `ModelSpec.label`)."""
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def table(self) -> str:
+        """The Markdown table of mIoU in the paper's column order, with averages."""
+        return report.markdown_table(self.results, label=self.label)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results.json payload."""
+        return {"results": [r.to_dict() for r in self.results], "table": self.table}
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """`name` if given; else this rank's device under torchrun (joining its process group), else
+    cuda if there is one."""
+    ddp_device = distributed.init_from_env()
+    if ddp_device is not None and name is None:
+        return ddp_device
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def run_suite(
+    request: SuiteRequest,
+    *,
+    on_skip: Callable[[str, str], None] | None = None,
+    on_result: Callable[[BenchmarkResult], None] | None = None,
+) -> SuiteResult:
+    """Evaluate `request.model` on every benchmark of `request`.
+
+    `on_skip(name, reason)` is called as a missing benchmark is skipped and `on_result(result)` as
+    each benchmark finishes (a long suite can show progress); both run on every torchrun rank.
+    Raises `EvalError` for user mistakes, with the message the CLI prints.
+    """
+    specs = [get_benchmark(b) if isinstance(b, str) else b for b in request.benchmarks]
+    datasets, skipped = _open_datasets(specs, request, on_skip)
+    protocols = [
+        resolve_protocol(request.protocol, d.spec.protocol_family, request.overrides)
+        for d in datasets
+    ]
+    device = pick_device(request.device)
+    model = request.model.load(device)
+    results = []
+    for dataset, protocol in zip(datasets, protocols):
+        result = evaluate(
+            model,
+            dataset,
+            protocol,
+            device=device,
+            images_per_step=request.batch_size,
+            crop_batch=request.crop_batch,
+            limit=request.limit,
+            workers=request.workers,
+            save_vis=_picture_dir(request.save_vis, dataset.spec.name, len(datasets)),
+            save_pred=_picture_dir(request.save_pred, dataset.spec.name, len(datasets)),
+            progress=request.progress,
+        )
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return SuiteResult(tuple(results), request.model.label, tuple(skipped))
+
+
+def _open_datasets(
+    specs: list[BenchmarkSpec],
+    request: SuiteRequest,
+    on_skip: Callable[[str, str], None] | None,
+) -> tuple[list[SegDataset], list[tuple[str, str]]]:
+    """Every benchmark's files checked and indexed; missing ones skipped if the request says so."""
+    root = request.data_root
+    if not root:
+        raise EvalError("--data-root is required (the folder that holds VOCdevkit/, ade/, ...)")
+    if not Path(root).is_dir():
+        raise EvalError(f"--data-root {root} is not a folder")
+    classes = classes_from_option(request.classes) if request.classes else None
+    datasets, skipped = [], []
+    for spec in specs:
+        try:
+            datasets.append(
+                open_benchmark(spec, root, classes, strict_labels=not request.ignore_out_of_range)
+            )
+        except EvalError as exc:
+            if not request.skip_missing:
+                raise
+            skipped.append((spec.name, str(exc)))
+            if on_skip is not None:
+                on_skip(spec.name, str(exc))
+    if not datasets:
+        raise EvalError(f"no benchmark found under --data-root {root}")
+    return datasets, skipped
+
+
+def _picture_dir(folder: str | Path | None, benchmark: str, runs: int) -> Path | None:
+    """`--save-vis/--save-pred DIR`, with one sub-folder per benchmark when several run."""
+    if not folder:
+        return None
+    return Path(folder) / benchmark if runs > 1 else Path(folder)
