@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterable
+from dataclasses import MISSING, fields
 
 import click
 
@@ -26,6 +28,15 @@ from tagalign_train.config import (
 from tagalign_train.errors import TrainError
 
 _NONE = {"default": None, "show_default": "preset"}
+_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+
+
+def _choice(flag: str, choices: Iterable[str], **extra) -> Callable:
+    """`--flag` with config.py's choices and TrainConfig's default, so neither is re-typed."""
+    default = _DEFAULTS[flag.removeprefix("--").replace("-", "_")]
+    return click.option(
+        flag, type=click.Choice(list(choices)), default=default, show_default=True, **extra
+    )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,49 +49,21 @@ _NONE = {"default": None, "show_default": "preset"}
     help="webdataset shards (brace patterns, repeatable) or one TagAlign CSV (filename,caption).",
 )
 @click.option("--out", required=True, help="Run directory (checkpoints, metrics.jsonl).")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="paper", show_default=True)
+@_choice("--preset", PRESETS)
 @click.option("--model", **_NONE, help="open_clip model name or local-dir:PATH.")
 @click.option("--pretrained", **_NONE, help="Hub tag (openai, laion2b_...), weights file, or none.")
 @click.option("--steps", type=int, **_NONE)
 @click.option("--batch-size", type=int, **_NONE, help="Per process (per GPU).")
 @click.option("--lr", type=float, **_NONE, help="Base lr at global batch 4096 (scaled linearly).")
 @click.option("--image-size", type=int, **_NONE)
-@click.option(
-    "--dense",
-    type=click.Choice(DENSE_METHODS),
-    default="surgery",
-    show_default=True,
-)
-@click.option(
-    "--projector",
-    type=click.Choice(PROJECTORS),
-    default="conv",
-    show_default=True,
-)
+@_choice("--dense", DENSE_METHODS)
+@_choice("--projector", PROJECTORS)
 @click.option("--tag-weight", type=float, default=1.0, show_default=True)
 @click.option("--itc-weight", type=float, default=1.0, show_default=True)
-@click.option(
-    "--tag-kinds",
-    type=click.Choice(list(KIND_FLAGS)),
-    default="both",
-    show_default=True,
-)
-@click.option(
-    "--tag-loss",
-    type=click.Choice(TAG_LOSSES),
-    default="softmax",
-    show_default=True,
-)
-@click.option(
-    "--tag-softmax",
-    type=click.Choice(TAG_SOFTMAX),
-    default="joint",
-    show_default=True,
-    help="One softmax over all tags (paper) or one per kind.",
-)
-@click.option(
-    "--templates", type=click.Choice(list(TEMPLATE_SETS)), default="single", show_default=True
-)
+@_choice("--tag-kinds", KIND_FLAGS)
+@_choice("--tag-loss", TAG_LOSSES)
+@_choice("--tag-softmax", TAG_SOFTMAX, help="One softmax over all tags (paper) or one per kind.")
+@_choice("--templates", TEMPLATE_SETS)
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -95,7 +78,7 @@ _NONE = {"default": None, "show_default": "preset"}
 @click.option(
     "--cache-features", default=None, help="Precompute frozen dense features here; train from them."
 )
-@click.option("--unlabeled", type=click.Choice(UNLABELED), default="skip", show_default=True)
+@_choice("--unlabeled", UNLABELED)
 @click.option("--csv-root", default=None, help="Image root for a CSV (default: the CSV's folder).")
 @click.option(
     "--text-cache", default=None, help="Tag-embedding cache dir (default ~/.cache/tagalign-train)."
@@ -103,7 +86,8 @@ _NONE = {"default": None, "show_default": "preset"}
 @click.option("--no-progress", is_flag=True)
 def main(data, no_progress, **options) -> None:
     """Train TagAlign's projector on a frozen CLIP with tags from tags.db."""
-    from tagalign_train.train import train  # torch is imported after argument parsing
+    from tagalign_train import distributed  # torch is imported after argument parsing
+    from tagalign_train.train import train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -111,6 +95,8 @@ def main(data, no_progress, **options) -> None:
     except TrainError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    finally:
+        distributed.teardown()
     if os.environ.get("RANK", "0") == "0":
         click.echo(f"done: step {result.step}, checkpoint {result.checkpoint}")
 

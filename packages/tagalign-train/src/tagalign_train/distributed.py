@@ -73,6 +73,12 @@ def init_from_env() -> torch.device | None:
     return torch.device("cpu")
 
 
+def teardown() -> None:
+    """Leave the process group before exit (torchrun warns about groups left open)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _in_group() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
