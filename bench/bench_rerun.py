@@ -89,7 +89,8 @@ def main() -> None:
     for label, first, again in rows:
         ratio = first / again
         print(
-            f"| {label} | {first:.2f} | {again:.3f} | {ratio:.0f}x | >= 50x {'PASS' if ratio >= 50 else 'FAIL'} |"
+            f"| {label} | {first:.2f} | {again:.3f} | {ratio:.0f}x | "
+            f">= 50x {'PASS' if ratio >= 50 else 'FAIL'} |"
         )
 
 

@@ -4,10 +4,12 @@ Builds the db with bulk SQL inserts (all samples parsed by a spaCy-like parser, 
 LLM-like parser, a 1,000-tag vocabulary and labels), then measures through the real Textual app
 in headless mode (`App.run_test`): time from nothing to the first rendered screen per order, and
 the time of each `s` (next sample) and `r` (reject, one committed write + running precision)
-keystroke, beside an unbound key (`z`) that measures the headless pilot itself. Prints each figure beside its target and the ratio, as wall time and as this process's
-CPU time (on a shared machine the wall time includes waiting for other processes).
+keystroke, beside an unbound key (`z`) that measures the headless pilot itself. Prints each figure
+beside its target and the ratio, as wall time and as this process's CPU time (on a shared machine
+the wall time includes waiting for other processes).
 
-    .venv/bin/python bench/bench_review.py [--samples 1000000] [--keys 200] [--db /tmp/review_bench.db]
+    .venv/bin/python bench/bench_review.py [--samples 1000000] [--keys 200]
+        [--db /tmp/review_bench.db]
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ ADJS = [f"adj{i}" for i in range(200)]
 
 
 def build_db(path: Path, n: int, seed: int = 0) -> None:
-    """Synthetic tags.db: Zipf-distributed tags so the vocabulary has a long tail like real corpora."""
+    """Synthetic tags.db: Zipf-distributed tags, so the vocabulary has a real corpus's long tail."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     TagsDB.open(path, create=True).engine.dispose()
@@ -42,8 +44,9 @@ def build_db(path: Path, n: int, seed: int = 0) -> None:
     t0 = time.perf_counter()
     with con:
         con.execute(
-            "INSERT INTO parsers(id, fingerprint, backend, model, prompt_id, prompt_hash, normalizer_version,"
-            " params, created_at) VALUES (1,'aaaa1111bbbb2222','spacy','en_core_web_sm','','','n1','{}',0),"
+            "INSERT INTO parsers(id, fingerprint, backend, model, prompt_id, prompt_hash,"
+            " normalizer_version, params, created_at)"
+            " VALUES (1,'aaaa1111bbbb2222','spacy','en_core_web_sm','','','n1','{}',0),"
             " (2,'cccc3333dddd4444','openai','smollm2','tags-v1','p1','n1','{}',0)"
         )
         samples, parses, labels = [], [], []
@@ -127,7 +130,8 @@ async def keystrokes(path: Path, n: int) -> dict[str, list[float]]:
 def row(name: str, value: float, target: float | None) -> None:
     ratio = f"{value / target:6.2f}x of target" if target else ""
     print(
-        f"{name:<44} {1000 * value:9.1f} ms   target {'' if target is None else f'{1000 * target:.0f} ms':<8} {ratio}"
+        f"{name:<44} {1000 * value:9.1f} ms   "
+        f"target {'' if target is None else f'{1000 * target:.0f} ms':<8} {ratio}"
     )
 
 

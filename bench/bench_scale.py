@@ -26,7 +26,7 @@ N_OBJECT_NAMES, N_ATTRIBUTE_NAMES = 50_000, 5_000
 
 
 def build_synthetic(path: Path, n: int, seed: int = 0) -> None:
-    """Bulk-write samples + one parser's parses: 5 object and 3 attribute tags per caption (Zipf)."""
+    """Bulk-write samples + one parser's parses: 5 object, 3 attribute tags per caption (Zipf)."""
     from tagparse.db import TagsDB
     from tagparse.parsing import ParserSpec
 
@@ -52,7 +52,8 @@ def build_synthetic(path: Path, n: int, seed: int = 0) -> None:
             ((f"{start + i:09d}", captions[i], hashes[i]) for i in range(m)),
         )
         con.executemany(
-            "INSERT INTO parses(caption_hash, parser_id, objects, attributes, raw_output, status, error, created_at) "
+            "INSERT INTO parses(caption_hash, parser_id, objects, attributes, raw_output, status, "
+            "error, created_at) "
             "VALUES (?,?,?,?,'','ok','',?)",
             (
                 (
@@ -79,7 +80,10 @@ def step(kind: str, path: str) -> None:
     start = time.perf_counter()
     if kind == "vocab":
         s = build_vocab(TagsDB.open(path), 10_000, 1_000, progress=False)
-        detail = f"{s.labelled:,} samples labelled, {s.sizes['object']} objects, {s.sizes['attribute']} attributes"
+        detail = (
+            f"{s.labelled:,} samples labelled, {s.sizes['object']} objects, "
+            f"{s.sizes['attribute']} attributes"
+        )
     else:
         labels = load_labels(path)
         detail = (
@@ -127,14 +131,16 @@ def main() -> None:
         t = time.perf_counter()
         build_synthetic(path, args.samples)
         print(
-            f"synthetic tags.db: {args.samples:,} samples x 8 tags, {path.stat().st_size / 2**20:.0f} MiB, "
+            f"synthetic tags.db: {args.samples:,} samples x 8 tags, "
+            f"{path.stat().st_size / 2**20:.0f} MiB, "
             f"written in {time.perf_counter() - t:.1f} s"
         )
         vocab = measure("vocab", path)
         load = measure("load", path)
     scale = CC12M / args.samples
     print(
-        f"\n| step | {args.samples:,} samples (s) | peak RSS (MiB) | target | 12M extrapolated (s / MiB) |"
+        f"\n| step | {args.samples:,} samples (s) | peak RSS (MiB) | target "
+        "| 12M extrapolated (s / MiB) |"
     )
     print("|---|---|---|---|---|")
     for name, r, target, ok in (
@@ -147,7 +153,8 @@ def main() -> None:
         ),
     ):
         print(
-            f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {target} {'PASS' if ok else 'FAIL'} | "
+            f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
+            f"{target} {'PASS' if ok else 'FAIL'} | "
             f"{r['seconds'] * scale:.0f} s / {extrapolate_rss(r, scale):.0f} MiB |"
         )
     print(f"\nvocab: {vocab['detail']}\nload: {load['detail']}")

@@ -44,7 +44,7 @@ def naive(captions: list[str]) -> tuple[float, float]:
 
 
 def backend(captions: list[str], batch_size: int) -> tuple[float, float]:
-    """(wall, CPU) seconds of the backend's parse_batch, tag extraction and normalization included."""
+    """(wall, CPU) seconds of the backend's parse_batch, with tag extraction and normalization."""
     parser = create(batch_size=batch_size)
     t0, c0 = time.perf_counter(), time.process_time()
     with tqdm(total=len(captions), desc="backend", unit="caption", mininterval=1) as bar:
@@ -108,7 +108,8 @@ def main() -> None:
         )
         n = len(captions)
         print(
-            f"\n{'per process':<34}{'seconds':>9}{'captions/s':>12}{'CPU s':>8}{'captions/CPU-s':>16}"
+            f"\n{'per process':<34}{'seconds':>9}{'captions/s':>12}"
+            f"{'CPU s':>8}{'captions/CPU-s':>16}"
         )
         for name, t, c in [
             ("naive loop nlp(c), full pipeline", t_naive, c_naive),
@@ -116,17 +117,20 @@ def main() -> None:
         ]:
             print(f"{name:<34}{t:>9.1f}{n / t:>12.0f}{c:>8.1f}{n / c:>16.0f}")
         print(
-            f"speed-up: {t_naive / t_backend:.2f}x wall, {c_naive / c_backend:.2f}x CPU time (target >= 2x)"
+            f"speed-up: {t_naive / t_backend:.2f}x wall, "
+            f"{c_naive / c_backend:.2f}x CPU time (target >= 2x)"
         )
 
     if "workers" in parts:
         rows = [(w, *pipeline(args.captions, args.limit, w, args.batch_size)) for w in (1, 2)]
         print(
-            f"\n{'run_parse':<14}{'parsed':>9}{'seconds':>9}{'captions/s':>12}{'CPU s':>8}{'cores used':>12}"
+            f"\n{'run_parse':<14}{'parsed':>9}{'seconds':>9}{'captions/s':>12}"
+            f"{'CPU s':>8}{'cores used':>12}"
         )
         for w, parsed, secs, cpu in rows:
             print(
-                f"{f'workers={w}':<14}{parsed:>9,}{secs:>9.1f}{parsed / secs:>12.0f}{cpu:>8.0f}{cpu / secs:>12.2f}"
+                f"{f'workers={w}':<14}{parsed:>9,}{secs:>9.1f}{parsed / secs:>12.0f}"
+                f"{cpu:>8.0f}{cpu / secs:>12.2f}"
             )
         print(
             f"speed-up: {rows[0][2] / rows[1][2]:.2f}x (target >= 1.6x; includes model loading "

@@ -1,4 +1,5 @@
-"""Train the perceptron POS tagger that the NLTK backend ships (used when NLTK's own data is absent).
+"""Train the perceptron POS tagger that the NLTK backend ships (used when NLTK's own data is
+absent).
 
 NLTK's `averaged_perceptron_tagger_eng` cannot be downloaded on every machine, so tagparse ships a
 tagger it trains itself: captions are tokenized with NLTK's Treebank tokenizer (what the backend

@@ -63,7 +63,8 @@ def test_tagparse_installs_alone_without_torch(wheels, tmp_path):
             "-c",
             (
                 "import importlib.util, tagparse.cli, tagparse.reader; print("
-                "importlib.util.find_spec('torch') is None, importlib.util.find_spec('spacy') is None)"
+                "importlib.util.find_spec('torch') is None, "
+                "importlib.util.find_spec('spacy') is None)"
             ),
         ],
         check=False,
@@ -97,7 +98,7 @@ def test_trainer_needs_only_tagparse_core(wheels):
 
 
 def test_trainer_install_pulls_no_nlp_stack(wheels, tmp_path):
-    """Resolve (dry run) the trainer wheel into a fresh venv: torch yes, spaCy/NLTK/Textual/openai no."""
+    """Resolve (dry run) the trainer wheel in a venv: torch yes, spaCy/NLTK/Textual/openai no."""
     venv = tmp_path / "venv"
     subprocess.run(
         [UV, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True

@@ -2,8 +2,8 @@
 tagalign-eval) in subprocesses on a reduced ToyShapes world (300 train / 16 val images, the shipped
 toy CLIP, one TagAlign run of 30 steps), and the outputs hang together. About 200 s on 2 cores.
 
-Margins, from measured runs of this reduced demo with the shipped 20k-step toy CLIP (bench/RESULTS.md,
-"Issue 7"), TagAlign minus training-free for seeds 0 (the one tested) / 1 / 2:
+Margins, from measured runs of this reduced demo with the shipped 20k-step toy CLIP
+(bench/RESULTS.md, "Issue 7"), TagAlign minus training-free for seeds 0 (the one tested) / 1 / 2:
 - shapes mIoU: +2.3 / +0.7 / +0.3 (full world: +2.8). SHAPES_MARGIN = 0.1 leaves headroom below
   the smallest gain.
 - attribute-shapes mIoU: +1.2 / +1.3 / +1.5 (full world: +1.8). ATTR_MARGIN = 0.5.
@@ -22,7 +22,8 @@ from tagparse.reader import load_labels
 
 SHAPES_MARGIN = 0.1
 ATTR_MARGIN = 0.5
-#: A smaller world than `--quick`, one trained variant (TagAlign) against the training-free baseline.
+#: A smaller world than `--quick`, one trained variant (TagAlign) against the training-free
+#: baseline.
 REDUCED = [
     "--quick",
     "--n-train",

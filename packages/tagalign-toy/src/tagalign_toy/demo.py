@@ -2,8 +2,8 @@
 
 Stages: generate ToyShapes -> the toy CLIP (shipped weights of the default recipe, or pretrained
 from scratch with `--retrain-clip`; cached) -> `tagparse run --backend spacy` ->
-`tagparse vocab` -> `tagalign-train --preset toy` for three variants -> `tagalign-eval` on both class
-lists for those and the training-free baseline -> one Markdown table, overlay pictures, and
+`tagparse vocab` -> `tagalign-train --preset toy` for three variants -> `tagalign-eval` on both
+class lists for those and the training-free baseline -> one Markdown table, overlay pictures, and
 tagparse's precision/recall against the generator's known tags. Every tool runs through its real
 CLI in a subprocess, exactly as a user would type it; the commands are printed.
 """
@@ -47,7 +47,7 @@ class DemoError(Exception):
 
 @dataclass(frozen=True)
 class Sizes:
-    """World size and training lengths; `--quick` is the reduced version; the other options shrink it further."""
+    """World size and training lengths; `--quick` is the reduced one, other options shrink it."""
 
     world: WorldSpec
     clip: PretrainRecipe
@@ -78,7 +78,7 @@ def _bin(name: str) -> str:
 
 
 def run_cli(args: list[str], log: Path) -> None:
-    """Run one tool as a user would; its progress bars go to the terminal, a copy of stdout to `log`."""
+    """Run one tool as a user would; progress bars go to the terminal, a copy of stdout to `log`."""
     click.echo("$ " + " ".join(args))
     with open(log, "w", encoding="utf-8") as f:
         proc = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=False)
@@ -132,7 +132,8 @@ def run_demo(
 ) -> dict:
     """All stages; returns the summary also written to `out/summary.json`.
 
-    `variants` names the trained runs to include (None = all); the training-free baseline always runs.
+    `variants` names the trained runs to include (None = all); the training-free baseline always
+    runs.
     """
     chosen = [v for v in VARIANTS if v[1] is None or variants is None or v[1] in variants]
     from tagalign_toy.pretrain import toy_clip_weights

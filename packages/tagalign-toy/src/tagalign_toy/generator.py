@@ -1,7 +1,8 @@
-"""ToyShapes: a seeded synthetic world of coloured shapes on textured backgrounds, with noisy captions.
+"""ToyShapes: a seeded synthetic world of coloured shapes on textured backgrounds, with noisy
+captions.
 
-Every sample is drawn from its own random stream `(seed, split, index)`, so a sample never depends on
-how many others were generated, and the same seed always yields the same bytes (JPEGs at a fixed
+Every sample is drawn from its own random stream `(seed, split, index)`, so a sample never depends
+on how many others were generated, and the same seed always yields the same bytes (JPEGs at a fixed
 quality without metadata, tar members with fixed mtime/owner, palette PNGs without text chunks).
 
 Caption ground truth (what `gold.jsonl` records and the tests check):
@@ -139,7 +140,7 @@ def shape_classes() -> list[str]:
 
 
 def attribute_classes() -> list[str]:
-    """Class list of `toyshapes-attr`: every colour-shape pair, colour-major (index 0 background)."""
+    """Class list of `toyshapes-attr`: every colour-shape pair, colour-major (0 is background)."""
     return ["background", *(f"{c} {s}" for c in COLOURS for s in SHAPES)]
 
 
@@ -367,7 +368,7 @@ def write_caption(scene: Scene, rng: np.random.Generator) -> None:
 def make_sample(
     seed: int, split: str, index: int
 ) -> tuple[Scene, Image.Image, np.ndarray, np.ndarray]:
-    """One sample from its own random stream: scene with caption, image, shape mask, attribute mask."""
+    """One sample from its own random stream: captioned scene, image, shape mask, attribute mask."""
     rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
     scene = sample_scene(rng, f"{split}{index:07d}")
     write_caption(scene, rng)
@@ -376,7 +377,7 @@ def make_sample(
 
 
 def make_sibling_group(seed: int, index: int, size: int) -> list[tuple[Scene, Image.Image]]:
-    """`size` captioned images of one layout that differ only in their shapes (toy-CLIP pretraining).
+    """`size` captioned images of one layout, differing only in their shapes (toy-CLIP pretraining).
 
     The first sibling keeps the drawn shapes; every other one redraws each object's shape from the
     five others, keeping position, size, colour and the background texture. Batched
