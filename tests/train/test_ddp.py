@@ -8,7 +8,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from tagalign_train.losses import TagAlignLoss, TagLoss
 from tagalign_train.model import build_model
-from tagalign_train.train import TrainStep
+from tagalign_train.run import TrainStep
 from torch.nn.parallel import DistributedDataParallel
 from train_helpers import TINY
 
