@@ -2,6 +2,8 @@
 prepare, and the one-line errors."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -326,3 +328,13 @@ def test_prepare_context_from_detail_json(tmp_path):
     assert out.tolist() == expected.tolist()
     assert (devkit / "ImageSets/SegmentationContext/val.txt").read_text() == "2008_000002\n"
     assert get_benchmark("context").class_list().names[59] == "wood"
+
+
+def test_the_cli_and_the_benchmark_layouts_import_without_torch():
+    """`tagalign-eval --help` lists the benchmarks; importing torch for that took seconds."""
+    code = (
+        "import sys, tagalign_eval, tagalign_eval.cli, tagalign_eval.datasets; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -13,7 +13,7 @@ from tagalign_eval.datasets import (
     register_benchmark,
 )
 from tagalign_eval.errors import EvalError
-from tagalign_eval.metrics import IGNORE
+from tagalign_eval.labels import IGNORE
 
 EXPECTED_CLASSES = {
     "voc": 21,

@@ -10,11 +10,16 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tagalign_eval.errors import EvalError
+
+if TYPE_CHECKING:
+    from tagalign_eval.datasets import BenchmarkSpec
+    from tagalign_eval.result import BenchmarkResult
+    from tagalign_eval.suite import ModelSpec
 
 _OVERRIDES = (
     "short_side",
@@ -150,13 +155,15 @@ def _overrides(kw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _model_spec(kw: dict[str, Any]):
+def _model_spec(kw: dict[str, Any]) -> ModelSpec:
     from tagalign_eval.suite import ModelSpec
 
     return ModelSpec(kw["checkpoint"], kw["baseline"], kw["model_name"], kw["pretrained"])
 
 
-def run_benchmarks(benchmarks: list, kw: dict[str, Any], *, skip_missing: bool = False) -> None:
+def run_benchmarks(
+    benchmarks: list[str | BenchmarkSpec], kw: dict[str, Any], *, skip_missing: bool = False
+) -> None:
     """Shared body of the benchmark commands: the options as a `SuiteRequest`, `run_suite`, then
     the lines, the table and the files (on the main rank only under torchrun)."""
     from tagalign_train import distributed
@@ -197,22 +204,17 @@ def _print_skip(benchmark: str, reason: str) -> None:
     click.echo(f"skip {benchmark}: {reason}", err=True)
 
 
-def _print_result(result) -> None:
+def _print_result(result: BenchmarkResult) -> None:
     from tagalign_train import distributed
 
-    from tagalign_eval.report import protocol_banner, result_line
+    from tagalign_eval.report import out_of_range_warning, protocol_banner, result_line
 
     if not distributed.is_main():
         return
     click.echo(protocol_banner(result))
     click.echo(result_line(result))
     if result.out_of_range_labels:
-        click.echo(
-            f"warning: {result.benchmark}: label values outside the class range were "
-            f"left out of the metric: {result.to_dict()['out_of_range_labels']} (pixels), e.g. "
-            f"in {result.out_of_range_files[0]}",
-            err=True,
-        )
+        click.echo(out_of_range_warning(result), err=True)
 
 
 class BenchmarkGroup(click.Group):

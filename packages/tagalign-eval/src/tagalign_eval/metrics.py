@@ -15,8 +15,7 @@ from typing import Any
 
 import torch
 
-IGNORE = -1
-"""Internal ignore label: loaders map each dataset's ignore value (255, 1000) to this."""
+from tagalign_eval.labels import IGNORE
 
 
 @dataclass

@@ -73,6 +73,15 @@ def result_line(result: BenchmarkResult) -> str:
     )
 
 
+def out_of_range_warning(result: BenchmarkResult) -> str:
+    """The warning printed when label values outside the class range were left out."""
+    return (
+        f"warning: {result.benchmark}: label values outside the class range were left out of "
+        f"the metric: {result.to_dict()['out_of_range_labels']} (pixels), e.g. in "
+        f"{result.out_of_range_files[0]}"
+    )
+
+
 def write_results(path: str | Path, suite: SuiteResult) -> None:
     """results.json: every benchmark's record and the table, written atomically (an interrupted
     run never leaves half a results file)."""

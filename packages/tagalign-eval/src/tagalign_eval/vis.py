@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from tagalign_eval.datasets.spec import BenchmarkSpec
-from tagalign_eval.metrics import IGNORE
+from tagalign_eval.labels import IGNORE
 
 IGNORE_COLOR = (255, 255, 255)
 

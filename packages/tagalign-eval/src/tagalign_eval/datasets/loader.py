@@ -11,7 +11,7 @@ from PIL import Image
 from tagalign_eval.datasets.classes import ClassList
 from tagalign_eval.datasets.spec import BenchmarkSpec
 from tagalign_eval.errors import EvalError
-from tagalign_eval.metrics import IGNORE
+from tagalign_eval.labels import IGNORE
 
 _SHOW = 3
 
