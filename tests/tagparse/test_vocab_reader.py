@@ -85,7 +85,10 @@ def test_review_verdicts_change_labels_and_fingerprint(db):
     after = build_vocab(db, 10, 10, progress=False).fingerprint
     labels = load_labels(db.path)
     idx = labels.key_index()
-    tags = lambda key, kind: {labels.vocab[kind][j] for j in labels.labels[kind].row(idx[key])}
+
+    def tags(key, kind):
+        return {labels.vocab[kind][j] for j in labels.labels[kind].row(idx[key])}
+
     assert tags("k1", "object") == {"car"}
     assert tags("k3", "object") == {"bus", "wheel"} and tags("k3", "attribute") == {"red"}
     assert before != after
