@@ -129,3 +129,29 @@ def test_samples_first_caption_wins_and_parses_upsert(tmp_path):
     con = db.raw()
     assert con.execute("SELECT COUNT(*) FROM parses").fetchone()[0] == 1
     con.close()
+
+
+def test_every_connection_gets_the_same_pragmas(tmp_path):
+    from tagparse.db.merge import MergeTarget
+    from tagparse.db.verdicts import VerdictStore
+
+    db = TagsDB.open(tmp_path / "tags.db", create=True)
+    with db.engine.connect() as conn:
+        engine_con = conn.connection.driver_connection
+        assert engine_con.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        assert engine_con.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+    store, target, reader = VerdictStore(db.path), MergeTarget(db.path), db.reader()
+    try:
+        for con in (store.con, target.con, reader.con):
+            assert con.execute("PRAGMA foreign_keys").fetchone() == (1,)
+            assert con.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+            assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert reader.con.execute("PRAGMA query_only").fetchone() == (1,)
+        with pytest.raises(sqlite3.IntegrityError):  # the review store checks references now
+            store.con.execute(
+                "INSERT INTO verdicts(sample_id, tag, kind, verdict, created_at) "
+                "VALUES (999, 'dog', 'object', 'add', 0)"
+            )
+    finally:
+        for closable in (store, target, reader):
+            closable.close()
