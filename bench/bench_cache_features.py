@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
 
-from tagalign_train.train import TrainConfig, train
+from tagalign_train.config import TrainConfig
+from tagalign_train.train import train
 from train_helpers import make_tags_db, make_world, save_random_weights
 
 

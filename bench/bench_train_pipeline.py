@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
 
+from tagalign_train.config import PRESETS, TrainConfig
 from tagalign_train.data import (
     BatchCollate,
     StepBatches,
@@ -34,14 +35,9 @@ from tagalign_train.data import (
 )
 from tagalign_train.losses import TagAlignLoss, TagLoss
 from tagalign_train.model import build_model
-from tagalign_train.train import (
-    PRESETS,
-    TrainConfig,
-    TrainStep,
-    _limit_cpu_threads,
-    param_groups,
-    train,
-)
+from tagalign_train.optim import param_groups
+from tagalign_train.run import TrainStep, _limit_cpu_threads
+from tagalign_train.train import train
 from tagparse.reader import load_labels
 from train_helpers import make_tags_db, make_world, save_random_weights
 
@@ -73,7 +69,7 @@ def ceiling(weights: str, batch: int, size: int, n_tags: int, steps: int) -> flo
 
 def data_only(db: str, shards: list[str], batch: int, size: int, workers: int, steps: int) -> float:
     """Images/s of the data pipeline alone (decode, augment, collate), with no training step."""
-    from tagalign_train.model import NORMALIZATIONS
+    from tagalign_train.preprocess import NORMALIZATIONS
     from torch.utils.data import DataLoader
 
     labels = load_labels(db)

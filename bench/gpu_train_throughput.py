@@ -18,7 +18,8 @@ import time
 import torch
 from tagalign_train.losses import TagAlignLoss, TagLoss
 from tagalign_train.model import build_model
-from tagalign_train.train import TrainStep, param_groups
+from tagalign_train.optim import param_groups
+from tagalign_train.run import TrainStep
 from torch.utils.flop_counter import FlopCounterMode
 
 TAGS, CONTEXT = 10_000, 77
