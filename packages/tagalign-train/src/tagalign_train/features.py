@@ -23,6 +23,7 @@ from tqdm import tqdm
 from tagalign_train import distributed
 from tagalign_train.data import SampleIndex, TagAlignDataset, plain_transform
 from tagalign_train.distributed import Dist
+from tagalign_train.model import TagAlignModel
 from tagalign_train.preprocess import normalize
 
 
@@ -82,7 +83,7 @@ class FeatureCacheSpec:
     workers: int
 
 
-def cache_key(model, index: SampleIndex, use: np.ndarray) -> str:
+def cache_key(model: TagAlignModel, index: SampleIndex, use: np.ndarray) -> str:
     cfg = model.config
     pre = cfg.preprocessing
     h = hashlib.sha256()
@@ -110,7 +111,9 @@ def _columns(batch: list[tuple]) -> list[tuple]:
 
 
 @torch.no_grad()
-def _compute(model, spec: FeatureCacheSpec, root: Path, device, progress: bool) -> None:
+def _compute(
+    model: TagAlignModel, spec: FeatureCacheSpec, root: Path, device: torch.device, progress: bool
+) -> None:
     pre = model.config.preprocessing
     n = len(spec.use)
     dataset = TagAlignDataset(
@@ -147,7 +150,7 @@ def _compute(model, spec: FeatureCacheSpec, root: Path, device, progress: bool) 
 
 
 def build_feature_cache(
-    model, spec: FeatureCacheSpec, env: Dist, progress: bool = True
+    model: TagAlignModel, spec: FeatureCacheSpec, env: Dist, progress: bool = True
 ) -> FeatureCache:
     """Compute the cache once (rank 0; others wait) or reuse a complete one."""
     root = Path(spec.cache_dir) / f"features-{cache_key(model, spec.index, spec.use)}"
