@@ -1,0 +1,105 @@
+"""Shared checks for bad-input and fault tests of the three CLIs (tagparse, tagalign-train,
+tagalign-eval), so every package's battery asserts the same promise (issue 12):
+
+- the command runs as a real subprocess through the real console script (`run_cli`);
+- a user mistake or a fault ends in exit code 2 and exactly one `error: ...` line on stderr that
+  names the file/row/key, never a traceback (`assert_user_error`);
+- a tags.db that a failed command touched is unchanged: same rows per table, same content, and
+  `PRAGMA integrity_check` still `ok` (`db_snapshot` before and after, compare with `==`).
+
+`tests/` is on `sys.path` through `tests/conftest.py`, so any test does `import cli_checks`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+BIN = Path(sys.executable).parent  # the venv's bin folder: .venv/bin/tagparse etc.
+
+
+def cli_path(name: str) -> str:
+    """The console script `name` of this venv (the tests must run the installed CLI)."""
+    path = BIN / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: console script not installed in this venv")
+    return str(path)
+
+
+def run_cli(
+    args: Sequence[str | os.PathLike],
+    *,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    **kw,
+) -> subprocess.CompletedProcess:
+    """Run `args` (its first item a console script name, e.g. "tagparse") as a subprocess.
+
+    Output is captured as text; `env` entries are added to (not replacing) the environment;
+    other keyword arguments (`cwd`, `input`, ...) go to `subprocess.run`. Never raises on a
+    non-zero exit: the caller asserts on `returncode`.
+    """
+    argv = [cli_path(str(args[0])), *(str(a) for a in args[1:])]
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env=full_env, check=False, **kw
+    )
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *must_mention: str) -> str:
+    """Assert the promise for a user mistake or fault, and return the error line.
+
+    Exit code 2, no "Traceback" anywhere, stderr's lines are `warning: ...` lines and exactly one
+    `error: ...` line (the last), which contains every string in `must_mention` (the file, row or
+    key it is about, and what to do).
+    """
+    where = f"\nexit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr + proc.stdout, "a traceback" + where
+    assert proc.returncode == 2, "exit code is not 2" + where
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines, "nothing on stderr" + where
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == [lines[-1]], "not exactly one `error:` line, last" + where
+    others = [line for line in lines[:-1] if not line.startswith("warning: ")]
+    assert not others, "stderr has lines other than warnings and the error" + where
+    for fragment in must_mention:
+        assert fragment in errors[0], f"the error does not mention {fragment!r}" + where
+    return errors[0]
+
+
+def db_snapshot(path: str | os.PathLike) -> dict[str, object]:
+    """Row count of every table, a digest of all rows, and `PRAGMA integrity_check`.
+
+    Opened read-only (`mode=ro`; `immutable=1` when the folder cannot hold a `-shm` file), so
+    taking a snapshot changes nothing. A missing file gives `{}`, so "no file was left behind"
+    is `db_snapshot(p) == {}`.
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    try:
+        tables = [
+            r[0]
+            for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
+        ]
+        snapshot: dict[str, object] = {
+            f"rows:{t}": con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables
+        }
+        digest = hashlib.sha1()
+        for line in con.iterdump():
+            digest.update(line.encode())
+        snapshot["digest"] = digest.hexdigest()
+        snapshot["integrity_check"] = con.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        con.close()
+    return snapshot
