@@ -239,7 +239,7 @@ def run_demo(
         *[a for s in shards for a in ("--data", s)],
     ]
     runs = out / "runs"
-    for label, name, flags in chosen:
+    for _label, name, flags in chosen:
         if name is None:
             continue
         run_dir = runs / name

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import open_clip
 import torch
-from open_clip.constants import IMAGENET_MEAN, IMAGENET_STD
 from open_clip.loss import ClipLoss
 from PIL import Image
+from tagalign_train.optim import param_groups
+from tagalign_train.preprocess import NORMALIZATIONS, normalize
 from tqdm import tqdm
 
 from tagalign_toy.generator import jpeg_bytes, make_sibling_group
@@ -105,10 +106,8 @@ def _lr_at(step: int, recipe: PretrainRecipe) -> float:
 
 
 def normalise(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 images to the ImageNet mean/std normalisation tagalign-train uses."""
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (batch.float() / 255 - mean) / std
+    """uint8 images to the ImageNet mean/std normalisation tagalign-train's `toy` preset uses."""
+    return normalize(batch, *NORMALIZATIONS["imagenet"])
 
 
 def sibling_batches(recipe: PretrainRecipe, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -137,15 +136,7 @@ def train_toy_clip(
     torch.manual_seed(recipe.seed)
     model = open_clip.create_model(TOY_CLIP_NAME, pretrained=None)
     tokens = open_clip.get_tokenizer(TOY_CLIP_NAME)(captions)
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": recipe.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=recipe.lr,
-    )
+    opt = torch.optim.AdamW(param_groups(model, recipe.weight_decay), lr=recipe.lr)
     loss_fn = ClipLoss()
     batches = sibling_batches(recipe, torch.Generator().manual_seed(recipe.seed))
     model.train()

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import open_clip
 import torch
-from open_clip.constants import IMAGENET_MEAN, IMAGENET_STD
 from safetensors.torch import save_file
+from tagalign_train.preprocess import NORMALIZATIONS
 from tagparse.atomic import atomic_path
 
 from tagalign_toy.generator import TOYSHAPES_VERSION
@@ -112,9 +112,10 @@ def save_toy_clip(
         k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
         for k, v in state.items()
     }
+    mean, std = NORMALIZATIONS["imagenet"]  # what the toy CLIP was pretrained with
     local_config = {
         "model_cfg": toy_clip_config(),
-        "preprocess_cfg": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "preprocess_cfg": {"mean": list(mean), "std": list(std)},
     }
     stale = out.with_name(f".{out.name}.stale")
     with atomic_path(out, directory=True) as tmp:
