@@ -21,8 +21,10 @@ print(",".join(heavy) or "none")
     "body",
     [
         "import tagalign_train.config",
-        "from tagalign_train.cli import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+        (
+            "from tagalign_train.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+        ),
     ],
     ids=["import-config", "cli-help"],
 )

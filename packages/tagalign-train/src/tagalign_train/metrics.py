@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Self
 
 
 class MetricsLog:
@@ -39,7 +40,7 @@ class MetricsLog:
         if self.tb is not None:
             self.tb.close()
 
-    def __enter__(self) -> MetricsLog:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
