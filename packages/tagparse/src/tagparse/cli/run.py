@@ -80,11 +80,25 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
 @click.option(
     "--api-key-env", default=None, help="[openai] environment variable holding the API key"
 )
-@click.option("--concurrency", type=int, default=None, help="[openai] requests in flight")
+@click.option(
+    "--concurrency",
+    type=int,
+    default=None,
+    help="[openai/vllm] requests in flight (openai: 8; vllm: 256 per data-parallel rank)",
+)
 @click.option("--max-retries", type=int, default=None, help="[openai/vllm] retries per caption")
 @click.option("--timeout", type=float, default=None, help="[openai] seconds per request")
 @click.option("--prompt", default=None, help="[llm] prompt template id")
 @click.option("--tensor-parallel-size", type=int, default=None, help="[vllm] GPUs per model")
+@click.option(
+    "--data-parallel-size", type=int, default=None, help="[vllm] model replicas (TP x DP GPUs)"
+)
+@click.option(
+    "--vllm-python",
+    default=None,
+    help="[vllm] Python (or venv, or `vllm` script) of the environment holding vLLM "
+    "(default: $TAGPARSE_VLLM_PYTHON, `vllm` on PATH, this Python)",
+)
 @click.option("--temperature", type=float, default=None, help="[llm] sampling temperature")
 @click.option("--max-tokens", type=int, default=None, help="[llm] output token limit")
 @click.option(
