@@ -79,7 +79,7 @@ def _csr(blobs: list[bytes]) -> CSR:
 
 def load_labels(path: str | Path) -> TagLabels:
     """Load vocabulary and labels; fails with a one-line message if `tagparse vocab` was not run."""
-    db = TagsDB.open(path)
+    db = TagsDB.open(path, read_only=True)
     fp = db.get_meta("vocab_fingerprint")
     if not fp:
         raise TagparseError(

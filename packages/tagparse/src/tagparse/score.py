@@ -177,7 +177,7 @@ def score_predictions(
 def score_db(gold_path: str | Path, db_path: str | Path, parser: str | None = None) -> ScoreReport:
     """Score one parser's cached parses in a tags.db against a gold CSV, rows matched by caption."""
     gold = read_gold(gold_path)
-    db = TagsDB.open(db_path)
+    db = TagsDB.open(db_path, read_only=True)
     spec = db.resolve_parser(parser)
     parses = _ok_parses(db, spec.id, [_hash_variants(r.caption) for r in gold])
     predictions = [

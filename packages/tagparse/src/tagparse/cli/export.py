@@ -38,7 +38,7 @@ _FILE = click.Path(dir_okay=False)
 )
 def export(db_path: str, fmt: str, out: str, parser: str | None, kinds: str) -> None:
     """Export parses (jsonl) or the vocabulary and labels in TagAlign's format (tagalign)."""
-    db = TagsDB.open(db_path)
+    db = TagsDB.open(db_path, read_only=True)
     if fmt == "jsonl":
         n = export_jsonl(db, out, parser)
         if out != "-":

@@ -72,7 +72,7 @@ def review(
 ) -> None:
     """Spot-check tags sample by sample; verdicts are saved at once and flow into the labels."""
     if report:
-        result = build_report(TagsDB.open(db_path), parsers)
+        result = build_report(TagsDB.open(db_path, read_only=True), parsers)
         click.echo(RENDERERS[fmt](result))
         if export_path:
             write_verdicts_csv(result, export_path)

@@ -56,7 +56,14 @@ def stored_version(path: Path, meta: dict[str, str] | None) -> int:
         raise FormatError(f"{path}: an SQLite file but not a tags.db (no meta table)")
     if meta.get("format_name") != FORMAT_NAME:
         raise FormatError(f"{path}: format {meta.get('format_name')!r} is not {FORMAT_NAME!r}")
-    return int(meta.get("format_version", "0"))
+    text = meta.get("format_version", "0")
+    try:
+        return int(text)
+    except ValueError:
+        raise FormatError(
+            f"{path}: meta key 'format_version' is {text!r}, not an integer; the file is damaged "
+            "or was edited by hand: restore it from a copy"
+        ) from None
 
 
 def require_readable(path: Path, version: int) -> None:
@@ -67,16 +74,28 @@ def require_readable(path: Path, version: int) -> None:
         )
 
 
-def file_version(path: Path, *, advice: str) -> int:
+def file_version(path: Path, *, advice: str = "pass a tags.db written by tagparse") -> int:
     """Check an existing file read-only and return its version (no migration, no creation)."""
     if not path.exists():
-        raise TagparseError(f"{path}: no such tags.db")
+        raise TagparseError(f"{path}: no such tags.db; run `tagparse run --db {path}` first")
     check_is_sqlite(path, empty_ok=False, advice=advice)
-    con = connect(f"file:{path}?mode=ro", read_only=True, uri=True)
+    con = connect(path, read_only=True)
     try:
         return stored_version(path, read_meta(con))
     finally:
         con.close()
+
+
+def check_readable(path: Path) -> None:
+    """For read-only use: a tags.db of exactly this version (an older one needs a writer to
+    migrate it, which a read-only open must not do)."""
+    version = file_version(path)
+    require_readable(path, version)
+    if version < FORMAT_VERSION:
+        raise FormatError(
+            f"{path}: tags.db format v{version} is older than v{FORMAT_VERSION}; migrate it with "
+            f"a command that writes, e.g. `tagparse vocab --db {path}`, on a writable copy"
+        )
 
 
 def init_or_migrate(conn: Connection, path: Path, create: bool) -> None:

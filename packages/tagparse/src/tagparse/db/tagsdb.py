@@ -1,7 +1,10 @@
 """Open, create, version-check and write the tag-label file (`tags.db`).
 
 Every write here is one transaction per batch, so a killed process leaves either the whole batch
-or none of it. Reads of whole tables go through `TagsDB.reader()` (plain sqlite3, no ORM rows).
+or none of it; write transactions take the lock up front, so a second writer waits its turn.
+A writer's `close()` checkpoints the WAL, so the finished file is complete without its `-wal`.
+Reads of whole tables go through `TagsDB.reader()` (plain sqlite3, no ORM rows); a file opened
+with `read_only=True` is never written, and works on read-only media.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from tagparse.db.connection import chunks, connect, engine_for, marks
-from tagparse.db.fileformat import check_is_sqlite, init_or_migrate
+from tagparse.db.connection import checkpoint, chunks, connect, engine_for, marks, writes
+from tagparse.db.fileformat import check_is_sqlite, check_readable, init_or_migrate
 from tagparse.db.reads import Reader
 from tagparse.db.schema import KINDS, Meta, Parse, Parser, Sample
 from tagparse.errors import TagparseError
@@ -44,15 +47,26 @@ class SampleWriteStats:
 class TagsDB:
     """A tags.db file. Use `TagsDB.open(path)`; it validates format and version first."""
 
-    def __init__(self, path: Path, engine: Engine):
+    def __init__(self, path: Path, engine: Engine, *, read_only: bool = False):
         self.path = path
         self.engine = engine
+        self.read_only = read_only
+        self._writes = writes(engine)
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, create: bool = False) -> TagsDB:
-        """Open (and with `create`, initialise) a tags.db; refuse foreign or newer files."""
+    def open(cls, path: str | Path, create: bool = False, *, read_only: bool = False) -> TagsDB:
+        """Open (and with `create`, initialise) a tags.db; refuse foreign or newer files.
+
+        `read_only` checks format and version without writing anything (no migration): for
+        commands that only read, so they also work on read-only media and beside a writer.
+        """
         path = Path(path)
+        if path.is_dir():
+            raise TagparseError(f"{path}: is a directory; pass the tags.db file inside it")
+        if read_only:
+            check_readable(path)
+            return cls(path, engine_for(path, read_only=True), read_only=True)
         if path.exists():
             check_is_sqlite(path)
         elif not create:
@@ -60,23 +74,29 @@ class TagsDB:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
         db = cls(path, engine_for(path))
-        with db.engine.begin() as conn:
+        with db.transaction() as conn:
             init_or_migrate(conn, path, create)
         return db
 
     def close(self) -> None:
-        """Release the engine's pooled connections (the file stays valid without it)."""
+        """Release the engine's connections; a writer first checkpoints the WAL into the file."""
         self.engine.dispose()
+        if not self.read_only and self.path.exists():
+            checkpoint(self.path)
 
     def transaction(self) -> AbstractContextManager[Connection]:
-        """One write transaction that several writes join (`conn=`): all of them or none."""
-        return self.engine.begin()
+        """One write transaction that several writes join (`conn=`): all of them or none.
+
+        It takes the write lock at once (`BEGIN IMMEDIATE`), waiting up to the busy timeout for
+        another process's transaction to end.
+        """
+        return self._writes.begin()
 
     def session(self) -> Session:
         return Session(self.engine, future=True)
 
     def raw(self) -> sqlite3.Connection:
-        """A read-only plain sqlite3 connection for bulk reads (no ORM overhead)."""
+        """A read-only plain sqlite3 connection for bulk reads (no ORM overhead, `mode=ro`)."""
         return connect(self.path, read_only=True)
 
     def reader(self) -> Reader:
@@ -94,7 +114,7 @@ class TagsDB:
         stmt = stmt.on_conflict_do_update(
             index_elements=["key"], set_={"value": stmt.excluded.value}
         )
-        with _transaction(self.engine, conn) as tx:
+        with _transaction(self, conn) as tx:
             tx.execute(stmt)
 
     # -- samples -------------------------------------------------------------------------------
@@ -109,7 +129,7 @@ class TagsDB:
         stats = SampleWriteStats()
         if not rows:
             return stats
-        with _transaction(self.engine, conn) as tx:
+        with _transaction(self, conn) as tx:
             existing = _key_hashes(tx, [k for k, _ in rows])
             new = []
             for key, caption in rows:
@@ -148,7 +168,7 @@ class TagsDB:
     # -- parsers and parses ----------------------------------------------------------------------
     def register_parser(self, spec: ParserSpec) -> int:
         """Return the id of the parser with this fingerprint, creating the row if new."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             row = conn.execute(
                 select(Parser.id).where(Parser.fingerprint == spec.fingerprint)
             ).first()
@@ -203,7 +223,7 @@ class TagsDB:
                 for c in ("objects", "attributes", "raw_output", "status", "error", "created_at")
             },
         )
-        with _transaction(self.engine, conn) as tx:
+        with _transaction(self, conn) as tx:
             tx.execute(stmt, rows)
 
     def parse_states(self, parser_id: int, hashes: Iterable[str]) -> dict[str, tuple[str, float]]:
@@ -246,7 +266,7 @@ class TagsDB:
 
         Labels are derived data: whatever changes the parses they came from must clear them.
         """
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             raw = conn.connection.driver_connection
             had = raw.execute("SELECT 1 FROM meta WHERE key = 'vocab_fingerprint'").fetchone()
             raw.execute("DELETE FROM labels")
@@ -264,7 +284,7 @@ class TagsDB:
 
         With `labels`, every sample's labels are replaced too; without, the stored ones stay.
         """
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             raw = conn.connection.driver_connection
             raw.execute("DELETE FROM vocab")
             raw.executemany(
@@ -284,13 +304,39 @@ class TagsDB:
 
 
 @contextmanager
-def _transaction(engine: Engine, conn: Connection | None) -> Iterator[Connection]:
+def _transaction(db: TagsDB, conn: Connection | None) -> Iterator[Connection]:
     """The caller's open transaction if given, else a new one committed on exit."""
     if conn is not None:
         yield conn
         return
-    with engine.begin() as new:
+    with db.transaction() as new:
         yield new
+
+
+@contextmanager
+def removed_if_left_empty(path: str | Path) -> Iterator[None]:
+    """Run a command that may create `path`; if it fails, remove a file it created but never
+    filled (no samples), so a failed command leaves no empty tags.db behind."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and path.is_file() and _holds_no_samples(path):
+            for leftover in (path, *(Path(f"{path}{s}") for s in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _holds_no_samples(path: Path) -> bool:
+    try:
+        con = sqlite3.connect(path)
+        try:
+            return con.execute("SELECT count(*) FROM samples").fetchone()[0] == 0
+        finally:
+            con.close()
+    except sqlite3.Error:  # no samples table yet (or not even SQLite): nothing to keep
+        return True
 
 
 def _key_hashes(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
