@@ -13,6 +13,11 @@ from tagparse.inputs import FORMATS, InputOptions
 from tagparse.pipeline import run_parse
 
 _FILE = click.Path(dir_okay=False)
+# Every numeric flag is range-checked: a negative count or a zero batch is a one-line error.
+_AT_LEAST_0 = click.IntRange(min=0)
+_AT_LEAST_1 = click.IntRange(min=1)
+_NON_NEGATIVE = click.FloatRange(min=0)
+_POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
 def _parse_shard(text: str | None) -> tuple[int, int]:
@@ -37,11 +42,17 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     ),
 )
 @click.option("--db", "db_path", required=True, type=_FILE, help="tags.db to create or resume")
-@click.option("--limit", type=int, default=None, help="stop after N records (of this shard)")
 @click.option(
-    "--batch-size", type=int, default=256, show_default=True, help="captions per transaction"
+    "--limit", type=_AT_LEAST_0, default=None, help="stop after N records (of this shard)"
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="parser processes")
+@click.option(
+    "--batch-size",
+    type=_AT_LEAST_1,
+    default=256,
+    show_default=True,
+    help="captions per transaction",
+)
+@click.option("--workers", type=_AT_LEAST_1, default=1, show_default=True, help="parser processes")
 @click.option(
     "--shard",
     default=None,
@@ -82,16 +93,23 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
 )
 @click.option(
     "--concurrency",
-    type=int,
+    type=_AT_LEAST_1,
     default=None,
     help="[openai/vllm] requests in flight (openai: 8; vllm: 256 per data-parallel rank)",
 )
-@click.option("--max-retries", type=int, default=None, help="[openai/vllm] retries per caption")
-@click.option("--timeout", type=float, default=None, help="[openai] seconds per request")
-@click.option("--prompt", default=None, help="[llm] prompt template id")
-@click.option("--tensor-parallel-size", type=int, default=None, help="[vllm] GPUs per model")
 @click.option(
-    "--data-parallel-size", type=int, default=None, help="[vllm] model replicas (TP x DP GPUs)"
+    "--max-retries", type=_AT_LEAST_0, default=None, help="[openai/vllm] retries per caption"
+)
+@click.option("--timeout", type=_POSITIVE, default=None, help="[openai] seconds per request")
+@click.option("--prompt", default=None, help="[llm] prompt template id")
+@click.option(
+    "--tensor-parallel-size", type=_AT_LEAST_1, default=None, help="[vllm] GPUs per model"
+)
+@click.option(
+    "--data-parallel-size",
+    type=_AT_LEAST_1,
+    default=None,
+    help="[vllm] model replicas (TP x DP GPUs)",
 )
 @click.option(
     "--vllm-python",
@@ -99,8 +117,8 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     help="[vllm] Python (or venv, or `vllm` script) of the environment holding vLLM "
     "(default: $TAGPARSE_VLLM_PYTHON, `vllm` on PATH, this Python)",
 )
-@click.option("--temperature", type=float, default=None, help="[llm] sampling temperature")
-@click.option("--max-tokens", type=int, default=None, help="[llm] output token limit")
+@click.option("--temperature", type=_NON_NEGATIVE, default=None, help="[llm] sampling temperature")
+@click.option("--max-tokens", type=_AT_LEAST_1, default=None, help="[llm] output token limit")
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="show a progress bar"
 )

@@ -13,7 +13,13 @@ from tagparse.stats import collect_stats
 @click.option(
     "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file"
 )
-@click.option("--top", default=10, show_default=True, help="how many top tags to list per kind")
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="how many top tags to list per kind",
+)
 def stats(db_path: str, top: int) -> None:
     """Show sample counts, share of samples with tags and the top tags of each parser."""
     for line in collect_stats(TagsDB.open(db_path, read_only=True), top).lines():

@@ -14,16 +14,28 @@ from tagparse.vocab import build_vocab
     "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file"
 )
 @click.option(
-    "--objects", "n_objects", default=10000, show_default=True, help="object vocabulary size K"
+    "--objects",
+    "n_objects",
+    type=click.IntRange(min=1),
+    default=10000,
+    show_default=True,
+    help="object vocabulary size K",
 )
 @click.option(
     "--attributes",
     "n_attributes",
+    type=click.IntRange(min=0),
     default=1000,
     show_default=True,
-    help="attribute vocabulary size K",
+    help="attribute vocabulary size K (0: objects only)",
 )
-@click.option("--min-count", default=1, show_default=True, help="drop tags seen in fewer samples")
+@click.option(
+    "--min-count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="drop tags seen in fewer samples",
+)
 @click.option(
     "--parser", default=None, help="parser fingerprint prefix or backend name (default: latest)"
 )
@@ -31,7 +43,11 @@ def vocab(
     db_path: str, n_objects: int, n_attributes: int, min_count: int, parser: str | None
 ) -> None:
     """Build the top-K object and attribute vocabulary and the labels trainers read."""
-    summary = build_vocab(TagsDB.open(db_path), n_objects, n_attributes, min_count, parser)
+    db = TagsDB.open(db_path)
+    try:
+        summary = build_vocab(db, n_objects, n_attributes, min_count, parser)
+    finally:
+        db.close()
     click.echo(
         f"parser {summary.parser_label}: {summary.labelled}/{summary.samples} samples labelled"
     )
