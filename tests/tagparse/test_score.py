@@ -80,7 +80,7 @@ def test_read_gold_sample_and_errors(tmp_path):
     bad.write_text(
         'caption,scene_graph\nok,"( a , b , c )"\nbroken,"( a , b )"\n', encoding="utf-8"
     )
-    with pytest.raises(TagparseError, match=r"bad.csv:3: bad scene_graph"):
+    with pytest.raises(TagparseError, match=r"bad.csv: line 3: bad scene_graph"):
         read_gold(bad)
     with pytest.raises(TagparseError, match="no such gold file"):
         read_gold(tmp_path / "missing.csv")

@@ -15,16 +15,18 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from sqlalchemy import Connection
 from tqdm import tqdm
 
 from tagparse.db import TagsDB, caption_hash
+from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError
 from tagparse.inputs import InputOptions, InputStream
 from tagparse.parsing import ParseResult, ParserSpec
@@ -113,7 +115,11 @@ class ImportSummary:
 
 
 def read_tag_list(path: str | Path) -> list[str]:
-    """TagAlign's tag list CSV: row order (or an integer index column) gives the tag index."""
+    """TagAlign's tag list CSV: row order (or an integer index column) gives the tag index.
+
+    A repeated index or a repeated tag would make two label indices ambiguous: both are errors
+    naming the two rows, never a silently dropped tag.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -122,21 +128,43 @@ def read_tag_list(path: str | Path) -> list[str]:
     except UnicodeDecodeError:
         raise TagparseError(f"{path}: not UTF-8; re-encode the tag list as UTF-8") from None
     rows = [
-        r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if r and any(c.strip() for c in r)
+        (lineno, r)
+        for lineno, r in enumerate(csv.reader(io.StringIO(text.lstrip("\ufeff"))), 1)
+        if r and any(c.strip() for c in r)
     ]
     if not rows:
         raise TagparseError(f"{path}: empty tag list")
-    indexed = all(len(r) >= 2 for r in rows) and all(_is_int(r[0]) for r in rows[1:])
+    indexed = all(len(r) >= 2 for _, r in rows) and all(_is_int(r[0]) for _, r in rows[1:])
     if indexed:
-        if not _is_int(rows[0][0]):
+        if not _is_int(rows[0][1][0]):
             rows = rows[1:]
-        by_index = {int(r[0]): r[1].strip() for r in rows}
+        by_index: dict[int, tuple[int, str]] = {}
+        for lineno, r in rows:
+            index = int(r[0])
+            if index in by_index:
+                raise TagparseError(
+                    f"{path}: line {lineno}: tag index {index} again (first on line "
+                    f"{by_index[index][0]}); give every tag its own index 0..N-1"
+                )
+            by_index[index] = (lineno, r[1].strip())
         if sorted(by_index) != list(range(len(by_index))):
             raise TagparseError(f"{path}: tag indices must be 0..N-1 without gaps")
-        return [by_index[i] for i in range(len(by_index))]
-    if rows[0][0].strip().lower() in _HEADER_NAMES:
-        rows = rows[1:]
-    return [r[0].strip() for r in rows]
+        numbered = [by_index[i] for i in range(len(by_index))]
+    else:
+        if rows[0][1][0].strip().lower() in _HEADER_NAMES:
+            rows = rows[1:]
+        numbered = [(lineno, r[0].strip()) for lineno, r in rows]
+    first_line: dict[str, int] = {}
+    for lineno, tag in numbered:
+        if not tag:
+            raise TagparseError(f"{path}: line {lineno}: empty tag; remove the row or name it")
+        if tag in first_line:
+            raise TagparseError(
+                f"{path}: line {lineno}: tag {tag!r} again (first on line {first_line[tag]}); "
+                "each tag may appear once"
+            )
+        first_line[tag] = lineno
+    return [tag for _, tag in numbered]
 
 
 def import_tagalign(
@@ -154,92 +182,120 @@ def import_tagalign(
     The vocabulary keeps TagAlign's tag indices (so labels match the published files). Without a
     caption file the reference data has no captions; a sample's caption then holds its tag list
     as text, so equal tag lists share one parse like equal captions do.
+    Every input is checked before the tags.db is touched (one streaming pass over the JSON), and
+    the old vocabulary is replaced in the same single transaction that writes the new one: a
+    failed import leaves the file exactly as it was (and creates none).
     """
     tags = read_tag_list(tag_list)
     caption_of = _read_captions(captions, basename) if captions else {}
+    entries = _index_entries(Path(index_json), len(tags), basename)
+    n_entries = sum(1 for _ in entries())  # the validating pass: raises on the first bad entry
     spec = ParserSpec(
         backend=IMPORT_BACKEND,
         normalizer_version="tagalign-reference",
         model=Path(tag_list).name,
         params={"tag_list_sha1": _file_sha1(tag_list)},
     )
-    db = TagsDB.open(db_path, create=True)
-    parser_id = db.register_parser(spec)
-    db.clear_vocab()  # the old vocabulary's labels would point into the wrong tag list
     counts = np.zeros(len(tags), dtype=np.int64)
     summary = ImportSummary(len(tags), 0, 0, 0, 0, 0, "")
-    batch: list[tuple[str, list[int]]] = []
-    bar = tqdm(desc="importing", unit="sample", disable=not progress, mininterval=0.5)
-    for key, indices in _iter_json_object(Path(index_json)):
-        if basename:
-            key = os.path.basename(key)
-        if not isinstance(indices, list) or not all(
-            isinstance(i, int) and 0 <= i < len(tags) for i in indices
-        ):
-            raise TagparseError(
-                f"{index_json}: key {key!r}: expected a list of tag indices in 0..{len(tags) - 1}"
-            )
-        batch.append((key, sorted(set(indices))))
-        if len(batch) >= batch_size:
-            _import_batch(db, parser_id, tags, batch, caption_of, counts, summary)
-            bar.update(len(batch))
-            batch = []
-    _import_batch(db, parser_id, tags, batch, caption_of, counts, summary)
-    bar.update(len(batch))
-    bar.close()
     summary.vocab_fingerprint = vocab_fingerprint({"object": tags, "attribute": []})
-    db.write_vocab(  # the labels were written batch by batch
-        {"object": [(t, int(c)) for t, c in zip(tags, counts)]},
-        {
-            "vocab_fingerprint": summary.vocab_fingerprint,
-            "vocab_parser": spec.fingerprint,
-            "vocab_min_count": "0",
-            "vocab_built_at": str(time.time()),
-        },
-    )
-    db.close()
+    with removed_if_left_empty(db_path):
+        db = TagsDB.open(db_path, create=True)
+        try:
+            with db.transaction() as conn:
+                parser_id = db.register_parser(spec, conn)
+                db.clear_vocab(conn)  # the old vocabulary's labels would point elsewhere
+                batcher = _ImportBatcher(db, conn, parser_id, tags, caption_of, counts, summary)
+                bar = tqdm(total=n_entries, desc="importing", unit="sample", disable=not progress)
+                batch: list[tuple[str, list[int]]] = []
+                for entry in entries():
+                    batch.append(entry)
+                    if len(batch) >= batch_size:
+                        batcher.write(batch)
+                        bar.update(len(batch))
+                        batch = []
+                batcher.write(batch)
+                bar.update(len(batch))
+                bar.close()
+                db.write_vocab(  # the labels were written batch by batch
+                    {"object": [(t, int(c)) for t, c in zip(tags, counts)]},
+                    {
+                        "vocab_fingerprint": summary.vocab_fingerprint,
+                        "vocab_parser": spec.fingerprint,
+                        "vocab_min_count": "0",
+                        "vocab_built_at": str(time.time()),
+                    },
+                    conn=conn,
+                )
+        finally:
+            db.close()
     return summary
 
 
-def _import_batch(
-    db: TagsDB,
-    parser_id: int,
-    tags: list[str],
-    batch: list[tuple[str, list[int]]],
-    caption_of: dict[str, str],
-    counts: np.ndarray,
-    summary: ImportSummary,
-) -> None:
-    if not batch:
-        return
-    rows, parses = [], {}
-    for key, idx in batch:
-        names = [tags[i] for i in idx]
-        caption = caption_of.get(key)
-        if caption is None:
-            summary.without_caption += 1 if caption_of else 0
-            caption = ", ".join(names)
-        rows.append((key, caption))
-        h = caption_hash(caption)
-        if h in parses and parses[h].objects != names:
-            summary.parse_conflicts += 1
-            continue
-        parses.setdefault(h, ParseResult(names, [], raw_output=json.dumps(idx)))
-    stored = db.parse_states(parser_id, parses)
-    with db.transaction() as conn:
+def _index_entries(
+    path: Path, n_tags: int, basename: bool
+) -> Callable[[], Iterator[tuple[str, list[int]]]]:
+    """A re-startable stream of checked (key, sorted distinct tag indices) entries of the JSON."""
+
+    def entries() -> Iterator[tuple[str, list[int]]]:
+        for key, indices in _iter_json_object(path):
+            if basename:
+                key = os.path.basename(key)
+            if not isinstance(indices, list) or not all(
+                type(i) is int and 0 <= i < n_tags for i in indices
+            ):
+                raise TagparseError(
+                    f"{path}: key {key!r}: expected a list of tag indices in 0..{n_tags - 1} "
+                    f"(got {json.dumps(indices)[:80]}); fix the entry or pass the matching --tags"
+                )
+            yield key, sorted(set(indices))
+
+    return entries
+
+
+@dataclass
+class _ImportBatcher:
+    """Writes batches of imported entries inside the import's one transaction."""
+
+    db: TagsDB
+    conn: Connection
+    parser_id: int
+    tags: list[str]
+    caption_of: dict[str, str]
+    counts: np.ndarray
+    summary: ImportSummary
+
+    def write(self, batch: list[tuple[str, list[int]]]) -> None:
+        if not batch:
+            return
+        db, conn, summary = self.db, self.conn, self.summary
+        rows, parses = [], {}
+        for key, idx in batch:
+            names = [self.tags[i] for i in idx]
+            caption = self.caption_of.get(key)
+            if caption is None:
+                summary.without_caption += 1 if self.caption_of else 0
+                caption = ", ".join(names)
+            rows.append((key, caption))
+            h = caption_hash(caption)
+            if h in parses and parses[h].objects != names:
+                summary.parse_conflicts += 1
+                continue
+            parses.setdefault(h, ParseResult(names, [], raw_output=json.dumps(idx)))
+        stored = db.parse_states(self.parser_id, parses, conn)
         written = db.add_samples(rows, conn=conn)
         new_parses = [(h, r) for h, r in parses.items() if h not in stored]
-        db.write_parses(parser_id, new_parses, conn=conn)
+        db.write_parses(self.parser_id, new_parses, conn=conn)
         ids = db.sample_ids([k for k, _ in batch], conn)
         label_rows = []
         for key, idx in batch:
             arr = np.asarray(idx, dtype="<i4")
-            counts[arr] += 1
+            self.counts[arr] += 1
             label_rows.append((ids[key], arr.tobytes(), b""))
         db.write_labels(label_rows, conn)
-    summary.samples += len(batch)
-    summary.new_samples += written.added
-    summary.key_conflicts += written.conflicts
+        summary.samples += len(batch)
+        summary.new_samples += written.added
+        summary.key_conflicts += written.conflicts
 
 
 def _read_captions(path: str, basename: bool) -> dict[str, str]:

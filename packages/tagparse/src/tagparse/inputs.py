@@ -252,12 +252,10 @@ class InputStream:
                     raise TagparseError(
                         f"{path}: line {lineno}: no field {field!r}; pass {flag} NAME"
                     )
-            caption = obj[opts.caption_column]
-            yield self._record(
-                str(obj[opts.key_column]),
-                "" if caption is None else str(caption),
-                f"{path}: line {lineno}",
-            )
+            where = f"{path}: line {lineno}"
+            key = _json_key(obj[opts.key_column], opts.key_column, where)
+            caption = _json_text(obj[opts.caption_column], opts.caption_column, where)
+            yield self._record(key, caption, where)
 
     # -- webdataset tar shards -------------------------------------------------------------------
     def _tar(self, path: Path, f: BinaryIO, _fmt: str) -> Iterator[Record]:
@@ -311,14 +309,45 @@ class InputStream:
                 raise TagparseError(
                     f"{where}.json: not valid JSON ({e.msg}); re-create the shard"
                 ) from None
-            caption = meta.get(self.options.caption_column) if isinstance(meta, dict) else None
-            return self._record(key, "" if caption is None else str(caption).strip(), where)
+            column = self.options.caption_column
+            caption = meta.get(column) if isinstance(meta, dict) else None
+            return self._record(key, _json_text(caption, column, f"{where}.json").strip(), where)
         return self._record(
             key, "", where
         )  # an image without a caption: recorded as a failed sample
 
 
 _CAPTION_EXTS = ("txt", "json")
+
+
+def _json_text(value: object, field: str, where: str) -> str:
+    """A JSON caption must be a string (null: no caption, a failed sample); a number or a list
+    stored as its Python repr would be parsed as if someone had written it."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TagparseError(
+            f"{where}: field {field!r} is a JSON {_json_type(value)} "
+            f"({json.dumps(value)[:40]}), not a string; store captions as JSON strings"
+        )
+    return value
+
+
+def _json_key(value: object, field: str, where: str) -> str:
+    """A sample key: a JSON string, or an integer id (written in decimal)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TagparseError(
+        f"{where}: field {field!r} is a JSON {_json_type(value)} ({json.dumps(value)[:40]}); "
+        "a sample key must be a string or an integer"
+    )
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def _tar_members(tar: tarfile.TarFile) -> Iterator[tuple]:

@@ -9,6 +9,7 @@ across in-flight batches and (through the database) across the whole run.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,8 +24,10 @@ from tqdm import tqdm
 from tagparse.backends import backend_factory, backend_spec, build_backend
 from tagparse.backends.base import Backend
 from tagparse.db import TagsDB, caption_hash
+from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError
 from tagparse.inputs import InputOptions, InputStream, Record
+from tagparse.parentdeath import die_with_parent
 from tagparse.parsing import ParseResult, ParserSpec
 
 EMPTY_CAPTION_ERROR = "empty caption"
@@ -104,22 +107,27 @@ def run_parse(
     if isinstance(input_options, dict):
         input_options = InputOptions(**input_options)
     stream = InputStream(inputs, input_options, on_warning)
-    db = TagsDB.open(db_path, create=True)
     parser = _LazyParser(backend, _backend_options(options, batch_size), workers)
-    try:
-        run = _Run(
-            db,
-            parser,
-            stream,
-            retry_failed,
-            progress,
-            limit,
-            max_in_flight=2 * workers if workers > 1 else 1,
-        )
-        run.execute(_select(stream, shard, limit), batch_size)
-    finally:
-        parser.close()
-        db.close()
+    with removed_if_left_empty(db_path):  # a run that fails before its first batch leaves none
+        try:
+            db = TagsDB.open(db_path, create=True)
+        except BaseException:
+            parser.close()
+            raise
+        try:
+            run = _Run(
+                db,
+                parser,
+                stream,
+                retry_failed,
+                progress,
+                limit,
+                max_in_flight=2 * workers if workers > 1 else 1,
+            )
+            run.execute(_select(stream, shard, limit), batch_size)
+        finally:
+            parser.close()
+            db.close()
     run.summary.truncated = stream.truncated_captions
     run.summary.damaged_shards = stream.damaged_shards
     run.summary.warnings = list(stream.warnings)
@@ -170,8 +178,9 @@ _worker_backend: Backend | None = None
 _worker_error: BaseException | None = None
 
 
-def _init_worker(name: str, create: Callable[..., Backend], options: dict) -> None:
+def _init_worker(name: str, create: Callable[..., Backend], options: dict, parent_pid: int) -> None:
     global _worker_backend, _worker_error
+    die_with_parent(parent_pid)  # a SIGKILLed run must not leave workers holding models
     try:
         _worker_backend = build_backend(name, create, options)
     except BaseException as e:  # noqa: BLE001 -- re-raised in the parent by the first task
@@ -223,7 +232,7 @@ class _LazyParser:
                 self.workers,
                 mp_context=get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.name, self.create, self.options),
+                initargs=(self.name, self.create, self.options, os.getpid()),
             )
         return self._pool
 

@@ -12,16 +12,20 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tagparse.db import TagsDB, caption_hash
+from tagparse.db.schema import Parser
 from tagparse.errors import TagparseError
 from tagparse.normalize import NUMBER_WORDS, singularize_head
 
 KINDS = ("objects", "attributes")
 _TUPLE = re.compile(r"\(([^()]*)\)")
+# Backends whose stored `model` is what `--model` takes (the others store a derived label).
+_MODEL_BACKENDS = ("spacy", "openai", "vllm")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
@@ -114,6 +118,14 @@ def gold_tags(scene_graph: str) -> tuple[set[str], set[str]]:
     """Object and attribute tags (comparison form) of one FACTUAL scene graph string."""
     objects: set[str] = set()
     attributes: set[str] = set()
+    if not scene_graph.strip():
+        raise ValueError("empty; a gold row needs at least one ( object ) tuple")
+    stray = _TUPLE.sub("", scene_graph).strip(" ,\t\r\n")
+    if stray:
+        raise ValueError(
+            f"{stray[:40]!r} is outside any ( ... ) tuple; expected tuples such as "
+            "( cat ) , ( cat , is , black )"
+        )
     for inner in _TUPLE.findall(scene_graph):
         parts = [p.strip() for p in inner.split(",")]
         if len(parts) == 1:
@@ -147,7 +159,9 @@ def read_gold(path: str | Path) -> list[GoldRow]:
                 try:
                     objects, attributes = gold_tags(rec["scene_graph"] or "")
                 except ValueError as e:
-                    raise TagparseError(f"{path}:{lineno}: bad scene_graph: {e}") from None
+                    raise TagparseError(
+                        f"{path}: line {lineno}: bad scene_graph: {e}; fix or remove the row"
+                    ) from None
                 rows.append(
                     GoldRow(rec["caption"] or "", frozenset(objects), frozenset(attributes))
                 )
@@ -187,14 +201,24 @@ def score_db(gold_path: str | Path, db_path: str | Path, parser: str | None = No
     if unparsed == len(gold):
         raise TagparseError(
             f"{db_path}: none of the {len(gold)} gold captions has a parse by "
-            f"{spec.backend}@{spec.fingerprint[:8]}; run `tagparse run --input "
-            f"{gold_path} --db {db_path}` first"
+            f"{spec.backend}@{spec.fingerprint[:8]}; parse them first: "
+            f"`{run_command(spec, gold_path, db_path)}`"
         )
     objects, attributes = score_predictions(gold, predictions)
     label = (
         f"{spec.backend}" + (f":{spec.model}" if spec.model else "") + f"@{spec.fingerprint[:8]}"
     )
     return ScoreReport(label, str(gold_path), len(gold), unparsed, objects, attributes)
+
+
+def run_command(spec: Parser, gold_path: str | Path, db_path: str | Path) -> str:
+    """The `tagparse run` that parses a gold CSV with the same parser (the gold file has no key
+    column, so the caption is the key); shell-quoted so it can be pasted as it is."""
+    args = ["tagparse", "run", "--backend", spec.backend]
+    if spec.model and spec.backend in _MODEL_BACKENDS:
+        args += ["--model", spec.model.split("@")[0]]  # spaCy stores `pipeline@version`
+    args += ["--input", str(gold_path), "--key-column", "caption", "--db", str(db_path)]
+    return shlex.join(args)
 
 
 def _hash_variants(caption: str) -> tuple[str, ...]:

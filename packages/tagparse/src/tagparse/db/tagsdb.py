@@ -166,15 +166,15 @@ class TagsDB:
             return conn.exec_driver_sql("SELECT COUNT(*) FROM samples").scalar_one()
 
     # -- parsers and parses ----------------------------------------------------------------------
-    def register_parser(self, spec: ParserSpec) -> int:
+    def register_parser(self, spec: ParserSpec, conn: Connection | None = None) -> int:
         """Return the id of the parser with this fingerprint, creating the row if new."""
-        with self.transaction() as conn:
-            row = conn.execute(
+        with _transaction(self, conn) as tx:
+            row = tx.execute(
                 select(Parser.id).where(Parser.fingerprint == spec.fingerprint)
             ).first()
             if row:
                 return row[0]
-            result = conn.execute(
+            result = tx.execute(
                 sqlite_insert(Parser).values(
                     fingerprint=spec.fingerprint,
                     backend=spec.backend,
@@ -226,12 +226,15 @@ class TagsDB:
         with _transaction(self, conn) as tx:
             tx.execute(stmt, rows)
 
-    def parse_states(self, parser_id: int, hashes: Iterable[str]) -> dict[str, tuple[str, float]]:
-        """(status, created_at) of this parser's existing parses among `hashes`."""
+    def parse_states(
+        self, parser_id: int, hashes: Iterable[str], conn: Connection | None = None
+    ) -> dict[str, tuple[str, float]]:
+        """(status, created_at) of this parser's existing parses among `hashes` (inside the
+        caller's transaction with `conn`, so it also sees that transaction's own writes)."""
         found: dict[str, tuple[str, float]] = {}
-        with self.engine.connect() as conn:
+        with _reading(self, conn) as tx:
             for chunk in chunks(list(hashes)):
-                rows = conn.exec_driver_sql(  # plain SQL: this runs once per batch of every re-run
+                rows = tx.exec_driver_sql(  # plain SQL: this runs once per batch of every re-run
                     "SELECT caption_hash, status, created_at FROM parses WHERE parser_id = ? "
                     f"AND caption_hash IN ({marks(len(chunk))})",
                     (parser_id, *chunk),
@@ -261,13 +264,13 @@ class TagsDB:
         return matches[-1]
 
     # -- vocabulary and labels -------------------------------------------------------------------
-    def clear_vocab(self) -> bool:
+    def clear_vocab(self, conn: Connection | None = None) -> bool:
         """Drop the vocabulary, its labels and its meta keys; True if there was a vocabulary.
 
         Labels are derived data: whatever changes the parses they came from must clear them.
         """
-        with self.transaction() as conn:
-            raw = conn.connection.driver_connection
+        with _transaction(self, conn) as tx:
+            raw = tx.connection.driver_connection
             had = raw.execute("SELECT 1 FROM meta WHERE key = 'vocab_fingerprint'").fetchone()
             raw.execute("DELETE FROM labels")
             raw.execute("DELETE FROM vocab")
@@ -279,13 +282,14 @@ class TagsDB:
         entries: Mapping[str, Sequence[tuple[str, int]]],
         meta: dict[str, str],
         labels: Iterable[LabelRow] | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """Replace the vocabulary (kind -> [(tag, count)], index = position) in one transaction.
 
         With `labels`, every sample's labels are replaced too; without, the stored ones stay.
         """
-        with self.transaction() as conn:
-            raw = conn.connection.driver_connection
+        with _transaction(self, conn) as tx:
+            raw = tx.connection.driver_connection
             raw.execute("DELETE FROM vocab")
             raw.executemany(
                 "INSERT INTO vocab(kind, idx, tag, count) VALUES (?,?,?,?)",
@@ -293,8 +297,8 @@ class TagsDB:
             )
             if labels is not None:
                 raw.execute("DELETE FROM labels")
-                self.write_labels(labels, conn)
-            self.set_meta(meta, conn=conn)
+                self.write_labels(labels, tx)
+            self.set_meta(meta, conn=tx)
 
     def write_labels(self, rows: Iterable[LabelRow], conn: Connection) -> None:
         """Store (or replace) samples' label blobs inside the caller's transaction."""
@@ -310,6 +314,16 @@ def _transaction(db: TagsDB, conn: Connection | None) -> Iterator[Connection]:
         yield conn
         return
     with db.transaction() as new:
+        yield new
+
+
+@contextmanager
+def _reading(db: TagsDB, conn: Connection | None) -> Iterator[Connection]:
+    """The caller's open transaction if given, else a read connection of its own."""
+    if conn is not None:
+        yield conn
+        return
+    with db.engine.connect() as new:
         yield new
 
 
