@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import Connection
 from tqdm import tqdm
 
+from tagparse.atomic import atomic_path
 from tagparse.db import TagsDB, caption_hash
 from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError
@@ -65,18 +66,23 @@ def export_tagalign(db: TagsDB, out_dir: str | Path, kinds: str = "object") -> t
 
     With kinds="all", attributes follow objects in one tag list (attribute i -> n_objects + i).
     """
-    labels = load_labels(db.path)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise TagparseError(
+            f"{out}: is a file; the tagalign export writes a folder (object_list.csv and "
+            "object_index.json): pass -o a folder path"
+        )
+    labels = load_labels(db.path)
     out.mkdir(parents=True, exist_ok=True)
     tags = list(labels.vocab["object"]) + (
         list(labels.vocab["attribute"]) if kinds == "all" else []
     )
-    with open(out / "object_list.csv", "w", newline="", encoding="utf-8") as f:
+    with _open_out(out / "object_list.csv", newline="") as f:
         w = csv.writer(f)
         w.writerow(["index", "tag"])
         w.writerows(enumerate(tags))
     offset = len(labels.vocab["object"])
-    with open(out / "object_index.json", "w", encoding="utf-8") as f:
+    with _open_out(out / "object_index.json") as f:
         f.write("{")
         for i, key in enumerate(labels.keys):
             idx = labels.labels["object"].row(i).tolist()
@@ -90,13 +96,17 @@ def export_tagalign(db: TagsDB, out_dir: str | Path, kinds: str = "object") -> t
 
 
 @contextmanager
-def _open_out(path: str) -> Iterator[TextIO]:
-    """A text file to write, or stdout for "-"."""
-    if path == "-":
+def _open_out(path: str | Path, newline: str | None = None) -> Iterator[TextIO]:
+    """A text file to write atomically (a failed export leaves the old file or none), or stdout
+    for "-"."""
+    if str(path) == "-":
         yield sys.stdout
         return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
+    path = Path(path)
+    if path.is_dir():
+        raise TagparseError(f"{path}: is a directory; pass -o a file name, e.g. {path}/tags.jsonl")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline=newline) as f:
         yield f
 
 

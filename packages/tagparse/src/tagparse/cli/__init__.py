@@ -7,6 +7,7 @@ Each sub-command lives in its own module and registers itself on `main`; user mi
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 
@@ -29,6 +30,9 @@ class _Command(click.Command):
             return super().invoke(ctx)
         except TagparseError as e:
             _fail(e)
+        except BrokenPipeError:  # the reader of stdout left (`tagparse export -o - | head`)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+            sys.exit(1)
         except (OSError, sqlite3.Error, DBAPIError) as e:
             path = next((ctx.params[p] for p in _FAULT_PATH_PARAMS if ctx.params.get(p)), None)
             error = user_error(e, path)
