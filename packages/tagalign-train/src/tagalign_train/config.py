@@ -38,7 +38,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: `--lr` is the learning rate at this global batch; the run scales it linearly.
 REFERENCE_BATCH = 4096
 
-DENSE_METHODS = ("surgery", "maskclip", "none")
+#: How the frozen ViT's last block(s) give patch tokens (dense.py; docs/dense-methods.md).
+DENSE_METHODS = ("surgery", "maskclip", "sclip", "clearclip", "naclip", "none")
 PROJECTORS = ("conv", "transformer", "identity")
 TAG_LOSSES = ("softmax", "bce", "asymmetric", "balanced")
 TAG_SOFTMAX = ("joint", "per-kind")

@@ -10,18 +10,32 @@ Methods (all return tokens *before* `ln_post`, as TagAlign's public code does: i
   block's own out-projection and no FFN.
 - `maskclip` — TagAlign's `ignore_last_attn`: in the last block every token attends only to
   itself (so attention reduces to its value path); residual and FFN are kept.
+- `sclip` — SCLIP's correlative self-attention in the last block, residual and FFN kept
+  (`dense_sclip`).
+- `clearclip` — ClearCLIP's last block: q-q attention branch only, no residual, no FFN
+  (`dense_clearclip`).
+- `naclip` — NACLIP's last block: k-k attention plus a Gaussian neighbourhood prior on the
+  logits, no residual, no FFN (`dense_naclip`).
 - `none` — the plain last-block tokens.
+
+All but `surgery` change the last block only: `LAST_BLOCKS` maps each to a function
+`(block, x, grid) -> tokens` of the block's input. Formulas and sources: docs/dense-methods.md.
 
 Positional embeddings are interpolated bicubically to whatever patch grid the input gives.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tagalign_train.config import DENSE_METHODS
+from tagalign_train.dense_clearclip import clearclip_last_block
+from tagalign_train.dense_naclip import naclip_last_block
+from tagalign_train.dense_sclip import sclip_last_block
 from tagalign_train.errors import TrainError
 
 
@@ -55,6 +69,27 @@ def _vv_attention(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def _self_only_mask(n: int, like: torch.Tensor) -> torch.Tensor:
     mask = torch.full((n, n), float("-inf"), dtype=like.dtype, device=like.device)
     return mask.fill_diagonal_(0.0)
+
+
+def _plain_last_block(block: nn.Module, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    return block(x)
+
+
+def _maskclip_last_block(block: nn.Module, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    return block(x, attn_mask=_self_only_mask(x.shape[1], x))
+
+
+LastBlock = Callable[[nn.Module, torch.Tensor, tuple[int, int]], torch.Tensor]
+
+#: Dense method -> how the last block turns its input tokens [B,1+hw,C] into the dense tokens,
+#: given the patch grid (h, w). `surgery` spans several blocks and is not one of these.
+LAST_BLOCKS: dict[str, LastBlock] = {
+    "none": _plain_last_block,
+    "maskclip": _maskclip_last_block,
+    "sclip": sclip_last_block,
+    "clearclip": clearclip_last_block,
+    "naclip": naclip_last_block,
+}
 
 
 class DenseFeatures(nn.Module):
@@ -110,13 +145,10 @@ class DenseFeatures(nn.Module):
         """images [B,3,H,W] -> dense tokens before ln_post, [B,C,h,w]."""
         x, (h, w) = self.embed(images)
         blocks = list(self.visual.transformer.resblocks)
-        if self.method == "none":
-            for block in blocks:
-                x = block(x)
-        elif self.method == "maskclip":
+        if self.method in LAST_BLOCKS:
             for block in blocks[:-1]:
                 x = block(x)
-            x = blocks[-1](x, attn_mask=_self_only_mask(x.shape[1], x))
+            x = LAST_BLOCKS[self.method](blocks[-1], x, (h, w))
         else:
             split = len(blocks) - self.surgery_blocks
             for block in blocks[:split]:
