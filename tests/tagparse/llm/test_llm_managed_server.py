@@ -15,6 +15,7 @@ import httpx
 import llamacpp
 import pytest
 from click.testing import CliRunner
+from procs import alive
 from tagparse.backends import vllm_backend
 from tagparse.cli import main
 from tagparse.errors import TagparseError
@@ -159,18 +160,10 @@ def test_a_killed_parent_takes_its_server_with_it(tmp_path):
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
-    assert _alive(child)
+    assert alive(child)
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 20
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(child)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"  # a zombie has exited; only its reaping is pending
+    assert not alive(child)

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import alive, cmdline, descendants
 from tagparse.llm.output import validate_tags
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -65,39 +66,6 @@ def parse_rows(db: Path) -> list[tuple]:
             "SELECT p.status, p.objects, p.attributes, p.error, p.raw_output, p.parser_id "
             "FROM parses p"
         ).fetchall()
-
-
-def descendants(pid: int) -> set[int]:
-    """`pid` and every process below it (from /proc's parent links)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            children.setdefault(int(stat[1]), []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        found.add(p)
-        todo.extend(children.get(p, []))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 def wait_for_first_batch(proc: subprocess.Popen, db: Path) -> None:
