@@ -272,20 +272,16 @@ class _Run:
         self.db, self.parser, self.stream = db, parser, stream
         self.retry_failed, self.limit, self.max_in_flight = retry_failed, limit, max_in_flight
         self.spec = parser.spec()
-        self.parser_id = db.register_parser(self.spec)
+        # registered with the first batch it parses: a run that stops before leaves no trace
+        self.parser_id = db.find_parser(self.spec)
         self.summary = RunSummary(parser=self.spec.label)
         self.started = time.time()
         self.pending: deque[_Batch] = deque()
         self.in_flight_keys: dict[str, str] = {}
         self.in_flight_hashes: set[str] = set()
-        self.bar = tqdm(
-            total=None,
-            unit="caption",
-            desc="parsing",
-            disable=not progress,
-            mininterval=0.5,
-            dynamic_ncols=True,
-        )
+        self.show_progress = progress
+        self.bar: tqdm | None = None  # shown from the first commit: a run that stops at once
+        # (bad input, a fault) prints its error line alone
 
     def execute(self, records: Iterable[Record], batch_size: int) -> None:
         batch: list[Record] = []
@@ -302,7 +298,8 @@ class _Run:
             self._flush(batch)
         finally:
             self.summary.seconds = time.time() - self.started
-            self.bar.close()
+            if self.bar is not None:
+                self.bar.close()
 
     def _flush(self, batch: list[Record]) -> None:
         if batch:
@@ -339,7 +336,8 @@ class _Run:
                 continue
             candidates[h] = rec
         todo, empty = [], []
-        for h, (status, created_at) in self.db.parse_states(self.parser_id, candidates).items():
+        known = {} if self.parser_id is None else self.db.parse_states(self.parser_id, candidates)
+        for h, (status, created_at) in known.items():
             rec = candidates.pop(h)
             if created_at >= self.started:
                 s.duplicates += 1
@@ -360,7 +358,9 @@ class _Run:
         items = [(h, r) for (h, _), r in zip(done, results)]
         with self.db.transaction() as conn:
             written = self.db.add_samples(batch.rows, conn=conn)
-            self.db.write_parses(self.parser_id, items, conn=conn)
+            parser_id = self.parser_id or self.db.register_parser(self.spec, conn)
+            self.db.write_parses(parser_id, items, conn=conn)
+        self.parser_id = parser_id  # only once committed
         s = self.summary
         s.new_samples += written.added
         s.conflicts += written.conflicts
@@ -395,6 +395,15 @@ class _Run:
         return results
 
     def _progress(self, n: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(
+                total=None,
+                unit="caption",
+                desc="parsing",
+                disable=not self.show_progress,
+                mininterval=0.5,
+                dynamic_ncols=True,
+            )
         limit = self.limit
         read, total = self.stream.bytes_read, self.stream.total_bytes
         if read > 0:

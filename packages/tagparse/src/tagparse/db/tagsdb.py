@@ -166,14 +166,20 @@ class TagsDB:
             return conn.exec_driver_sql("SELECT COUNT(*) FROM samples").scalar_one()
 
     # -- parsers and parses ----------------------------------------------------------------------
-    def register_parser(self, spec: ParserSpec, conn: Connection | None = None) -> int:
-        """Return the id of the parser with this fingerprint, creating the row if new."""
-        with _transaction(self, conn) as tx:
+    def find_parser(self, spec: ParserSpec, conn: Connection | None = None) -> int | None:
+        """The id of the parser with this fingerprint, None when it is not stored yet."""
+        with _reading(self, conn) as tx:
             row = tx.execute(
                 select(Parser.id).where(Parser.fingerprint == spec.fingerprint)
             ).first()
-            if row:
-                return row[0]
+        return row[0] if row else None
+
+    def register_parser(self, spec: ParserSpec, conn: Connection | None = None) -> int:
+        """Return the id of the parser with this fingerprint, creating the row if new."""
+        with _transaction(self, conn) as tx:
+            found = self.find_parser(spec, tx)
+            if found is not None:
+                return found
             result = tx.execute(
                 sqlite_insert(Parser).values(
                     fingerprint=spec.fingerprint,
