@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tagparse.atomic import atomic_path
 from tqdm import tqdm
 
 from tagalign_eval.errors import EvalError
@@ -230,10 +231,8 @@ def _convert(sources: list[Path], target, lut: np.ndarray, desc: str) -> int:
         if raw.ndim != 2:
             raise EvalError(f"{src}: expected a single-channel label PNG, got shape {raw.shape}")
         out = Image.fromarray(lut[raw.astype(np.int64).clip(0, 255)], "L")
-        dst = target(src)
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        out.save(tmp, format="PNG")
-        tmp.replace(dst)
+        with atomic_path(target(src)) as tmp:
+            out.save(tmp, format="PNG")
     return len(sources)
 
 
