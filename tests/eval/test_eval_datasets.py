@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from eval_synthetic import write_benchmark
+from eval_synthetic import write_benchmark, write_mask
 from tagalign_eval.datasets import (
     PAPER_ORDER,
     BenchmarkSpec,
@@ -121,8 +121,11 @@ def test_out_of_range_labels_fail_or_are_passed_through(tmp_path):
     write_benchmark(spec, tmp_path, n=1)
     four = tmp_path / "four.txt"
     four.write_text("background\na\nb\nc\n")
-    ds = open_benchmark(spec, tmp_path, classes_from_option(str(four)))
-    with pytest.raises(EvalError, match="outside the 4 classes"):
+    with pytest.raises(EvalError, match="has 4 names but benchmark 'voc' has 21 classes"):
+        open_benchmark(spec, tmp_path, classes_from_option(str(four)))
+    ds = open_benchmark(spec, tmp_path)
+    write_mask(ds.mask_path(ds.stems[0]), np.full((30, 40), 30), spec)  # 30: not a VOC class
+    with pytest.raises(EvalError, match="label value.s. 30 outside the 21 classes"):
         ds[0]
     loose = open_benchmark(spec, tmp_path, classes_from_option(str(four)), strict_labels=False)
     assert loose[0].mask.max() >= 4  # kept, so the metric reports them instead of counting them

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from tagalign_eval.errors import EvalError
+from tagalign_eval.limits import click_range
+from tagalign_eval.outputs import check_file_target, check_folder_target
 
 if TYPE_CHECKING:
     from tagalign_eval.datasets import BenchmarkSpec
@@ -35,6 +38,18 @@ _OVERRIDES = (
     "pamr",
     "templates",
 )
+
+
+def _number(flag: str, kind: type, **extra: Any) -> Callable:
+    """`--flag`, range-checked at parse time from `limits.RANGES` (a bad value is one line)."""
+    return click.option(flag, type=click_range(flag[2:].replace("-", "_"), kind), **extra)
+
+
+_crop_batch_option = _number(
+    "--crop-batch", int, default=16, show_default=True, help="Crops per forward."
+)
+_FOLDER = click.Path(exists=True, file_okay=False)
+_FILE = click.Path(exists=True, dir_okay=False)
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -92,16 +107,16 @@ def protocol_options(fn: Callable) -> Callable:
             show_default=True,
             type=click.Choice(["tagalign-v1", "tagalign-v3", "sclip"]),
         ),
-        click.option("--short-side", type=int, help="Keep-ratio resize of the short side."),
-        click.option("--max-long-side", type=int, help="Cap on the long side after resizing."),
-        click.option("--crop", type=int, help="Sliding-window crop size."),
-        click.option("--stride", type=int, help="Sliding-window stride."),
+        _number("--short-side", int, help="Keep-ratio resize of the short side."),
+        _number("--max-long-side", int, help="Cap on the long side after resizing."),
+        _number("--crop", int, help="Sliding-window crop size."),
+        _number("--stride", int, help="Sliding-window stride."),
         click.option("--head", type=click.Choice(["sigmoid", "softmax"]), help="Mask head."),
-        click.option("--scale", type=float, help="Similarity scale of the mask head."),
-        click.option("--bias", type=float, help="Bias of the sigmoid head."),
-        click.option("--clip-blend", type=float, help="Weight of the training-free CLIP path."),
+        _number("--scale", float, help="Similarity scale of the mask head."),
+        _number("--bias", float, help="Bias of the sigmoid head."),
+        _number("--clip-blend", float, help="Weight of the training-free CLIP path."),
         click.option("--background", type=click.Choice(["constant", "threshold"])),
-        click.option("--bg-thresh", type=float, help="Background constant or threshold."),
+        _number("--bg-thresh", float, help="Background constant or threshold."),
         click.option("--pamr/--no-pamr", default=None, help="PAMR post-processing."),
         click.option(
             "--template",
@@ -125,14 +140,16 @@ def run_options(fn: Callable) -> Callable:
         click.option(
             "--classes",
             "classes_opt",
-            help="Class file or comma list overriding the benchmark's class names.",
+            help="Class file or comma list overriding the benchmark's class names (one per "
+            "class, in label order). A value with a / or ending in .txt is a file and must "
+            "exist.",
         ),
         click.option("--out", type=click.Path(), help="Results JSON to write."),
         click.option("--markdown", type=click.Path(), help="Markdown table to write."),
-        click.option("--batch-size", default=2, show_default=True, help="Images per step."),
-        click.option("--crop-batch", default=16, show_default=True, help="Crops per forward."),
-        click.option("--workers", default=2, show_default=True, help="Image-decoding workers."),
-        click.option("--limit", type=int, help="Evaluate only the first N images."),
+        _number("--batch-size", int, default=2, show_default=True, help="Images per step."),
+        _crop_batch_option,
+        _number("--workers", int, default=2, show_default=True, help="Image-decoding workers."),
+        _number("--limit", int, help="Evaluate only the first N images."),
         click.option("--save-vis", type=click.Path(), help="Write image | GT | prediction PNGs."),
         click.option("--save-pred", type=click.Path(), help="Write predicted label PNGs."),
         click.option(
@@ -189,6 +206,7 @@ def run_benchmarks(
         skip_missing=skip_missing,
         progress=not kw["no_progress"],
     )
+    _check_result_files(kw["out"], kw["markdown"])
     suite = run_suite(request, on_skip=_print_skip, on_result=_print_result)
     if not distributed.is_main():
         return
@@ -200,8 +218,17 @@ def run_benchmarks(
         report.write_markdown(kw["markdown"], suite)
 
 
+def _check_result_files(out: str | None, markdown: str | None) -> None:
+    """--out and --markdown refused up front (before the model loads), not after the run."""
+    for path, flag in ((out, "--out"), (markdown, "--markdown")):
+        if path:
+            check_file_target(path, flag)
+    if out and markdown and Path(out).absolute() == Path(markdown).absolute():
+        raise EvalError(f"--out and --markdown are the same file {out}; give two paths")
+
+
 def _print_skip(benchmark: str, reason: str) -> None:
-    click.echo(f"skip {benchmark}: {reason}", err=True)
+    click.echo(f"warning: skip {benchmark}: {reason}", err=True)
 
 
 def _print_result(result: BenchmarkResult) -> None:
@@ -217,8 +244,34 @@ def _print_result(result: BenchmarkResult) -> None:
         click.echo(out_of_range_warning(result), err=True)
 
 
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """A usage mistake (a value out of range, an unknown choice or flag, a missing option) ends
+    in the project's one `error:` line and exit code 2, not in click's usage block."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # a bare `tagalign-eval` shows the help
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "tagalign-eval"
+        message = exc.format_message().rstrip(".")
+        click.echo(
+            f"error: {where}: {message[:1].lower()}{message[1:]}; see `{where} --help`", err=True
+        )
+        sys.exit(2)
+
+
 class BenchmarkGroup(click.Group):
-    """Adds one sub-command per registered benchmark, including ones registered by plugins."""
+    """Adds one sub-command per registered benchmark, including ones registered by plugins;
+    usage mistakes in any sub-command are one `error:` line."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         from tagalign_eval.datasets import benchmark_names
@@ -267,13 +320,13 @@ def all_command(benchmarks: str | None, **kw: Any) -> None:
 
 
 @main.command("custom")
-@click.option("--images", required=True, type=click.Path(), help="Folder of images.")
-@click.option("--masks", required=True, type=click.Path(), help="Folder of masks (same stems).")
-@click.option("--class-file", required=True, type=click.Path(), help="One class per line.")
+@click.option("--images", required=True, type=_FOLDER, help="Folder of images.")
+@click.option("--masks", required=True, type=_FOLDER, help="Folder of masks (same stems).")
+@click.option("--class-file", required=True, type=_FILE, help="One class per line.")
 @click.option("--img-suffix", default=".jpg", show_default=True)
 @click.option("--ann-suffix", default=".png", show_default=True)
 @click.option("--reduce-zero-label", is_flag=True, help="Mask value 0 is ignored, v -> v-1.")
-@click.option("--ignore-index", default=255, show_default=True)
+@_number("--ignore-index", int, default=255, show_default=True)
 @model_options
 @protocol_options
 @run_options
@@ -308,22 +361,24 @@ def custom_command(
     "classes_opt",
     required=True,
     help='Comma list ("cat,black cat,sofa") or class file; "background" first for a '
-    "protocol background.",
+    "protocol background. A value with a / or ending in .txt is a file and must exist.",
 )
 @click.option("--out", required=True, type=click.Path(), help="Output folder.")
 @model_options
 @protocol_options
-@click.option("--crop-batch", default=16, show_default=True)
+@_crop_batch_option
 @user_errors
 def predict_command(images, classes_opt, out, **kw: Any) -> None:
     """Segment images with a free-text class list: overlay PNG, legend panel, per-class masks."""
     from tagalign_eval.datasets import classes_from_option
-    from tagalign_eval.predict import predict_images
+    from tagalign_eval.predict import check_images, predict_images
     from tagalign_eval.protocols import resolve_protocol
     from tagalign_eval.suite import pick_device
 
     protocol = resolve_protocol(kw["protocol_name"], None, _overrides(kw))
     classes = classes_from_option(classes_opt)
+    check_images([Path(p) for p in images])
+    check_folder_target(out, "--out")
     device = pick_device(kw["device"])
     model = _model_spec(kw).load(device)
     for written in predict_images(

@@ -8,28 +8,36 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from tagalign_eval import vis
 from tagalign_eval.datasets.classes import ClassList
 from tagalign_eval.errors import EvalError
+from tagalign_eval.imagefiles import opened, read_rgb
 from tagalign_eval.inference import Segmenter, encode_classes
 from tagalign_eval.models import EvalModel
 from tagalign_eval.protocols import Protocol
+
+_TODO = "pass JPEG or PNG image files"
 
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "class"
 
 
-def _read(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise EvalError(f"{path}: no such image") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise EvalError(f"{path}: not a readable image ({exc})") from None
+def check_images(images: list[Path]) -> None:
+    """Before the model loads: every image is there and is an image file, and no two share a
+    name (their outputs `<stem>_*.png` would overwrite each other)."""
+    seen: dict[str, Path] = {}
+    for path in images:
+        with opened(path, "image", _TODO):
+            pass  # the header is enough to tell an image file; pixels are decoded later
+        if path.stem in seen:
+            raise EvalError(
+                f"{seen[path.stem]} and {path} have the same name; their outputs "
+                f"{path.stem}_*.png would overwrite each other: predict them separately"
+            )
+        seen[path.stem] = path
 
 
 def predict_images(
@@ -59,7 +67,7 @@ def predict_images(
     out.mkdir(parents=True, exist_ok=True)
     names = classes.names
     for path in images:
-        image = _read(path)
+        image = read_rgb(path, _TODO)
         label = segmenter.segment([image])[0].cpu().numpy()
         stem = path.stem
         overlay = vis.overlay(image, label, len(names))

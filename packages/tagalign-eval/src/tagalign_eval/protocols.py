@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tagalign_eval.errors import EvalError
+from tagalign_eval.limits import check_range
 
 HEADS = ("sigmoid", "softmax")
 BACKGROUND_MODES = ("constant", "threshold")
@@ -122,6 +123,17 @@ _PER_FAMILY: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 PRESETS = tuple(_BASE)
+_NUMERIC = (
+    "short_side",
+    "max_long_side",
+    "crop",
+    "stride",
+    "scale",
+    "bias",
+    "clip_blend",
+    "bg_thresh",
+)
+"""The `Protocol` fields range-checked through `limits.RANGES`."""
 
 
 def resolve_protocol(
@@ -151,11 +163,17 @@ def _validate(p: Protocol) -> None:
         raise EvalError(f"--head must be one of {', '.join(HEADS)}, not {p.head!r}")
     if p.background not in BACKGROUND_MODES:
         raise EvalError(f"--background must be one of {', '.join(BACKGROUND_MODES)}")
-    if p.crop <= 0 or p.stride <= 0 or p.short_side <= 0:
-        raise EvalError("--crop, --stride and --short-side must be positive")
+    for name in _NUMERIC:
+        check_range(name, getattr(p, name))
     if p.stride > p.crop:
         raise EvalError(f"--stride {p.stride} is larger than --crop {p.crop}: pixels are skipped")
-    if not 0.0 <= p.clip_blend <= 1.0:
-        raise EvalError(f"--clip-blend must be in [0, 1], not {p.clip_blend}")
     if not p.templates or any("{}" not in t for t in p.templates):
         raise EvalError("every --template must contain '{}' where the class name goes")
+    for template in p.templates:
+        try:
+            template.format("cat")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise EvalError(
+                f"--template {template!r} is not a format string with one {{}} ({exc!r}); "
+                "write a literal brace as {{ or }}"
+            ) from None

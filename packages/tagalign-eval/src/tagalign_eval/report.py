@@ -14,6 +14,7 @@ from tagparse.atomic import atomic_write_text
 
 from tagalign_eval.datasets import PAPER_EIGHT, PAPER_ORDER, get_benchmark
 from tagalign_eval.errors import EvalError
+from tagalign_eval.outputs import writing
 from tagalign_eval.result import BenchmarkResult
 
 if TYPE_CHECKING:
@@ -94,5 +95,6 @@ def write_markdown(path: str | Path, suite: SuiteResult) -> None:
 
 
 def _write_text(path: str | Path, text: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, text)
+    with writing(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)

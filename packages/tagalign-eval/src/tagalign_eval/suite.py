@@ -23,6 +23,7 @@ from tagalign_train import distributed
 
 from tagalign_eval import report
 from tagalign_eval.datasets import (
+    BenchmarkNotFound,
     BenchmarkSpec,
     SegDataset,
     classes_from_option,
@@ -31,7 +32,9 @@ from tagalign_eval.datasets import (
 )
 from tagalign_eval.errors import EvalError
 from tagalign_eval.evaluate import evaluate
+from tagalign_eval.limits import check_range
 from tagalign_eval.models import EvalModel, load_eval_model
+from tagalign_eval.outputs import check_folder_target
 from tagalign_eval.protocols import resolve_protocol
 from tagalign_eval.result import BenchmarkResult
 
@@ -120,12 +123,36 @@ class SuiteResult:
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """`name` if given; else this rank's device under torchrun (joining its process group), else
-    cuda if there is one."""
+    """`name` if given (checked: a device type this machine has); else this rank's device under
+    torchrun (joining its process group), else cuda if there is one."""
+    device = None if name is None else _checked_device(name)
     ddp_device = distributed.init_from_env()
-    if ddp_device is not None and name is None:
+    if ddp_device is not None and device is None:
         return ddp_device
-    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _checked_device(name: str) -> torch.device:
+    """`--device NAME` as a torch device, or the one-line error saying what this machine has."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise EvalError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise EvalError(f"--device {name}: no CUDA GPU is visible here; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise EvalError(
+                f"--device {name}: this machine has {count} CUDA GPU(s), cuda:0 to "
+                f"cuda:{count - 1}; pick one of them"
+            )
+        return device
+    if device.type == "mps" and torch.backends.mps.is_available():
+        return device
+    raise EvalError(f"--device {name}: not available here; use cpu, cuda or cuda:N")
 
 
 def run_suite(
@@ -140,6 +167,7 @@ def run_suite(
     each benchmark finishes (a long suite can show progress); both run on every torchrun rank.
     Raises `EvalError` for user mistakes, with the message the CLI prints.
     """
+    _check_request(request)
     specs = [get_benchmark(b) if isinstance(b, str) else b for b in request.benchmarks]
     datasets, skipped = _open_datasets(specs, request, on_skip)
     protocols = [
@@ -169,6 +197,26 @@ def run_suite(
     return SuiteResult(tuple(results), request.model.label, tuple(skipped))
 
 
+def _check_request(request: SuiteRequest) -> None:
+    """The cheap checks, before any file is read: numbers in range, each benchmark once, the
+    picture folders writable, the checkpoint there."""
+    for name in ("batch_size", "crop_batch", "workers", "limit"):
+        check_range(name, getattr(request, name))
+    names = [b if isinstance(b, str) else b.name for b in request.benchmarks]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise EvalError(f"benchmark(s) {', '.join(twice)} named twice; name each once")
+    for folder, flag in ((request.save_vis, "--save-vis"), (request.save_pred, "--save-pred")):
+        if folder:
+            check_folder_target(folder, flag)
+    checkpoint = request.model.checkpoint
+    if checkpoint is not None and not Path(checkpoint).exists():
+        raise EvalError(
+            f"--checkpoint {checkpoint} does not exist; pass the --out folder of a "
+            "tagalign-train run (or a checkpoint folder or model.safetensors in it)"
+        )
+
+
 def _open_datasets(
     specs: list[BenchmarkSpec],
     request: SuiteRequest,
@@ -180,14 +228,14 @@ def _open_datasets(
         raise EvalError("--data-root is required (the folder that holds VOCdevkit/, ade/, ...)")
     if not Path(root).is_dir():
         raise EvalError(f"--data-root {root} is not a folder")
-    classes = classes_from_option(request.classes) if request.classes else None
+    classes = None if request.classes is None else classes_from_option(request.classes)
     datasets, skipped = [], []
     for spec in specs:
         try:
             datasets.append(
                 open_benchmark(spec, root, classes, strict_labels=not request.ignore_out_of_range)
             )
-        except EvalError as exc:
+        except BenchmarkNotFound as exc:
             if not request.skip_missing:
                 raise
             skipped.append((spec.name, str(exc)))

@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from tagalign_eval.datasets.spec import BenchmarkSpec
 from tagalign_eval.labels import IGNORE
+from tagalign_eval.outputs import writing
 
 IGNORE_COLOR = (255, 255, 255)
 
@@ -102,5 +103,6 @@ def with_legend(picture: Image.Image, pred: np.ndarray, names: list[str]) -> Ima
 
 
 def save(img: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path)

@@ -11,6 +11,7 @@ from PIL import Image
 from tagalign_eval.datasets.classes import ClassList
 from tagalign_eval.datasets.spec import BenchmarkSpec
 from tagalign_eval.errors import EvalError
+from tagalign_eval.imagefiles import opened, read_rgb
 from tagalign_eval.labels import IGNORE
 
 _SHOW = 3
@@ -34,6 +35,11 @@ def _listing(paths: list[str], total: int) -> str:
     return ", ".join(paths) + more
 
 
+class BenchmarkNotFound(EvalError):
+    """A benchmark's folders are not under --data-root (not downloaded or not prepared): `all`
+    skips it. Any other problem with its files is an `EvalError` that stops the run."""
+
+
 class SegDataset:
     """Image/mask pairs of one benchmark, in a stable order (split-list order or sorted stems)."""
 
@@ -48,11 +54,11 @@ class SegDataset:
         self.spec = spec
         self.data_root = Path(data_root)
         self.root = self.data_root / spec.root
-        self.classes = classes if classes is not None else spec.class_list()
         self.strict_labels = strict_labels
         self.img_dir = self.root / spec.img_dir
         self.ann_dir = self.root / spec.ann_dir
         self._check_layout()
+        self.classes = spec.class_list() if classes is None else self._override(classes)
         self.stems = self._pair_stems()
 
     @property
@@ -63,7 +69,7 @@ class SegDataset:
         missing = [f for f in (self.img_dir, self.ann_dir) if not f.is_dir()]
         if missing:
             hint = f"; produce it with `{self.spec.prepare}`" if self.spec.prepare else ""
-            raise EvalError(
+            raise BenchmarkNotFound(
                 f"--data-root {self.data_root}: no folder {_rel(missing[0], self.data_root)} "
                 f"for benchmark {self.spec.name!r} (expected under --data-root: "
                 f"{', '.join(self.spec.expected_folders())}){hint}"
@@ -73,6 +79,31 @@ class SegDataset:
                 f"benchmark {self.spec.name!r}: split list {self.root / self.spec.split} is "
                 "missing (one image id per line); restore it from the dataset download"
             )
+
+    def _override(self, classes: ClassList) -> ClassList:
+        """`--classes` names the benchmark's label values 0..K-1 in order: more names than K
+        would be scored as classes no pixel has, fewer would leave labels unnamed (allowed
+        with --ignore-out-of-range, which leaves them out of the metric and reports them)."""
+        own = self.spec.class_list()
+        if len(classes) > len(own) or (len(classes) < len(own) and self.strict_labels):
+            fewer = (
+                "; or pass --ignore-out-of-range to score only those"
+                if len(classes) < len(own)
+                else ""
+            )
+            given = "--classes" if classes.source == "--classes" else f"--classes {classes.source}"
+            raise EvalError(
+                f"{given} has {len(classes)} names but benchmark "
+                f"{self.spec.name!r} has {len(own)} classes ({own.source}); give one name per "
+                f"class, in the benchmark's label order{fewer}"
+            )
+        return classes
+
+    def _fix_hint(self, kind: str) -> str:
+        """What to do about a damaged image or mask file of this benchmark."""
+        if kind == "mask" and self.spec.prepare:
+            return f"re-run `{self.spec.prepare}`"
+        return "re-extract it from the dataset download, or replace it"
 
     def image_path(self, stem: str) -> Path:
         return self.img_dir / f"{stem}{self.spec.img_suffix}"
@@ -123,20 +154,19 @@ class SegDataset:
 
     def __getitem__(self, index: int) -> Sample:
         stem = self.stems[index]
-        with Image.open(self.image_path(stem)) as im:
-            image = np.asarray(im.convert("RGB"))
+        image = read_rgb(self.image_path(stem), self._fix_hint("image"))
         mask = self.read_mask(stem)
         if mask.shape != image.shape[:2]:
             raise EvalError(
                 f"{self.mask_path(stem)}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
-                f"{image.shape[1]}x{image.shape[0]}"
+                f"{image.shape[1]}x{image.shape[0]}; masks must have their image's size"
             )
         return Sample(stem, image, mask)
 
     def read_mask(self, stem: str) -> np.ndarray:
         """The mask in evaluated label space: ignore -> IGNORE, reduce_zero_label applied."""
         path = self.mask_path(stem)
-        with Image.open(path) as im:
+        with opened(path, "mask", self._fix_hint("mask")) as im:
             raw = self._decode(im, path)
         ignore = raw == self.spec.ignore_index
         label = raw.copy()

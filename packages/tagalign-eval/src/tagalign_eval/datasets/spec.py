@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
-from tagalign_eval.datasets.classes import ClassList, builtin_class_list, load_class_file
+from tagalign_eval.datasets.classes import (
+    ClassList,
+    builtin_class_list,
+    load_class_file,
+    looks_like_path,
+)
 
 
 @dataclass(frozen=True)
@@ -45,12 +51,11 @@ class BenchmarkSpec:
         return self.family or self.name
 
     def class_list(self) -> ClassList:
-        if "/" in self.classes or self.classes.endswith(".txt"):
+        if looks_like_path(self.classes):
             return load_class_file(self.classes)
         return builtin_class_list(self.classes)
 
     def expected_folders(self) -> list[str]:
-        folders = [f"{self.root}/{self.img_dir}", f"{self.root}/{self.ann_dir}"]
-        if self.split:
-            folders.append(f"{self.root}/{self.split}")
-        return folders
+        """Paths below `--data-root` (absolute ones, as a custom folder has, stay absolute)."""
+        parts = [self.img_dir, self.ann_dir, *([self.split] if self.split else [])]
+        return [str(PurePosixPath(self.root) / part) for part in parts]

@@ -1,0 +1,59 @@
+"""Where results go: output paths checked before a long run, and write faults as one line.
+
+A results file that cannot be written should be refused in the first second, not after an hour
+of evaluation; and a disk that fills up while pictures are written is the user's to fix, so it
+ends in one `error:` line naming the file, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tagalign_eval.errors import EvalError
+
+
+def check_file_target(path: str | Path, flag: str) -> None:
+    """`flag PATH` will be written as a file: it is not a folder, and its folder exists or can
+    be created, and is writable."""
+    target = Path(path)
+    if target.is_dir():
+        raise EvalError(f"{flag} {target} is a folder; pass a file path in it")
+    _check_writable(target.parent, flag, target)
+
+
+def check_folder_target(path: str | Path, flag: str) -> None:
+    """`flag PATH` will be filled with files: it is a folder, or can be created as one, and is
+    writable."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise EvalError(f"{flag} {target} is a file; pass a folder (it is created if missing)")
+    _check_writable(target, flag, target)
+
+
+def _check_writable(folder: Path, flag: str, target: Path) -> None:
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EvalError(f"{flag} {target}: {existing} is a file, not a folder; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise EvalError(
+            f"{flag} {target}: folder {existing} is not writable (read-only or no permission); "
+            "choose a path in a writable folder"
+        )
+
+
+@contextmanager
+def writing(path: str | Path, flag: str | None = None) -> Iterator[None]:
+    """An OS fault (disk full, read-only, permission) writing `path` becomes an `EvalError`."""
+    try:
+        yield
+    except OSError as exc:
+        what = f"{flag} {path}" if flag else str(path)
+        reason = exc.strerror or str(exc)
+        raise EvalError(
+            f"{what}: cannot write it ({reason}); free space or choose a writable path"
+        ) from None
