@@ -1,10 +1,10 @@
 """config.json versions: a v1 file (written by the trainer before typed configs) still loads to
-the identical model; the current version round-trips and refuses to read the future."""
+the identical model; random towers rebuild from their recorded seed (v3) and older configs on
+random towers are refused; the current version round-trips and refuses to read the future."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,23 +19,24 @@ from train_helpers import TINY
 V1 = Path(__file__).parent / "data" / "checkpoint-v1" / CONFIG
 
 
-def _v1_checkpoint(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
-    """The fixture config.json beside trained-looking weights of the model it describes."""
-    torch.manual_seed(0)
-    reference = build_model(TINY, "none", "surgery", "conv", image_size=32)
+def _v1_checkpoint(tmp_path: Path, pretrained: str) -> tuple[Path, torch.nn.Module]:
+    """The fixture config.json (its `pretrained` set to `pretrained`) beside trained-looking
+    weights of the model it describes."""
+    reference = build_model(TINY, pretrained, "surgery", "conv", image_size=32)
     with torch.no_grad():
         for p in reference.projector.parameters():
             p.add_(0.1)
     ckpt_dir = tmp_path / "step-0000002"
     ckpt_dir.mkdir()
-    shutil.copy(V1, ckpt_dir / CONFIG)
+    (ckpt_dir / CONFIG).write_text(
+        json.dumps({**json.loads(V1.read_text()), "pretrained": pretrained})
+    )
     save_file(reference.trainable_state_dict(), str(ckpt_dir / WEIGHTS))
     return ckpt_dir, reference
 
 
-def test_v1_config_loads_to_the_identical_model(tmp_path):
-    ckpt_dir, reference = _v1_checkpoint(tmp_path)
-    torch.manual_seed(0)  # the same random CLIP towers as the reference ("none" weights)
+def test_v1_config_loads_to_the_identical_model(tmp_path, tiny_weights):
+    ckpt_dir, reference = _v1_checkpoint(tmp_path, tiny_weights)
     loaded = load_checkpoint(ckpt_dir)
     assert loaded.config.model == reference.config
     ours, theirs = loaded.model.state_dict(), reference.state_dict()
@@ -49,20 +50,46 @@ def test_v1_config_loads_to_the_identical_model(tmp_path):
     assert loaded.config.effective_lr == v1["effective_lr"]
 
 
-def test_current_version_round_trips_and_reads_as_sections(tmp_path):
-    ckpt_dir, _ = _v1_checkpoint(tmp_path)
+def test_random_towers_rebuild_identically_and_legacy_ones_are_refused(tmp_path):
+    """Issue 12 case 2: a `--pretrained none` model records its towers' seed (v3), so every
+    load is the same model; a v1/v2 config on random towers recorded none and is refused."""
+    model = build_model(TINY, "none", image_size=32, init_seed=7)
+    assert model.config.init_seed == 7
+    ckpt_dir = tmp_path / "step-0000001"
+    ckpt_dir.mkdir()
+    (ckpt_dir / CONFIG).write_text(CheckpointConfig(model=model.config).to_json())
+    save_file(model.trainable_state_dict(), str(ckpt_dir / WEIGHTS))
+    torch.manual_seed(1)
+    first = load_checkpoint(ckpt_dir).model.state_dict()
+    torch.manual_seed(2)  # whatever the caller's generator holds
+    second = load_checkpoint(ckpt_dir).model.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert all(torch.equal(first[k], v) for k, v in model.state_dict().items())
+
+    v2 = json.loads((ckpt_dir / CONFIG).read_text())
+    del v2["model"]["init_seed"]
+    v1 = json.loads(V1.read_text())
+    for legacy in ({**v2, "format_version": 2}, v1):
+        (ckpt_dir / CONFIG).write_text(json.dumps(legacy))
+        with pytest.raises(TrainError, match="did not record their seed.*retrain"):
+            load_checkpoint(ckpt_dir)
+
+
+def test_current_version_round_trips_and_reads_as_sections(tmp_path, tiny_weights):
+    ckpt_dir, _ = _v1_checkpoint(tmp_path, tiny_weights)
     config = read_config(ckpt_dir)
     text = config.to_json()
     assert CheckpointConfig.from_json(text) == config
     written = json.loads(text)
-    assert written["format_version"] == FORMAT_VERSION == 2
+    assert written["format_version"] == FORMAT_VERSION == 3
+    assert written["model"]["init_seed"] is None  # pretrained weights: no seed
     assert written["model"]["name"] == TINY and written["model"]["preprocessing"]["std"]
     assert written["vocab"]["kinds"] == ["object", "attribute"]
     assert ModelConfig.from_dict(written["model"]) == config.model
 
 
-def test_newer_or_foreign_configs_are_refused(tmp_path):
-    ckpt_dir, _ = _v1_checkpoint(tmp_path)
+def test_newer_or_foreign_configs_are_refused(tmp_path, tiny_weights):
+    ckpt_dir, _ = _v1_checkpoint(tmp_path, tiny_weights)
     raw = json.loads(V1.read_text())
     (ckpt_dir / CONFIG).write_text(json.dumps({**raw, "format_version": 99}))
     with pytest.raises(TrainError, match="format v99 is newer than this tagalign-train"):

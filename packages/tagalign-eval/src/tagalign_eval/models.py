@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import click
 import torch
 
 from tagalign_eval.errors import EvalError
@@ -47,6 +48,11 @@ def _fingerprint(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _warn(message: str) -> None:
+    """A damaged newer checkpoint of a run that was skipped for an older intact one."""
+    click.echo(f"warning: {message}", err=True)
+
+
 def load_eval_model(
     checkpoint: str | None = None,
     baseline: str | None = None,
@@ -64,7 +70,7 @@ def load_eval_model(
         raise EvalError("pass exactly one of --checkpoint RUN and --baseline clip|maskclip|surgery")
     try:
         if checkpoint is not None:
-            loaded = load_checkpoint(checkpoint, device=device)
+            loaded = load_checkpoint(checkpoint, device=device, warn=_warn)
             model = loaded.model
             info = {
                 "kind": "checkpoint",

@@ -34,6 +34,11 @@ class Backbone:
     pretrained: str
 
 
+def is_random(pretrained: str | None) -> bool:
+    """Whether `--pretrained` asks for randomly initialised towers."""
+    return pretrained is None or pretrained.lower() in RANDOM_WEIGHTS
+
+
 def _unknown_model(name: str) -> TrainError:
     close = difflib.get_close_matches(name, open_clip.list_models(), n=5, cutoff=0.5)
     hint = f"close matches: {', '.join(close)}" if close else "see `open_clip.list_models()`"
@@ -46,7 +51,7 @@ def resolve_pretrained(model_name: str, pretrained: str | None) -> tuple[str | N
     OpenAI's weights were trained with QuickGELU; open_clip only warns when a plain config gets
     them, so we read the tag's own setting and force it.
     """
-    if pretrained is None or pretrained.lower() in RANDOM_WEIGHTS:
+    if is_random(pretrained):
         return None, False
     tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
     if tag_cfg:
@@ -61,9 +66,17 @@ def resolve_pretrained(model_name: str, pretrained: str | None) -> tuple[str | N
 
 
 def load_backbone(
-    model_name: str, pretrained: str | None, device: str | torch.device = "cpu"
+    model_name: str,
+    pretrained: str | None,
+    device: str | torch.device = "cpu",
+    init_seed: int | None = None,
 ) -> Backbone:
-    """Build the CLIP model, load its weights, and freeze both towers (no grad, eval mode)."""
+    """Build the CLIP model, load its weights, and freeze both towers (no grad, eval mode).
+
+    Random towers (`pretrained` none) are drawn after `torch.manual_seed(init_seed)` when a seed
+    is given, so the same seed rebuilds the same towers (open_clip builds on the CPU before
+    moving to `device`); that seeds torch's global generator, as the call's name says.
+    """
     if model_name.startswith(open_clip.factory.LOCAL_DIR_PREFIX):
         local = model_name[len(open_clip.factory.LOCAL_DIR_PREFIX) :]
         if not Path(local, "open_clip_config.json").is_file():
@@ -73,14 +86,20 @@ def load_backbone(
         if model_name not in open_clip.list_models():
             raise _unknown_model(model_name)
         weights, quick_gelu = resolve_pretrained(model_name, pretrained)
+        if weights is None and init_seed is not None:
+            torch.manual_seed(init_seed)
     try:
         clip = open_clip.create_model(
             model_name, pretrained=weights, force_quick_gelu=quick_gelu, device=device
         )
-    except RuntimeError as exc:  # download failure or a checkpoint that does not fit the config
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except Exception as exc:  # a download failure, or a file that is not weights for this model
+        if not (isinstance(exc, RuntimeError) or (weights and os.path.isfile(weights))):
+            raise
+        text = str(exc).strip()
+        first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
         raise TrainError(
-            f"could not load {model_name} with weights {pretrained!r}: {first}"
+            f"could not load {model_name} with weights {pretrained!r} ({first}); pass "
+            f"{model_name} weights saved by open_clip or torch, a hub tag, or none"
         ) from exc
     clip.requires_grad_(False)
     clip.eval()

@@ -2,43 +2,60 @@
 
 Layout of a run directory::
 
-    runs/NAME/checkpoints/step-0000100/{model.safetensors, config.json, train_state.pt}
+    runs/NAME/checkpoints/step-0000100/{model.safetensors, config.json, train_state.pt,
+                                        manifest.json}
     runs/NAME/latest              # one line: the name of the newest complete checkpoint
 
 `model.safetensors` holds the trainable weights only (projector, head copies, loss temperatures
 under `loss.`); `config.json` is a `CheckpointConfig` (see model_config.py for its versions);
 `train_state.pt` holds what an exact resume needs besides the weights (optimizer, GradScaler,
-every RNG, step, metric history). A checkpoint directory is written under a temporary name and
+every RNG, step, metric history); `manifest.json` (integrity.py) lists the others' sizes and
+SHA-256 and is written last. A checkpoint directory is written under a temporary name and
 renamed into place, and `latest` is replaced by rename, so a run killed at any moment leaves the
-previous checkpoint intact.
+previous checkpoint intact; the temporary a kill leaves behind is removed when the run starts
+again (`remove_stale_temporaries`). Resume and eval trust a checkpoint only once it verifies;
+given a run dir they fall back to its newest intact checkpoint with a warning.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import random
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from tagparse.atomic import atomic_path, atomic_write_text
 from torch import nn
 
 from tagalign_train import distributed
 from tagalign_train.errors import TrainError
+from tagalign_train.integrity import MANIFEST, damage, manifest_text
 from tagalign_train.model import TagAlignModel, model_from_config
 from tagalign_train.model_config import FORMAT, FORMAT_VERSION, CheckpointConfig
+
+log = logging.getLogger(__name__)
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAIN_STATE = "train_state.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+#: What a killed write leaves in checkpoints/: atomic_path's `.step-N.tmp-PID`, and the
+#: `.tmp-step-N` of trainers before it.
+_STALE_TMP = re.compile(r"^\.(step-\d+\.tmp-\d+|tmp-step-\d+.*)$")
 _LOSS = "loss."  # prefix of the loss temperatures in model.safetensors
+#: Files eval needs / files an exact resume needs.
+FOR_EVAL = (WEIGHTS, CONFIG)
+FOR_RESUME = (WEIGHTS, CONFIG, TRAIN_STATE)
 
 
 def step_dirs(run_dir: Path) -> list[tuple[int, Path]]:
@@ -50,25 +67,74 @@ def step_dirs(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def resolve_checkpoint_dir(path: str | Path) -> Path:
-    """A checkpoint dir from a run dir, a checkpoint dir or its weights file; else TrainError."""
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the half-written checkpoint folders a killed run left in checkpoints/; returns
+    them. Only the main rank of a run writes checkpoints, so none of them is still in use."""
+    root = Path(run_dir) / "checkpoints"
+    stale = sorted(p for p in root.iterdir() if _STALE_TMP.match(p.name)) if root.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
+    return stale
+
+
+def resolve_checkpoint_dir(
+    path: str | Path,
+    required: tuple[str, ...] = FOR_EVAL,
+    warn: Callable[[str], None] = log.warning,
+) -> Path:
+    """An intact checkpoint dir from a run dir, a checkpoint dir or its weights file.
+
+    A checkpoint named directly must verify, else TrainError. A run dir gives its newest intact
+    checkpoint (`latest` first); each damaged newer one is reported through `warn`. TrainError
+    when there is none.
+    """
     path = Path(path)
     if path.is_file() and path.suffix == ".safetensors":
         path = path.parent
-    if (path / CONFIG).is_file() and (path / WEIGHTS).is_file():
+    if (path / CONFIG).is_file() or (path / WEIGHTS).is_file():
+        problem = verify_checkpoint(path, required)
+        if problem:
+            raise TrainError(
+                f"{path}: damaged checkpoint: {problem}; restore it from a copy, or pass the "
+                "run directory to use its newest intact checkpoint"
+            )
         return path
+    candidates = [p for _, p in reversed(step_dirs(path))]
     latest = path / "latest"
-    if latest.is_file():
-        candidate = path / "checkpoints" / latest.read_text().strip()
-        if (candidate / WEIGHTS).is_file():
+    named = path / "checkpoints" / latest.read_text().strip() if latest.is_file() else None
+    if named in candidates:
+        candidates.remove(named)
+        candidates.insert(0, named)
+    if not candidates:
+        raise TrainError(
+            f"{path}: not a tagalign-train run or checkpoint (no {CONFIG} + {WEIGHTS}, "
+            f"no checkpoints/step-*); pass the --out directory of tagalign-train"
+        )
+    damaged = []
+    for candidate in candidates:
+        problem = verify_checkpoint(candidate, required)
+        if problem is None:
+            for bad, why in damaged:
+                warn(f"{bad}: damaged checkpoint ({why}); using {candidate.name} instead")
             return candidate
-    steps = step_dirs(path)
-    if steps:
-        return steps[-1][1]
+        damaged.append((candidate, problem))
+    first, why = damaged[0]
     raise TrainError(
-        f"{path}: not a tagalign-train run or checkpoint (no {CONFIG} + {WEIGHTS}, "
-        f"no checkpoints/step-*); pass the --out directory of tagalign-train"
+        f"{path}: no intact checkpoint ({len(damaged)} damaged, newest {first.name}: {why}); "
+        "restore the files from a copy"
     )
+
+
+def verify_checkpoint(ckpt_dir: Path, required: tuple[str, ...] = FOR_EVAL) -> str | None:
+    """What is wrong with `ckpt_dir` (a phrase naming the file), or None when intact: the files
+    in `required` against the manifest (or parseable, before manifests) and a readable config."""
+    problem = damage(ckpt_dir, required)
+    if problem is None and CONFIG in required:
+        try:
+            read_config(ckpt_dir)
+        except TrainError as exc:
+            problem = f"{CONFIG}: {str(exc).split(': ', 1)[-1]}"
+    return problem
 
 
 def read_config(ckpt_dir: Path) -> CheckpointConfig:
@@ -103,16 +169,26 @@ def write_checkpoint(
     keep_last: int,
 ) -> Path:
     """Write step-N (N = config.step) atomically, point `latest` at it, keep the newest
-    `keep_last`."""
+    `keep_last`.
+
+    Every file is serialised in memory and written with plain Python writes, so a full disk
+    or a read-only folder is an OSError naming the file (torch.save to a path reports only
+    "file write failed"), and the bytes written are the bytes the manifest describes.
+    """
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{config.step:07d}"
+    tensors = {k: v.detach().contiguous().cpu() for k, v in weights.items()}
+    payloads = {WEIGHTS: safetensors_bytes(tensors), CONFIG: config.to_json().encode()}
+    if train_state is not None:
+        buffer = io.BytesIO()
+        torch.save(train_state, buffer)
+        payloads[TRAIN_STATE] = buffer.getvalue()
     with atomic_path(final, directory=True) as tmp:
-        tensors = {k: v.detach().contiguous().cpu() for k, v in weights.items()}
-        save_file(tensors, str(tmp / WEIGHTS))
-        (tmp / CONFIG).write_text(config.to_json())
-        if train_state is not None:
-            torch.save(train_state, tmp / TRAIN_STATE)
+        for name, data in payloads.items():
+            _write(tmp / name, data, final / name)
+        manifest = manifest_text(payloads).encode()
+        _write(tmp / MANIFEST, manifest, final / MANIFEST)  # last: it vouches for the rest
         if final.exists():
             shutil.rmtree(final)
     atomic_write_text(Path(run_dir) / "latest", final.name + "\n")
@@ -120,6 +196,16 @@ def write_checkpoint(
         for _, old in step_dirs(run_dir)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _write(path: Path, data: bytes, shown: Path) -> None:
+    """Write `data` to `path`; an OSError names `shown`, the file as the user will look for it
+    (a failed write() names no file, and the temporary folder is gone by then)."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        exc.filename = str(shown)
+        raise
 
 
 @dataclass(frozen=True)
@@ -136,11 +222,16 @@ class Checkpoint:
         return [self.directory / WEIGHTS, self.directory / CONFIG]
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
-    """The model a tagalign-train run saved (a run dir's latest checkpoint), in eval mode."""
-    ckpt_dir = resolve_checkpoint_dir(path)
+def load_checkpoint(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    warn: Callable[[str], None] = log.warning,
+) -> Checkpoint:
+    """The model a tagalign-train run saved (a run dir's newest intact checkpoint; `warn` hears
+    about each damaged newer one), in eval mode."""
+    ckpt_dir = resolve_checkpoint_dir(path, FOR_EVAL, warn)
     config = read_config(ckpt_dir)
-    model = model_from_config(config.model, device=device)
+    model = model_from_config(config.model, device=device, source=ckpt_dir)
     weights = read_weights(ckpt_dir, device)
     model.load_trainable_state_dict({k: v for k, v in weights.items() if not k.startswith(_LOSS)})
     return Checkpoint(ckpt_dir, config, model.eval())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, fields
 
@@ -17,6 +18,7 @@ import click
 from tagalign_train.config import (
     DENSE_METHODS,
     KIND_FLAGS,
+    NUMERIC_BOUNDS,
     PRESETS,
     PROJECTORS,
     TAG_LOSSES,
@@ -39,7 +41,56 @@ def _choice(flag: str, choices: Iterable[str], **extra) -> Callable:
     )
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _number(flag: str, kind: type, **extra) -> Callable:
+    """`--flag` range-checked by click against config.NUMERIC_BOUNDS (a bad value is a one-line
+    usage error naming the flag and its range)."""
+    bounds = NUMERIC_BOUNDS[flag.removeprefix("--").replace("-", "_")]
+    if kind is int:
+        high = None if bounds.high is None else int(bounds.high)
+        low = int(bounds.low) + (1 if bounds.low_open else 0)
+        value_type: click.ParamType = click.IntRange(low, high)
+    else:
+        value_type = click.FloatRange(bounds.low, bounds.high, min_open=bounds.low_open)
+    return click.option(flag, type=value_type, **extra)
+
+
+class _OneLineUsageErrors(click.Command):
+    """A usage mistake (a value out of range, an unknown choice, a missing option) ends in the
+    project's one `error:` line and exit code 2, like every other user error, instead of click's
+    usage block."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            click.echo(f"error: {exc.format_message()} (see `tagalign-train --help`)", err=True)
+            sys.exit(2)
+
+
+class _ConsoleLines(logging.Handler):
+    """The run's own progress lines on stdout; every warning (ours, open_clip's, torch's) on
+    stderr as one `warning: ...` line, so stderr holds warnings and at most the one error."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            click.echo(f"warning: {record.getMessage()}", err=True)
+        elif record.name.startswith("tagalign_train"):  # open_clip's info chatter is left out
+            click.echo(record.getMessage())
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger()
+    root.handlers[:] = [_ConsoleLines()]
+    root.setLevel(logging.INFO)
+    warnings.showwarning = _warning_line
+
+
+def _warning_line(message, category, *_args, **_kwargs) -> None:
+    """Python warnings (torch's, open_clip's) as one `warning:` line, not file:line + source."""
+    click.echo(f"warning: {category.__name__}: {message}", err=True)
+
+
+@click.command(cls=_OneLineUsageErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--labels", required=True, help="tags.db with a vocabulary (`tagparse vocab`).")
 @click.option(
     "--data",
@@ -52,29 +103,27 @@ def _choice(flag: str, choices: Iterable[str], **extra) -> Callable:
 @_choice("--preset", PRESETS)
 @click.option("--model", **_NONE, help="open_clip model name or local-dir:PATH.")
 @click.option("--pretrained", **_NONE, help="Hub tag (openai, laion2b_...), weights file, or none.")
-@click.option("--steps", type=int, **_NONE)
-@click.option("--batch-size", type=int, **_NONE, help="Per process (per GPU).")
-@click.option("--lr", type=float, **_NONE, help="Base lr at global batch 4096 (scaled linearly).")
-@click.option("--image-size", type=int, **_NONE)
+@_number("--steps", int, **_NONE)
+@_number("--batch-size", int, **_NONE, help="Per process (per GPU).")
+@_number("--lr", float, **_NONE, help="Base lr at global batch 4096 (scaled linearly).")
+@_number("--image-size", int, **_NONE)
 @_choice("--dense", DENSE_METHODS)
 @_choice("--projector", PROJECTORS)
-@click.option("--tag-weight", type=float, default=1.0, show_default=True)
-@click.option("--itc-weight", type=float, default=1.0, show_default=True)
+@_number("--tag-weight", float, default=1.0, show_default=True)
+@_number("--itc-weight", float, default=1.0, show_default=True)
 @_choice("--tag-kinds", KIND_FLAGS)
 @_choice("--tag-loss", TAG_LOSSES)
 @_choice("--tag-softmax", TAG_SOFTMAX, help="One softmax over all tags (paper) or one per kind.")
 @_choice("--templates", TEMPLATE_SETS)
-@click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@_number("--workers", int, default=2, show_default=True)
+@_number("--seed", int, default=0, show_default=True)
 @click.option(
     "--resume", is_flag=True, help="Continue exactly from the latest checkpoint in --out."
 )
-@click.option(
-    "--accum", type=int, default=1, show_default=True, help="Gradient accumulation steps."
-)
-@click.option("--keep-last", type=int, default=3, show_default=True)
-@click.option("--save-every", type=int, **_NONE)
-@click.option("--log-every", type=int, **_NONE)
+@_number("--accum", int, default=1, show_default=True, help="Gradient accumulation steps.")
+@_number("--keep-last", int, default=3, show_default=True, help="0 keeps every checkpoint.")
+@_number("--save-every", int, **_NONE)
+@_number("--log-every", int, **_NONE)
 @click.option(
     "--cache-features", default=None, help="Precompute frozen dense features here; train from them."
 )
@@ -89,7 +138,7 @@ def main(data, no_progress, **options) -> None:
     from tagalign_train import distributed  # torch is imported after argument parsing
     from tagalign_train.train import train
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _setup_logging()
     try:
         result = train(TrainConfig(data=list(data), progress=not no_progress, **options))
     except TrainError as exc:

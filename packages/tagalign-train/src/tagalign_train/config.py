@@ -62,6 +62,64 @@ TEMPLATE_SETS = {"single": DEFAULT_TEMPLATES, "ensemble": ENSEMBLE_TEMPLATES}
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """The range a numeric setting accepts: `low` is inclusive unless `low_open` (a learning
+    rate must be > 0, a loss weight may be 0); `high` is inclusive, None for no upper bound."""
+
+    low: float
+    low_open: bool = False
+    high: float | None = None
+
+    def admits(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        return above and (self.high is None or value <= self.high)
+
+    def describe(self) -> str:
+        low = f"> {self.low:g}" if self.low_open else f">= {self.low:g}"
+        return low if self.high is None else f"{low} and <= {self.high:g}"
+
+
+#: Every numeric TrainConfig field and what it accepts; the CLI's IntRange/FloatRange and
+#: `TrainConfig.resolved` (the Python API) both check against this one table.
+NUMERIC_BOUNDS: dict[str, Bounds] = {
+    "steps": Bounds(1),
+    "batch_size": Bounds(1),
+    "lr": Bounds(0, low_open=True),
+    "image_size": Bounds(1),
+    "save_every": Bounds(1),
+    "log_every": Bounds(1),
+    "tag_weight": Bounds(0),
+    "itc_weight": Bounds(0),
+    "workers": Bounds(0),
+    "seed": Bounds(0, high=2**32 - 1),  # numpy's seed range
+    "accum": Bounds(1),
+    "keep_last": Bounds(0),  # 0 keeps every checkpoint
+    "weight_decay": Bounds(0),
+    "grad_clip": Bounds(0, low_open=True),
+}
+
+
+#: Settings a resumed run must share with the checkpoint it continues ("continue exactly"):
+#: they shape the model's input or the optimisation. Length, logging, saving and workers may
+#: change; model, weights, dense method, projector and tag kinds are compared on their own.
+RESUME_MUST_MATCH = (
+    "image_size",
+    "batch_size",
+    "accum",
+    "lr",
+    "seed",
+    "tag_weight",
+    "itc_weight",
+    "tag_loss",
+    "tag_softmax",
+    "templates",
+    "unlabeled",
+    "weight_decay",
+    "grad_clip",
+)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a run; `None` fields take the preset's value (see `resolved`)."""
 
@@ -112,10 +170,15 @@ class TrainConfig:
         if self.templates not in TEMPLATE_SETS:
             raise TrainError(f"--templates must be one of {', '.join(TEMPLATE_SETS)}")
         resolved = replace(self, **preset)
-        for name in ("steps", "batch_size", "accum"):
+        for name, bounds in NUMERIC_BOUNDS.items():
             value = getattr(resolved, name)
-            if value is not None and value < 1:
-                raise TrainError(f"--{name.replace('_', '-')} must be >= 1")
+            if value is not None and not bounds.admits(value):
+                raise TrainError(
+                    f"--{name.replace('_', '-')} {value} is out of range: it must be "
+                    f"{bounds.describe()}"
+                )
+        if resolved.tag_weight == 0 and resolved.itc_weight == 0:
+            raise TrainError("--tag-weight and --itc-weight are both 0: nothing would train")
         return resolved
 
     @property

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import copy
 
+import open_clip
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tagalign_train.backbone import Backbone, load_backbone
+from tagalign_train.backbone import Backbone, is_random, load_backbone
 from tagalign_train.dense import DenseFeatures
 from tagalign_train.errors import TrainError
 from tagalign_train.model_config import ModelConfig, Preprocessing
@@ -122,11 +123,19 @@ def model_config(
     image_size: int,
     normalization: str,
     clip: nn.Module,
+    init_seed: int | None = None,
 ) -> ModelConfig:
     """The model part of config.json (the trainer adds vocabulary, step and training settings)."""
     if normalization not in NORMALIZATIONS:
         raise TrainError(
             f"unknown normalization {normalization!r}; choose {', '.join(NORMALIZATIONS)}"
+        )
+    patch_size = int(clip.visual.conv1.kernel_size[0])
+    if image_size < patch_size:
+        raise TrainError(
+            f"--image-size {image_size} is smaller than one {patch_size}-pixel patch of "
+            f"{model_name}; pass at least {patch_size} (the model's own size is "
+            f"{int(clip.visual.image_size[0])})"
         )
     mean, std = NORMALIZATIONS[normalization]
     return ModelConfig(
@@ -137,8 +146,9 @@ def model_config(
         projector=projector,
         width=clip.visual.conv1.out_channels,
         embed_dim=int(clip.visual.proj.shape[1]),
-        patch_size=int(clip.visual.conv1.kernel_size[0]),
+        patch_size=patch_size,
         preprocessing=Preprocessing(image_size, normalization, tuple(mean), tuple(std)),
+        init_seed=init_seed,
     )
 
 
@@ -151,12 +161,21 @@ def build_model(
     surgery_blocks: int = 6,
     image_size: int | None = None,
     normalization: str = "imagenet",
+    init_seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> TagAlignModel:
     """A fresh model; with `projector="identity"` (or any freshly initialised projector) it is the
-    training-free baseline."""
-    backbone = load_backbone(model_name, pretrained, device=device)
-    size = image_size or int(backbone.clip.visual.image_size[0])
+    training-free baseline.
+
+    Random towers (`pretrained` none) are drawn with `init_seed`, which config.json records so
+    that a checkpoint rebuilds them exactly; this seeds torch's generator (see load_backbone):
+    the trainer passes its --seed, which it has just seeded with, so its stream is unchanged.
+    """
+    random_towers = is_random(pretrained) and not _local_dir(model_name)
+    backbone = load_backbone(
+        model_name, pretrained, device=device, init_seed=init_seed if random_towers else None
+    )
+    size = int(backbone.clip.visual.image_size[0]) if image_size is None else image_size
     config = model_config(
         model_name,
         backbone.pretrained,
@@ -166,11 +185,36 @@ def build_model(
         image_size=size,
         normalization=normalization,
         clip=backbone.clip,
+        init_seed=init_seed if random_towers else None,
     )
     return TagAlignModel(backbone, config).to(device)
 
 
-def model_from_config(config: ModelConfig, device: str | torch.device = "cpu") -> TagAlignModel:
-    """The architecture `config` describes, with fresh projector weights (load them after)."""
-    backbone = load_backbone(config.name, config.pretrained, device=device)
+def model_from_config(
+    config: ModelConfig, device: str | torch.device = "cpu", *, source: object = "checkpoint"
+) -> TagAlignModel:
+    """The architecture `config` describes, with fresh projector weights (load them after).
+
+    Random towers are redrawn from the recorded `init_seed` inside a forked RNG, so loading a
+    checkpoint leaves the caller's generators alone. A config from before seeds were recorded
+    (v1/v2) on random towers cannot be rebuilt: refused, naming `source`, rather than evaluated
+    on different towers at every load.
+    """
+    if is_random(config.pretrained) and not _local_dir(config.name):
+        if config.init_seed is None:
+            raise TrainError(
+                f"{source}: trained on random frozen towers (--pretrained "
+                f"{config.pretrained}) by a tagalign-train that did not record their seed, so "
+                "they cannot be rebuilt; retrain it with this tagalign-train"
+            )
+        cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=cuda):
+            backbone = load_backbone(config.name, config.pretrained, device, config.init_seed)
+    else:
+        backbone = load_backbone(config.name, config.pretrained, device=device)
     return TagAlignModel(backbone, config).to(device)
+
+
+def _local_dir(model_name: str) -> bool:
+    """An open_clip `local-dir:` model brings its own weights whatever `pretrained` says."""
+    return model_name.startswith(open_clip.factory.LOCAL_DIR_PREFIX)

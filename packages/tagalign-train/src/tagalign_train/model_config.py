@@ -7,9 +7,12 @@ writers, so nothing else indexes it by string key. Format history (`format_versi
   `train`, `world_size`, `global_batch`, `effective_lr`, `step` side by side).
 - v2: one section per dataclass: `model` (with its `preprocessing`), `vocab`, `train`, and the
   run's `step`, `world_size`, `global_batch`, `effective_lr`.
+- v3: `model.init_seed`, the seed the random frozen towers of a `--pretrained none` model were
+  drawn with (null for pretrained weights).
 
-v1 files are read as they are (runs written before v2 still load and resume); files are always
-written as the current version.
+v1 and v2 files are read as they are (runs written before still load and resume); files are
+always written as the current version. A v1/v2 model on random towers recorded no seed, so it
+cannot be rebuilt and is refused (`model.model_from_config`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMAT = "tagalign-train"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class ModelConfig:
     embed_dim: int
     patch_size: int
     preprocessing: Preprocessing
+    #: Seed of the random frozen towers (`pretrained` none); None for pretrained weights. A
+    #: seed, not the towers themselves: a checkpoint holds the trainable weights only, and the
+    #: frozen CLIP of a real model would multiply its size for what a few bytes reproduce.
+    init_seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +76,7 @@ class ModelConfig:
             "embed_dim": self.embed_dim,
             "patch_size": self.patch_size,
             "preprocessing": self.preprocessing.to_dict(),
+            "init_seed": self.init_seed,
         }
 
     @classmethod
@@ -84,6 +92,7 @@ class ModelConfig:
             embed_dim=int(d["embed_dim"]),
             patch_size=int(d["patch_size"]),
             preprocessing=Preprocessing.from_dict(d["preprocessing"]),
+            init_seed=None if d.get("init_seed") is None else int(d["init_seed"]),
         )
 
 

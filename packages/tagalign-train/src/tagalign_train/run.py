@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tagalign_train import checkpoint as ckpt
 from tagalign_train import distributed
 from tagalign_train.checkpoint import TrainState
-from tagalign_train.config import TEMPLATE_SETS, TrainConfig
+from tagalign_train.config import RESUME_MUST_MATCH, TEMPLATE_SETS, TrainConfig
 from tagalign_train.data import (
     BatchCollate,
     JoinStats,
@@ -89,12 +89,13 @@ class Run:
 def setup_run(cfg: TrainConfig) -> Run:
     """Process group, seeds, labels, model (fresh or resumed), losses, optimizer and data."""
     env = _setup_process(cfg)
-    out = _out_dir(cfg)
+    out = _check_out_dir(cfg)
     labels = read_labels(cfg.labels)
     vocab = _vocab(cfg, labels)
-    resume_dir = _resume_dir(out) if cfg.resume else None
+    resume_dir = _resume_dir(out, env) if cfg.resume else None
     model = _resumed_model(cfg, vocab, resume_dir, env) if resume_dir else _fresh_model(cfg, env)
     index, use, label_rows, join = _samples(cfg, labels, env)
+    _check_batch_fits(cfg, env, len(use))
 
     pre = model.config.preprocessing
     tokenizer = model.tokenizer if cfg.itc_weight > 0 else None
@@ -124,6 +125,7 @@ def setup_run(cfg: TrainConfig) -> Run:
         dataset = build_feature_cache(model, spec, env, cfg.progress and env.main).dataset()
     else:
         dataset = TagAlignDataset(index, use, label_rows, train_transform(pre.image_size))
+    out.mkdir(parents=True, exist_ok=True)  # only now: a refused command leaves no folder
     config = CheckpointConfig(
         model=model.config,
         vocab=vocab,
@@ -198,15 +200,41 @@ def _limit_cpu_threads(workers: int, world: int) -> None:
     torch.set_num_threads(max(1, cores // world - workers))
 
 
-def _out_dir(cfg: TrainConfig) -> Path:
-    """--out, created; a fresh run refuses one that already holds checkpoints."""
+def _check_out_dir(cfg: TrainConfig) -> Path:
+    """--out, checked but not yet created (setup_run creates it once everything else passed): a
+    fresh run refuses one that already holds checkpoints, and a file (also as --text-cache) or
+    an unwritable place is refused before minutes of setup. Half-written checkpoints a killed
+    run left are removed."""
     out = Path(cfg.out)
+    for flag, folder in (("--out", cfg.out), ("--text-cache", cfg.text_cache)):
+        if folder and Path(folder).exists() and not Path(folder).is_dir():
+            raise TrainError(f"{flag} {folder} is a file, not a directory; pass a folder")
     if not cfg.resume and ckpt.step_dirs(out):
         raise TrainError(
             f"{out} already holds checkpoints; pass --resume to continue it or choose a new --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise TrainError(
+            f"--out {out}: cannot write in {existing} (read-only or no permission); "
+            "choose a run directory on a writable disk"
+        )
+    if distributed.is_main():
+        for stale in ckpt.remove_stale_temporaries(out):
+            log.info("removed %s, a checkpoint a killed run left half-written", stale)
     return out
+
+
+def _check_batch_fits(cfg: TrainConfig, env: Dist, samples: int) -> None:
+    """One step's batch must not repeat samples: a caption paired with itself is a false
+    negative for the contrastive loss."""
+    per_step = cfg.batch_size * env.world
+    if per_step > samples:
+        raise TrainError(
+            f"--batch-size {cfg.batch_size} x {env.world} process(es) = {per_step} exceeds the "
+            f"{samples} training samples of --data; pass --batch-size {samples // env.world} "
+            "or less"
+        )
 
 
 def _vocab(cfg: TrainConfig, labels: TagLabels) -> VocabInfo:
@@ -220,12 +248,13 @@ def _vocab(cfg: TrainConfig, labels: TagLabels) -> VocabInfo:
     return vocab
 
 
-def _resume_dir(out: Path) -> Path | None:
-    steps = ckpt.step_dirs(out)
-    if not steps:
+def _resume_dir(out: Path, env: Dist) -> Path | None:
+    """The newest intact checkpoint of `out` (damaged newer ones are reported and skipped)."""
+    if not ckpt.step_dirs(out):
         log.info("--resume: no checkpoint in %s yet, starting from step 0", out)
         return None
-    return ckpt.resolve_checkpoint_dir(out)
+    warn = log.warning if env.main else (lambda _message: None)
+    return ckpt.resolve_checkpoint_dir(out, ckpt.FOR_RESUME, warn)
 
 
 def _fresh_model(cfg: TrainConfig, env: Dist) -> TagAlignModel:
@@ -235,6 +264,7 @@ def _fresh_model(cfg: TrainConfig, env: Dist) -> TagAlignModel:
         cfg.dense,
         cfg.projector,
         image_size=cfg.image_size,
+        init_seed=cfg.seed,
         device=env.device,
     )
 
@@ -255,13 +285,16 @@ def _resumed_model(cfg: TrainConfig, vocab: VocabInfo, ckpt_dir: Path, env: Dist
         ("projector", saved.model.projector, cfg.projector),
         ("tag_kinds", list(saved.vocab.kinds), list(vocab.kinds)),
     ]
+    recorded = saved.train or {}  # None for a checkpoint written outside the trainer
+    wanted_now = cfg.recorded()
+    compared += [(k, recorded[k], wanted_now[k]) for k in RESUME_MUST_MATCH if k in recorded]
     for key, was, wanted in compared:
         if was != wanted:
             raise TrainError(
-                f"{ckpt_dir}: checkpoint {key} {was!r} differs from the requested "
-                f"{wanted!r}; use a new --out"
+                f"{ckpt_dir}: --{key.replace('_', '-')} {wanted!r} differs from the run's "
+                f"{was!r}; resume with the run's settings or use a new --out"
             )
-    return model_from_config(saved.model, device=env.device)
+    return model_from_config(saved.model, device=env.device, source=ckpt_dir)
 
 
 def _recorded(pretrained: str | None) -> str:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from tagalign_train import distributed
 from tagalign_train.config import TrainConfig
 from tagalign_train.distributed import Dist
-from tagalign_train.errors import TrainError
+from tagalign_train.errors import TrainError, faults_as_train_errors
 from tagalign_train.metrics import MetricsLog
 from tagalign_train.run import Run, setup_run
 
@@ -37,12 +37,16 @@ class RunResult:
 def train(cfg: TrainConfig) -> RunResult:
     """Run (or resume) training; returns the final step, checkpoint and the logged metrics.
 
+    A user mistake, and a fault the user can fix (disk full, read-only folder, no permission),
+    ends as one TrainError naming the file.
+
     The process-wide settings a run needs (deterministic algorithms, intra-op threads) are
     restored afterwards, so notebooks and test sessions are left as they were.
     """
     deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     try:
-        return train_loop(setup_run(cfg.resolved()))
+        with faults_as_train_errors():
+            return train_loop(setup_run(cfg.resolved()))
     finally:
         torch.use_deterministic_algorithms(deterministic)
         torch.set_num_threads(threads)

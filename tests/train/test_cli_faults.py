@@ -1,0 +1,386 @@
+"""Issue 12's battery for tagalign-train: every bad input and fault ends in one `error:` line.
+
+Each case runs the installed `tagalign-train` (or `tagalign-eval`, for the checkpoints it
+reads) as a real subprocess and asserts the shared promise (`cli_checks.assert_user_error`):
+exit code 2, no traceback, one `error:` line naming the flag or file, and nothing the user
+already had lost. The faults are real: disk full is a real EFBIG (RLIMIT_FSIZE in the child)
+and a real ENOSPC (a 1 MiB tmpfs), read-only is a real read-only bind mount (a private mount
+namespace, `unshare -m`); the damaged checkpoints are real files cut short, as a copy that ran
+out of space leaves them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from cli_checks import assert_user_error, cli_path, db_snapshot, run_cli
+from PIL import Image
+from tagalign_train.checkpoint import CONFIG, TRAIN_STATE, WEIGHTS, load_checkpoint, step_dirs
+from tagalign_train.model import build_model
+from train_helpers import TINY
+
+HAS_UNSHARE = (
+    shutil.which("unshare") is not None
+    and subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False).returncode == 0
+)
+needs_mounts = pytest.mark.skipif(not HAS_UNSHARE, reason="needs `unshare -m` (mount namespace)")
+
+
+def train_args(world, weights, out, *extra) -> list[str]:
+    """A 2-step tiny run of the toy preset; `extra` overrides or adds flags."""
+    shards, _, db = world
+    args = ["tagalign-train", "--labels", db, "--out", out, "--preset", "toy"]
+    args += ["--pretrained", weights, "--workers", "0", "--batch-size", "4", "--image-size", "32"]
+    args += ["--steps", "2", "--no-progress", "--text-cache", str(Path(out).parent / "tc")]
+    for shard in shards:
+        args += ["--data", shard]
+    return args + [str(a) for a in extra]
+
+
+def in_namespace(mount: str, directory: Path, argv: list[str], then: str = "") -> list[str]:
+    """`argv` run in a private mount namespace where `directory` is mounted as `mount` says
+    ("ro": a read-only bind of itself; "1m": an empty 1 MiB tmpfs); `then` runs after it, in the
+    namespace (the tmpfs is gone once it ends), and the command's exit code is kept."""
+    how = (
+        'mount --bind -o ro "$0" "$0"'
+        if mount == "ro"
+        else f'mount -t tmpfs -o size={mount} tmpfs "$0"'
+    )
+    script = f'{how} || exit 99; "$@"; rc=$?; {then or "true"}; exit $rc'
+    return ["unshare", "-m", "sh", "-c", script, str(directory), cli_path(argv[0]), *argv[1:]]
+
+
+@pytest.fixture(scope="module")
+def trained(world, tiny_weights, tmp_path_factory) -> Path:
+    """A finished run with checkpoints step-1 and step-2 (copy it before damaging it)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    proc = run_cli(train_args(world, tiny_weights, out, "--save-every", "1", "--keep-last", "0"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [s for s, _ in step_dirs(out)] == [1, 2]
+    return out
+
+
+def copy_run(trained: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    return run
+
+
+def cut_in_half(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+# --- flags: click range checks (no torch is imported; nothing is created) --------------------
+
+OUT_OF_RANGE = [
+    ("--lr", "-1"),
+    ("--lr", "0"),
+    ("--save-every", "0"),
+    ("--steps", "0"),
+    ("--batch-size", "0"),
+    ("--image-size", "0"),
+    ("--log-every", "0"),
+    ("--accum", "0"),
+    ("--workers", "-1"),
+    ("--seed", "-1"),
+    ("--keep-last", "-1"),
+    ("--tag-weight", "-1"),
+    ("--itc-weight", "-0.5"),
+    ("--lr", "nan"),
+]
+
+
+@pytest.mark.parametrize("flag, value", OUT_OF_RANGE)
+def test_numeric_flag_out_of_range_is_one_line_and_creates_nothing(
+    world, tiny_weights, tmp_path, flag, value
+):
+    out = tmp_path / "run"
+    proc = run_cli(train_args(world, tiny_weights, out, flag, value), timeout=60)
+    assert_user_error(proc, flag, "range")
+    assert not out.exists()
+
+
+def test_both_loss_weights_zero_is_refused(world, tiny_weights, tmp_path):
+    args = train_args(world, tiny_weights, tmp_path / "run", "--tag-weight", "0")
+    proc = run_cli([*args, "--itc-weight", "0"], timeout=120)
+    assert_user_error(proc, "--tag-weight", "--itc-weight", "nothing would train")
+    assert not (tmp_path / "run").exists()
+
+
+# --- inputs: files and folders a user can get wrong -----------------------------------------
+
+
+def test_pretrained_that_is_not_weights(world, tmp_path):
+    csv = tmp_path / "some.csv"
+    csv.write_text("filename,caption\na.jpg,a cat\n")
+    proc = run_cli(train_args(world, str(csv), tmp_path / "run"))
+    assert_user_error(proc, "some.csv", "could not load", "weights")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("size, message", [("8", "smaller than one 16-pixel patch")])
+def test_image_size_below_one_patch_creates_no_run_folder(
+    world, tiny_weights, tmp_path, size, message
+):
+    proc = run_cli(train_args(world, tiny_weights, tmp_path / "run", "--image-size", size))
+    assert_user_error(proc, "--image-size 8", message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_labels_that_are_not_a_tags_db(world, tiny_weights, tmp_path):
+    fake = tmp_path / "tags.db"
+    fake.write_text("key,caption\n")
+    args = train_args(world, tiny_weights, tmp_path / "run")
+    args[args.index("--labels") + 1] = str(fake)
+    assert_user_error(run_cli(args), str(fake))
+    assert fake.read_text() == "key,caption\n" and not (tmp_path / "run").exists()
+
+
+def test_labels_without_a_vocabulary(world, tiny_weights, tmp_path):
+    from tagparse.db import TagsDB
+
+    db = TagsDB.open(tmp_path / "novocab.db", create=True)
+    db.add_samples([("k", "a cat")])
+    db.engine.dispose()
+    before = db_snapshot(tmp_path / "novocab.db")
+    args = train_args(world, tiny_weights, tmp_path / "run")
+    args[args.index("--labels") + 1] = str(tmp_path / "novocab.db")
+    assert_user_error(run_cli(args), "novocab.db", "tagparse vocab")
+    assert db_snapshot(tmp_path / "novocab.db") == before
+    assert not (tmp_path / "run").exists()
+
+
+@needs_mounts
+def test_labels_in_a_read_only_folder_train(world, tiny_weights, tmp_path):
+    """Read-only use works read-only (issue 12 case 5): a tags.db on read-only media trains."""
+    ro = tmp_path / "media"
+    ro.mkdir()
+    shutil.copy(world[2], ro / "tags.db")
+    before = db_snapshot(ro / "tags.db")
+    args = train_args(world, tiny_weights, tmp_path / "run", "--steps", "1")
+    args[args.index("--labels") + 1] = str(ro / "tags.db")
+    proc = subprocess.run(in_namespace("ro", ro, args), capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and db_snapshot(ro / "tags.db") == before
+
+
+def test_out_that_is_a_file(world, tiny_weights, tmp_path):
+    out = tmp_path / "notes.txt"
+    out.write_text("keep me\n")
+    assert_user_error(run_cli(train_args(world, tiny_weights, out)), "--out", "is a file, not")
+    assert out.read_text() == "keep me\n"
+
+
+@needs_mounts
+def test_out_in_a_read_only_folder(world, tiny_weights, tmp_path):
+    ro = tmp_path / "media"
+    ro.mkdir()
+    argv = in_namespace("ro", ro, train_args(world, tiny_weights, ro / "run"))
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert_user_error(proc, f"--out {ro / 'run'}", "read-only")
+    assert list(ro.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", ["--text-cache", "--cache-features"])
+def test_cache_folder_that_is_a_file(world, tiny_weights, tmp_path, flag):
+    cache = tmp_path / "cache.bin"
+    cache.write_bytes(b"keep me")
+    proc = run_cli(train_args(world, tiny_weights, tmp_path / "run", flag, cache))
+    assert_user_error(proc, str(cache), "not a directory")  # --cache-features: ENOTDIR
+    assert cache.read_bytes() == b"keep me" and not (tmp_path / "run").exists()
+
+
+def test_data_pattern_matching_nothing(world, tiny_weights, tmp_path):
+    args = train_args(world, tiny_weights, tmp_path / "run")
+    shards = [i + 1 for i, a in enumerate(args) if a == "--data"]
+    args = [a for i, a in enumerate(args) if i not in shards and i + 1 not in shards]
+    proc = run_cli([*args, "--data", str(tmp_path / "shards" / "{00000..00003}.tar")])
+    assert_user_error(proc, "00000.tar")
+    assert not (tmp_path / "run").exists()
+
+
+def test_batch_larger_than_the_data(world, tiny_weights, tmp_path):
+    proc = run_cli(train_args(world, tiny_weights, tmp_path / "run", "--batch-size", "64"))
+    assert_user_error(proc, "--batch-size 64", "48 training samples", "--batch-size 48")
+    assert not (tmp_path / "run").exists()
+
+
+# --- resume ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag, value", [("--lr", "0.5"), ("--image-size", "48")])
+def test_resume_with_other_settings_is_refused(world, tiny_weights, trained, tmp_path, flag, value):
+    run = copy_run(trained, tmp_path)
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    args = train_args(world, tiny_weights, run, "--resume", "--steps", "3", flag, value)
+    assert_user_error(run_cli(args), "step-0000002", "differs", "new --out")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
+
+
+@pytest.mark.parametrize("damaged", [TRAIN_STATE, WEIGHTS])
+def test_resume_falls_back_to_the_newest_intact_checkpoint(
+    world, tiny_weights, trained, tmp_path, damaged
+):
+    run = copy_run(trained, tmp_path)
+    cut_in_half(run / "checkpoints" / "step-0000002" / damaged)
+    args = train_args(world, tiny_weights, run, "--resume", "--steps", "3")
+    proc = run_cli(args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warnings = [line for line in proc.stderr.splitlines() if "damaged checkpoint" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: "), proc.stderr
+    assert damaged in warnings[0] and "using step-0000001" in warnings[0]
+    assert "resuming" in proc.stdout and "step-0000001 at step 1" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert [s for s, _ in step_dirs(run)][-1] == 3
+
+
+def test_resume_with_every_checkpoint_damaged(world, tiny_weights, trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    for _, ckpt in step_dirs(run):
+        cut_in_half(ckpt / TRAIN_STATE)
+    proc = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    assert_user_error(proc, str(run), "no intact checkpoint", TRAIN_STATE, "restore")
+
+
+def test_resume_removes_a_half_written_checkpoint(world, tiny_weights, trained, tmp_path):
+    """The folder a SIGKILL during a checkpoint write leaves (planted: a kill cannot be timed
+    into the few milliseconds of a tiny write), with the older trainer's name too."""
+    run = copy_run(trained, tmp_path)
+    for name in (".step-0000003.tmp-4242", ".tmp-step-0000003"):
+        (run / "checkpoints" / name).mkdir()
+        (run / "checkpoints" / name / WEIGHTS).write_bytes(b"half")
+    proc = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["step-0000001", "step-0000002", "step-0000003"]
+
+
+# --- disk full at a checkpoint ---------------------------------------------------------------
+
+
+def _file_size_limit(limit: int):
+    def preexec() -> None:  # Python ignores SIGXFSZ, so an oversized write is an EFBIG OSError
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def test_checkpoint_on_a_file_size_limit(world, tiny_weights, trained, tmp_path):
+    """A real EFBIG: model.safetensors (~600 KB) is larger than RLIMIT_FSIZE allows."""
+    run = copy_run(trained, tmp_path)
+    before = {p: p.read_bytes() for p in (run / "checkpoints").rglob("*") if p.is_file()}
+    args = train_args(world, tiny_weights, run, "--resume", "--steps", "3")
+    proc = run_cli(args, preexec_fn=_file_size_limit(200_000))
+    assert_user_error(proc, str(run / "checkpoints"), WEIGHTS, "file too large")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step-0000001",
+        "step-0000002",
+    ]
+    assert {p: p.read_bytes() for p in (run / "checkpoints").rglob("*") if p.is_file()} == before
+
+
+@needs_mounts
+def test_checkpoint_on_a_full_disk(world, tiny_weights, tmp_path):
+    """A real ENOSPC: the run directory is a 1 MiB tmpfs, the first checkpoint needs ~1.8 MB."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    argv = train_args(world, tiny_weights, disk / "run", "--steps", "1")
+    argv[argv.index("--text-cache") + 1] = str(tmp_path / "tc")
+    listing = 'echo "LEFT:$(ls -A "$0/run/checkpoints" | tr "\\n" " ")"'
+    proc = subprocess.run(
+        in_namespace("1m", disk, argv, then=listing), capture_output=True, text=True, check=False
+    )
+    assert_user_error(proc, str(disk / "run" / "checkpoints"), "disk full")
+    assert "LEFT: \n" in proc.stdout or proc.stdout.rstrip().endswith("LEFT:"), proc.stdout
+
+
+# --- eval reads the checkpoints --------------------------------------------------------------
+
+
+def _predict(tmp_path: Path, checkpoint: Path) -> subprocess.CompletedProcess:
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (48, 48), (200, 40, 40)).save(image)
+    return run_cli(
+        [
+            "tagalign-eval",
+            "predict",
+            image,
+            "--classes",
+            "circle,square",
+            "--checkpoint",
+            checkpoint,
+            "--out",
+            tmp_path / "pred",
+            "--device",
+            "cpu",
+        ]
+    )
+
+
+def test_eval_of_a_run_skips_a_damaged_latest_checkpoint(trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    cut_in_half(run / "checkpoints" / "step-0000002" / WEIGHTS)
+    proc = _predict(tmp_path, run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if "damaged" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: "), proc.stderr
+    assert WEIGHTS in lines[0] and "using step-0000001" in lines[0]
+
+
+def test_eval_of_a_named_damaged_checkpoint(trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    named = run / "checkpoints" / "step-0000002"
+    cut_in_half(named / WEIGHTS)
+    assert_user_error(_predict(tmp_path, named), str(named), WEIGHTS, "truncated")
+
+
+def test_eval_refuses_a_legacy_random_tower_checkpoint(tmp_path):
+    """Issue 12 case 2: a v2 checkpoint on random towers recorded no seed (every load drew new
+    towers); eval refuses it instead of scoring a different model each time."""
+    model = build_model(TINY, "none", image_size=32)
+    ckpt = tmp_path / "step-0000001"
+    ckpt.mkdir()
+    from safetensors.torch import save_file
+    from tagalign_train.model_config import CheckpointConfig
+
+    config = json.loads(CheckpointConfig(model=model.config).to_json())
+    del config["model"]["init_seed"]
+    (ckpt / CONFIG).write_text(json.dumps({**config, "format_version": 2}))
+    save_file(model.trainable_state_dict(), str(ckpt / WEIGHTS))
+    assert_user_error(_predict(tmp_path, ckpt), str(ckpt), "did not record their seed", "retrain")
+
+
+def test_random_tower_run_loads_to_the_same_model_every_time(world, tmp_path):
+    """Issue 12 case 2 end to end: a `--pretrained none` run, loaded twice, scores the same."""
+    out = tmp_path / "run"
+    proc = run_cli(train_args(world, "none", out, "--steps", "1", "--seed", "3"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    images = torch.rand(2, 3, 32, 32)
+    first = load_checkpoint(out)
+    assert first.config.model.init_seed == 3
+    torch.manual_seed(123)
+    second = load_checkpoint(out)
+    a, b = first.model.dense_embeddings(images), second.model.dense_embeddings(images)
+    assert torch.equal(a, b)
+
+
+def test_damaged_tags_db_is_named(world, tiny_weights, tmp_path):
+    """A tags.db whose pages were cut (a copy that ran out of space) is named, not a traceback."""
+    damaged = tmp_path / "tags.db"
+    shutil.copy(world[2], damaged)
+    con = sqlite3.connect(damaged)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    cut_in_half(damaged)
+    args = train_args(world, tiny_weights, tmp_path / "run")
+    args[args.index("--labels") + 1] = str(damaged)
+    assert_user_error(run_cli(args), "tags.db")
+    assert not (tmp_path / "run").exists()
