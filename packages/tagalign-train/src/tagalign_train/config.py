@@ -75,8 +75,12 @@ class Bounds:
         return above and (self.high is None or value <= self.high)
 
     def describe(self) -> str:
-        low = f"> {self.low:g}" if self.low_open else f">= {self.low:g}"
-        return low if self.high is None else f"{low} and <= {self.high:g}"
+        low = f"> {_number(self.low)}" if self.low_open else f">= {_number(self.low)}"
+        return low if self.high is None else f"{low} and <= {_number(self.high)}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 #: Every numeric TrainConfig field and what it accepts; the CLI's IntRange/FloatRange and
