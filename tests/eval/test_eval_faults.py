@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from cli_checks import assert_user_error, cli_path, run_cli
 from eval_synthetic import write_benchmark, write_image, write_mask
+from PIL import Image
 from tagalign_eval.datasets import get_benchmark
 
 TINY = "tagalign-tiny-ViT"
@@ -438,3 +439,43 @@ def test_disk_full_writing_results_keeps_the_earlier_file(voc_root, model, tmp_p
     assert "voc: mIoU" in proc.stdout  # the evaluation itself ran
     assert (tmp_path / "seen.json").read_text() == earlier  # nothing lost
     assert (tmp_path / "left.txt").read_text().split() == ["filler", "r.json"]  # no temporary
+
+
+# --- prepare ------------------------------------------------------------------------------------
+
+
+def _raw_coco(root: Path) -> Path:
+    ann = root / "coco_stuff164k/annotations/val2017"
+    ann.mkdir(parents=True)
+    Image.fromarray(np.array([[0, 89, 91, 255]], np.uint8), "L").save(ann / "000001.png")
+    return ann
+
+
+def test_prepare_truncated_raw_label_is_named(tmp_path):
+    ann = _raw_coco(tmp_path)
+    Image.fromarray(np.zeros((40, 60), np.uint8), "L").save(ann / "000002.png")
+    data = (ann / "000002.png").read_bytes()
+    (ann / "000002.png").write_bytes(data[: len(data) // 2])
+    proc = eval_cli("prepare", "coco-stuff", "--data-root", tmp_path)
+    assert_user_error(proc, str(ann / "000002.png"), "not a readable label PNG", "re-extract")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\xff\xfe not json", b'{"images": [{"phase": "val"}], "annos_segmentation": []}'],
+    ids=["not-utf8", "image-without-size"],
+)
+def test_prepare_context_with_a_damaged_json(tmp_path, payload):
+    devkit = tmp_path / "VOCdevkit/VOC2010"
+    devkit.mkdir(parents=True)
+    (devkit / "trainval_merged.json").write_bytes(payload)
+    proc = eval_cli("prepare", "context", "--data-root", tmp_path)
+    assert_user_error(proc, "trainval_merged.json: not a Detail trainval_merged.json")
+
+
+@needs_namespaces
+def test_prepare_in_a_read_only_data_root(tmp_path):
+    ann = _raw_coco(tmp_path)
+    proc = run_with_mount(read_only(tmp_path), "prepare", "coco-object", "--data-root", tmp_path)
+    assert_user_error(proc, str(ann / "000001_instanceTrainIds.png"), "cannot write it")
+    assert sorted(p.name for p in ann.iterdir()) == ["000001.png"]  # no temporary left

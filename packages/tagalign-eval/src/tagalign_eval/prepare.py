@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tagparse.atomic import atomic_path
+from tagparse.atomic import atomic_path, atomic_write_text
 from tqdm import tqdm
 
 from tagalign_eval.errors import EvalError
+from tagalign_eval.imagefiles import opened
+from tagalign_eval.outputs import writing
 
 # COCO category ids (1-based) that exist in neither things nor stuff.
 _COCO_UNUSED = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91}
@@ -202,36 +204,45 @@ def _prepare_context(data_root: Path) -> int:
         data = json.loads(source.read_text())
         images = [im for im in data["images"] if im.get("phase") == "val"]
         annotations = data["annos_segmentation"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise EvalError(f"{source}: not a Detail trainval_merged.json ({exc})") from None
-    by_image: dict[int, list[dict]] = {}
-    for ann in annotations:
-        by_image.setdefault(ann["image_id"], []).append(ann)
     out = devkit / "SegmentationClassContext"
-    out.mkdir(exist_ok=True)
+    with writing(out):
+        out.mkdir(exist_ok=True)
     lut = context_lut()
     stems = []
-    for im in tqdm(images, desc="context", unit="mask"):
-        category = np.zeros((im["height"], im["width"]), dtype=np.int64)
-        for ann in by_image.get(im["image_id"], []):
-            category[rle_decode(ann["segmentation"])] = ann["category_id"]
-        stem = Path(im["file_name"]).stem
-        Image.fromarray(lut[category], "L").save(out / f"{stem}.png")
-        stems.append(stem)
+    try:
+        by_image: dict[int, list[dict]] = {}
+        for ann in annotations:
+            by_image.setdefault(ann["image_id"], []).append(ann)
+        for im in tqdm(images, desc="context", unit="mask", disable=None):
+            category = np.zeros((im["height"], im["width"]), dtype=np.int64)
+            for ann in by_image.get(im["image_id"], []):
+                category[rle_decode(ann["segmentation"])] = ann["category_id"]
+            stem = Path(im["file_name"]).stem
+            with writing(out / f"{stem}.png"):
+                Image.fromarray(lut[category], "L").save(out / f"{stem}.png")
+            stems.append(stem)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise EvalError(
+            f"{source}: not a Detail trainval_merged.json ({type(exc).__name__}: {exc}); "
+            "download it again"
+        ) from None
     split = devkit / "ImageSets" / "SegmentationContext" / "val.txt"
-    split.parent.mkdir(parents=True, exist_ok=True)
-    split.write_text("".join(f"{s}\n" for s in sorted(stems)))
+    with writing(split):
+        split.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(split, "".join(f"{s}\n" for s in sorted(stems)))
     return len(stems)
 
 
 def _convert(sources: list[Path], target, lut: np.ndarray, desc: str) -> int:
-    for src in tqdm(sources, desc=desc, unit="mask"):
-        with Image.open(src) as im:
+    for src in tqdm(sources, desc=desc, unit="mask", disable=None):
+        with opened(src, "label PNG", "re-extract it from the dataset download") as im:
             raw = np.asarray(im)
         if raw.ndim != 2:
             raise EvalError(f"{src}: expected a single-channel label PNG, got shape {raw.shape}")
         out = Image.fromarray(lut[raw.astype(np.int64).clip(0, 255)], "L")
-        with atomic_path(target(src)) as tmp:
+        with writing(target(src)), atomic_path(target(src)) as tmp:
             out.save(tmp, format="PNG")
     return len(sources)
 
