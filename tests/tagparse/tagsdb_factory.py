@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import wordsplit_backend
-from tagparse.backends import register_backend, unregister_backend
+from tagparse.backends import backend_names, register_backend, unregister_backend
 from tagparse.db import TagsDB
 from tagparse.pipeline import run_parse
 from tagparse.vocab import build_vocab
@@ -43,11 +43,13 @@ def make_tagsdb(path: Path, n: int = 20) -> Path:
     """A complete tags.db of `n` samples (parses, vocabulary, labels)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     csv = write_captions(path.with_suffix(".csv"), n)
+    registered = wordsplit_backend.BACKEND in backend_names()  # by a test's fixture
     register_backend(wordsplit_backend.BACKEND, wordsplit_backend.create)
     try:
         run_parse(path, [str(csv)], wordsplit_backend.BACKEND, {}, progress=False)
     finally:
-        unregister_backend(wordsplit_backend.BACKEND)
+        if not registered:
+            unregister_backend(wordsplit_backend.BACKEND)
     db = TagsDB.open(path)
     try:
         build_vocab(db, 100, 100, progress=False)

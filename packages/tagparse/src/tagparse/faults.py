@@ -10,6 +10,8 @@ own calls in `faults_named(path)`.
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +56,27 @@ _ERRNO = {
 }
 
 
+_READ_ONLY_FOLDER = (
+    "its folder is not writable (read-only medium or permissions; SQLite writes beside the file)",
+    "write to a copy on a writable disk, e.g. pass --db/-o a path there",
+)
+
+
+def _folder_writable(path: Path) -> bool:
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK)
+
+
+def _disk_nearly_full(path: Path, margin: int = 1 << 20) -> bool:
+    folder = path.absolute().parent
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
 def user_error(exc: BaseException, path: str | Path | None = None) -> TagparseError | None:
     """The one-line error for an OS or SQLite fault, naming `path` (the file the operation was
     on) or the file the OS names; None when `exc` is not a fault a user can fix."""
@@ -65,6 +88,10 @@ def user_error(exc: BaseException, path: str | Path | None = None) -> TagparseEr
         if known is None:
             return None
         what, todo = known
+        if code & 0xFF in (8, 14) and path is not None and not _folder_writable(Path(path)):
+            what, todo = _READ_ONLY_FOLDER
+        elif code & 0xFF == 10 and path is not None and _disk_nearly_full(Path(path)):
+            what, todo = _SQLITE[13]  # SQLite reports some writes on a full disk as I/O errors
         return TagparseError(f"{path or 'tags.db'}: {what} ({exc}); {todo}")
     if isinstance(exc, OSError) and exc.errno in _ERRNO:
         what, todo = _ERRNO[exc.errno]

@@ -86,7 +86,12 @@ def build_vocab(
         rows = r.tag_lists_by_sample(p.id)
         scan = json.JSONDecoder().scan_once
         for sid, both in tqdm(
-            rows, total=total, desc="labels", unit="sample", disable=not progress, mininterval=0.5
+            rows,
+            total=total,
+            desc="labels",
+            unit="sample",
+            disable=None if progress else True,  # None: only on a terminal, not in logs/pipes
+            mininterval=0.5,
         ):
             sample_ids.append(sid)
             v = verdicts.get(sid)

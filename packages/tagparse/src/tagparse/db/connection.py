@@ -109,14 +109,18 @@ def checkpoint(path: str | Path) -> None:
 
     Called when a writer finishes, so that copying tags.db alone copies every row. A reader that
     holds an old snapshot makes SQLite skip the truncation (after a short wait); that is fine,
-    the next writer's checkpoint does it.
+    the next writer's checkpoint does it. A checkpoint that fails (a full disk) loses nothing
+    either: the rows stay in `-wal`, so it never hides the error that ended the command.
     """
-    con = sqlite3.connect(path, isolation_level=None)
     try:
-        con.execute("PRAGMA busy_timeout=2000")
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        con.close()
+        con = sqlite3.connect(path, isolation_level=None)
+        try:
+            con.execute("PRAGMA busy_timeout=2000")
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            con.close()
+    except sqlite3.Error:
+        pass
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tagparse.db.connection import connect, immediate
+from tagparse.db.connection import connect, immediate, read_only_uri
 
 _PARSER_COLUMNS = (
     "fingerprint, backend, model, prompt_id, prompt_hash, normalizer_version, params, created_at"
@@ -35,7 +35,7 @@ class MergeTarget:
 
     def copy_from(self, source: Path) -> dict[str, int]:
         """Copy one source in one transaction; counts keyed like `merge.SourceSummary`."""
-        self.con.execute("ATTACH DATABASE ? AS src", (f"file:{source}?mode=ro",))
+        self.con.execute("ATTACH DATABASE ? AS src", (read_only_uri(source),))
         try:
             with immediate(self.con):
                 return self._copy()
