@@ -5,6 +5,7 @@ lose committed rows."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -445,3 +446,20 @@ def test_sigkill_of_run_takes_its_workers_with_it(tmp_path):
     for w in survivors:  # clean up before failing
         os.kill(w, signal.SIGKILL)
     assert survivors == []
+
+
+def test_import_that_hits_a_full_disk_keeps_the_old_vocabulary(tmp_path, page_limit):
+    """Case 1's other half: the import replaces the vocabulary in one transaction, so a fault
+    in the middle of writing (not only bad JSON) leaves the old one whole."""
+    db = make_tagsdb(tmp_path / "tags.db", n=20)
+    before = db_snapshot(db)
+    tags = tmp_path / "object_list.csv"
+    tags.write_text("tag\n" + "".join(f"tag{i}\n" for i in range(50)))
+    labels = tmp_path / "object_index.json"
+    labels.write_text(json.dumps({f"img{i}.jpg": [i % 50, (i * 7) % 50] for i in range(5000)}))
+    page_limit(1)
+    args = ["import-tagalign", "--db", str(db), "--tags", str(tags), "--labels", str(labels)]
+    result = CliRunner().invoke(main, [*args, "--no-progress"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert result.stderr.startswith(f"error: {db}: disk full"), result.stderr
+    assert db_snapshot(db) == before
