@@ -26,6 +26,10 @@ from tagparse.parsing import ParseResult, ParserSpec
 
 # vLLM's own default batch on GPUs; in flight by default: this many per data-parallel replica.
 MAX_NUM_SEQS = 256
+# A request's time includes its wait in the engine's queue: with a full batch in flight on a slow
+# engine (a CPU build, a big model) that is minutes, and a 60 s timeout would re-send (and
+# re-compute) every request. The engine is local and managed, so this only guards against hangs.
+DEFAULT_TIMEOUT_S = 1800.0
 
 
 class ServedBackend:
@@ -113,6 +117,7 @@ def create(
     tensor_parallel_size: int | None = 1,
     data_parallel_size: int | None = 1,
     concurrency: int | None = None,
+    timeout: float | None = None,
     vllm_python: str | None = None,
     **options,
 ) -> ServedBackend:
@@ -151,6 +156,7 @@ def create(
         model_id,
         spec_params=_spec_params(model_id),
         concurrency=concurrency,
+        timeout=timeout or DEFAULT_TIMEOUT_S,
         **options,
     )
 
