@@ -100,3 +100,26 @@ def test_newer_or_foreign_configs_are_refused(tmp_path, tiny_weights):
     (ckpt_dir / CONFIG).write_text(json.dumps({"format": "tagalign-train", "format_version": 2}))
     with pytest.raises(TrainError, match="malformed checkpoint config"):
         load_checkpoint(ckpt_dir)
+
+
+def test_damage_is_found_with_and_without_a_manifest(tmp_path, tiny_weights):
+    """A checkpoint from before manifests is checked by parsing its files; a current one by
+    size and SHA-256 (a flipped byte of the same size is found too)."""
+    from tagalign_train.checkpoint import write_checkpoint
+
+    legacy, reference = _v1_checkpoint(tmp_path, tiny_weights)
+    data = (legacy / WEIGHTS).read_bytes()
+    (legacy / WEIGHTS).write_bytes(data[: len(data) // 2])
+    with pytest.raises(TrainError, match="damaged checkpoint: model.safetensors is unreadable"):
+        load_checkpoint(legacy)
+
+    config = CheckpointConfig(model=reference.config, step=3)
+    current = write_checkpoint(tmp_path / "run", config, reference.trainable_state_dict(), {}, 0)
+    assert load_checkpoint(current).config.step == 3
+    data = bytearray((current / WEIGHTS).read_bytes())
+    data[-1] ^= 0xFF
+    (current / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(TrainError, match="does not match its SHA-256 in manifest.json"):
+        load_checkpoint(current)
+    with pytest.raises(TrainError, match="no intact checkpoint .*step-0000003"):
+        load_checkpoint(tmp_path / "run")

@@ -11,10 +11,11 @@ under `loss.`); `config.json` is a `CheckpointConfig` (see model_config.py for i
 `train_state.pt` holds what an exact resume needs besides the weights (optimizer, GradScaler,
 every RNG, step, metric history); `manifest.json` (integrity.py) lists the others' sizes and
 SHA-256 and is written last. A checkpoint directory is written under a temporary name and
-renamed into place, and `latest` is replaced by rename, so a run killed at any moment leaves the
-previous checkpoint intact; the temporary a kill leaves behind is removed when the run starts
-again (`remove_stale_temporaries`). Resume and eval trust a checkpoint only once it verifies;
-given a run dir they fall back to its newest intact checkpoint with a warning.
+renamed into place, and `latest` (for people and tools) is replaced by rename, so a run killed
+at any moment leaves the previous checkpoint intact; the temporary a kill leaves behind is
+removed when the run starts again (`remove_stale_temporaries`). Resume and eval trust a
+checkpoint only once it is intact; given a run dir they fall back to its newest intact
+checkpoint with a warning.
 """
 
 from __future__ import annotations
@@ -84,15 +85,16 @@ def resolve_checkpoint_dir(
 ) -> Path:
     """An intact checkpoint dir from a run dir, a checkpoint dir or its weights file.
 
-    A checkpoint named directly must verify, else TrainError. A run dir gives its newest intact
-    checkpoint (`latest` first); each damaged newer one is reported through `warn`. TrainError
-    when there is none.
+    A checkpoint named directly must be intact (integrity.damage), else TrainError. A run dir
+    gives its newest intact checkpoint (a step folder exists only once complete, so the newest
+    one is newer than or equal to `latest`); each damaged newer one is reported through `warn`.
+    TrainError when there is none.
     """
     path = Path(path)
     if path.is_file() and path.suffix == ".safetensors":
         path = path.parent
     if (path / CONFIG).is_file() or (path / WEIGHTS).is_file():
-        problem = verify_checkpoint(path, required)
+        problem = damage(path, required)
         if problem:
             raise TrainError(
                 f"{path}: damaged checkpoint: {problem}; restore it from a copy, or pass the "
@@ -100,11 +102,6 @@ def resolve_checkpoint_dir(
             )
         return path
     candidates = [p for _, p in reversed(step_dirs(path))]
-    latest = path / "latest"
-    named = path / "checkpoints" / latest.read_text().strip() if latest.is_file() else None
-    if named in candidates:
-        candidates.remove(named)
-        candidates.insert(0, named)
     if not candidates:
         raise TrainError(
             f"{path}: not a tagalign-train run or checkpoint (no {CONFIG} + {WEIGHTS}, "
@@ -112,7 +109,7 @@ def resolve_checkpoint_dir(
         )
     damaged = []
     for candidate in candidates:
-        problem = verify_checkpoint(candidate, required)
+        problem = damage(candidate, required)
         if problem is None:
             for bad, why in damaged:
                 warn(f"{bad}: damaged checkpoint ({why}); using {candidate.name} instead")
@@ -123,18 +120,6 @@ def resolve_checkpoint_dir(
         f"{path}: no intact checkpoint ({len(damaged)} damaged, newest {first.name}: {why}); "
         "restore the files from a copy"
     )
-
-
-def verify_checkpoint(ckpt_dir: Path, required: tuple[str, ...] = FOR_EVAL) -> str | None:
-    """What is wrong with `ckpt_dir` (a phrase naming the file), or None when intact: the files
-    in `required` against the manifest (or parseable, before manifests) and a readable config."""
-    problem = damage(ckpt_dir, required)
-    if problem is None and CONFIG in required:
-        try:
-            read_config(ckpt_dir)
-        except TrainError as exc:
-            problem = f"{CONFIG}: {str(exc).split(': ', 1)[-1]}"
-    return problem
 
 
 def read_config(ckpt_dir: Path) -> CheckpointConfig:

@@ -62,12 +62,14 @@ def _against_manifest(ckpt_dir: Path, manifest: Path, required: tuple[str, ...])
 
 
 def _unparseable(ckpt_dir: Path, required: tuple[str, ...]) -> str | None:
-    """A checkpoint written before manifests: each safetensors header must cover its file and
-    each torch zip archive must pass its CRC check."""
+    """A checkpoint written before manifests: each safetensors header must cover its file, each
+    torch zip archive must pass its CRC check and each JSON file must parse."""
     for name in required:
         path = ckpt_dir / name
         try:
-            if name.endswith(".safetensors"):
+            if name.endswith(".json"):
+                json.loads(path.read_bytes())
+            elif name.endswith(".safetensors"):
                 with safe_open(str(path), "pt"):
                     pass
             elif name.endswith(".pt"):
@@ -75,7 +77,7 @@ def _unparseable(ckpt_dir: Path, required: tuple[str, ...]) -> str | None:
                     bad = archive.testzip()
                 if bad is not None:
                     return f"{name} is damaged (bad CRC in {bad})"
-        except (SafetensorError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        except (SafetensorError, zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
             return f"{name} is unreadable ({str(exc).splitlines()[0] if str(exc) else exc!r})"
     return None
 
