@@ -38,6 +38,26 @@ def requirements(wheel: Path) -> list[str]:
     return [r for r in meta.get_all("Requires-Dist") or [] if "extra ==" not in r]
 
 
+def fresh_venv(tmp_path: Path) -> Path:
+    """An empty venv on the test's Python; returns its `bin/` folder."""
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [UV, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
+    )
+    return venv / "bin"
+
+
+def pip_install(bin_dir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`uv pip install ARGS` into the venv of `bin_dir` (not checked: callers assert)."""
+    return subprocess.run(
+        [UV, "pip", "install", "--python", str(bin_dir / "python"), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheels")
@@ -45,17 +65,9 @@ def wheels(tmp_path_factory):
 
 
 def test_tagparse_installs_alone_without_torch(wheels, tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run(
-        [UV, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
-    )
-    python = venv / "bin" / "python"
-    install = subprocess.run(
-        [UV, "pip", "install", "--python", str(python), str(wheels["tagparse"])],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
+    bin_dir = fresh_venv(tmp_path)
+    python = bin_dir / "python"
+    install = pip_install(bin_dir, str(wheels["tagparse"]))
     assert install.returncode == 0, install.stderr
     check = subprocess.run(
         [
@@ -74,7 +86,7 @@ def test_tagparse_installs_alone_without_torch(wheels, tmp_path):
     assert check.returncode == 0, check.stderr
     assert check.stdout.split() == ["True", "True"]
     cli = subprocess.run(
-        [str(venv / "bin" / "tagparse"), "--help"], check=False, capture_output=True, text=True
+        [str(bin_dir / "tagparse"), "--help"], check=False, capture_output=True, text=True
     )
     assert cli.returncode == 0 and "run" in cli.stdout
 
@@ -99,25 +111,12 @@ def test_trainer_needs_only_tagparse_core(wheels):
 
 def test_trainer_install_pulls_no_nlp_stack(wheels, tmp_path):
     """Resolve (dry run) the trainer wheel in a venv: torch yes, spaCy/NLTK/Textual/openai no."""
-    venv = tmp_path / "venv"
-    subprocess.run(
-        [UV, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
-    )
-    plan = subprocess.run(
-        [
-            UV,
-            "pip",
-            "install",
-            "--dry-run",
-            "--python",
-            str(venv / "bin" / "python"),
-            "--find-links",
-            str(wheels["tagparse"].parent),
-            str(wheels["tagalign-train"]),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
+    plan = pip_install(
+        fresh_venv(tmp_path),
+        "--dry-run",
+        "--find-links",
+        str(wheels["tagparse"].parent),
+        str(wheels["tagalign-train"]),
     )
     assert plan.returncode == 0, plan.stderr
     planned = {
@@ -155,32 +154,21 @@ def _locked_constraints(tmp_path: Path) -> Path:
 def test_toy_package_installs_alone_and_runs_the_quick_demo(wheels, tmp_path):
     """`pip install tagalign-toy` (from the built wheels) into a fresh venv, then
     `tagalign-demo --quick` to the end: the package declares everything it imports."""
-    venv = tmp_path / "venv"
-    subprocess.run([UV, "venv", "--python", sys.executable, str(venv)], check=True)
-    install = subprocess.run(
-        [
-            UV,
-            "pip",
-            "install",
-            "--python",
-            str(venv / "bin" / "python"),
-            "--find-links",
-            str(wheels["tagalign-toy"].parent),
-            "-c",
-            str(_locked_constraints(tmp_path)),
-            "tagalign-toy",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    bin_dir = fresh_venv(tmp_path)
+    install = pip_install(
+        bin_dir,
+        "--find-links",
+        str(wheels["tagalign-toy"].parent),
+        "-c",
+        str(_locked_constraints(tmp_path)),
+        "tagalign-toy",
     )
     assert install.returncode == 0, install.stderr[-3000:]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     env.pop("VIRTUAL_ENV", None)
     demo = subprocess.run(
         [
-            str(venv / "bin" / "tagalign-demo"),
+            str(bin_dir / "tagalign-demo"),
             "--quick",
             "--out",
             str(tmp_path / "demo"),
@@ -198,4 +186,4 @@ def test_toy_package_installs_alone_and_runs_the_quick_demo(wheels, tmp_path):
     assert demo.returncode == 0, (demo.stdout[-2000:], demo.stderr[-3000:])
     assert "| variant | shapes mIoU | attribute-shapes mIoU |" in demo.stdout
     summary = (tmp_path / "demo" / "summary.json").read_text()
-    assert str(venv) in summary  # the toy CLIP came from the installed package, not the checkout
+    assert str(bin_dir.parent) in summary  # the toy CLIP came from the installed package
