@@ -111,3 +111,17 @@ def test_protocol_mistakes_surface_before_the_model_loads(data, tmp_path):
     request = _request(data, None, model=never, overrides={"clip_blend": 2.0})
     with pytest.raises(EvalError, match="--clip-blend must be in"):
         run_suite(request)
+
+
+@pytest.mark.parametrize("baseline", ["sclip", "clearclip", "naclip"])
+def test_every_dense_method_of_the_trainer_is_a_baseline(data, tiny_weights, baseline):
+    """`--baseline` offers each of tagalign-train's dense methods (no second list to keep in
+    step), and the newer last blocks evaluate like the others."""
+    from tagalign_eval.baselines import BASELINES
+    from tagalign_train.config import DENSE_METHODS
+
+    assert set(BASELINES.values()) == set(DENSE_METHODS)
+    spec = ModelSpec(baseline=baseline, model_name=TINY, pretrained=tiny_weights)
+    (result,) = run_suite(_request(data, tiny_weights, model=spec)).results
+    assert result.model["baseline"] == baseline and result.images == 2
+    assert 0 <= result.metrics.miou <= 100

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tagalign_eval.baselines import BASELINES
 from tagalign_eval.errors import EvalError
 from tagalign_eval.limits import click_range
 from tagalign_eval.outputs import check_file_target, check_folder_target
@@ -75,7 +76,7 @@ def model_options(fn: Callable) -> Callable:
         ),
         click.option(
             "--baseline",
-            type=click.Choice(["clip", "maskclip", "surgery"]),
+            type=click.Choice(list(BASELINES)),
             help="Training-free baseline instead of a checkpoint.",
         ),
         click.option(

@@ -10,11 +10,9 @@ from typing import Any
 import click
 import torch
 
+from tagalign_eval.baselines import BASELINES
 from tagalign_eval.errors import EvalError
 from tagalign_eval.inference import DenseFn
-
-BASELINES = {"clip": "none", "maskclip": "maskclip", "surgery": "surgery"}
-"""`--baseline` name -> dense method of the frozen CLIP (identity projector, no training)."""
 
 
 @dataclass
@@ -67,7 +65,9 @@ def load_eval_model(
     from tagalign_train.model import build_model
 
     if (checkpoint is None) == (baseline is None):
-        raise EvalError("pass exactly one of --checkpoint RUN and --baseline clip|maskclip|surgery")
+        raise EvalError(
+            f"pass exactly one of --checkpoint RUN and --baseline {'|'.join(BASELINES)}"
+        )
     try:
         if checkpoint is not None:
             loaded = load_checkpoint(checkpoint, device=device, warn=_warn)

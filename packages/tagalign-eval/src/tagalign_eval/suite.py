@@ -42,7 +42,7 @@ from tagalign_eval.result import BenchmarkResult
 @dataclass(frozen=True)
 class ModelSpec:
     """What is evaluated: exactly one of a tagalign-train `checkpoint` (run dir, checkpoint dir or
-    weights file) and a training-free `baseline` (clip, maskclip, surgery) of an open_clip
+    weights file) and a training-free `baseline` (a name of `BASELINES`) of an open_clip
     `model_name` with `pretrained` weights (an open_clip tag or a weights file)."""
 
     checkpoint: str | Path | None = None
