@@ -121,7 +121,7 @@ class ManagedServer:
         return " | ".join(line.strip() for line in text.splitlines() if line.strip())
 
     def stop(self) -> None:
-        """Terminate the server's process group (SIGTERM, then SIGKILL after 15 s)."""
+        """Stop the server and its process group (SIGTERM, then SIGKILL after 30 s)."""
         if self._finalizer is not None:
             self._finalizer()
 
@@ -150,15 +150,17 @@ def _die_with_parent() -> None:
 
 
 def _stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM the watchdog, which stops the server in order; SIGKILL the group if it hangs."""
     if process.poll() is not None:
         return
-    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)  # its own session: pgid == pid, so workers go too
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    try:
+        process.terminate()
+        process.wait(30.0)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # its own session: pgid == pid, so workers go too
+    except ProcessLookupError:
+        return
+    process.wait(5.0)

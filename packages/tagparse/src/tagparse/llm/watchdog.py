@@ -7,8 +7,9 @@ told (SIGTERM) when `tagparse run` dies, even by SIGKILL. That signal alone woul
 direct child, and vLLM forks an API server, an engine core and workers: the kernel does not pass
 it on, and a dead `tagparse run` can no longer kill the group itself. So this process, which only
 waits, runs COMMAND in its group and, on SIGTERM/SIGINT/SIGHUP or when COMMAND exits, stops every
-process left in the group: SIGTERM, then SIGKILL after a grace period. It exits with COMMAND's
-exit code, so a server that dies while starting still reports its own code.
+process left in the group: COMMAND first (SIGTERM), then the rest, SIGKILL after a grace
+period. It exits with COMMAND's exit code, so a server that dies while starting still reports
+its own code.
 """
 
 from __future__ import annotations
@@ -40,19 +41,34 @@ def group_members(pgid: int) -> list[int]:
 
 
 def stop_group(pgid: int, child: subprocess.Popen, grace_s: float = GRACE_S) -> None:
-    """SIGTERM everyone in the group but us, wait up to `grace_s`, SIGKILL whoever is left."""
+    """SIGTERM the server first, so that it shuts its own processes down in order (vLLM's engine
+    core, and the resource tracker that unlinks its shared memory); then SIGTERM whoever is left
+    in the group, and SIGKILL what still is after `grace_s`."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            pass
     for sig in (signal.SIGTERM, signal.SIGKILL):
+        _wait_for_group(pgid, child, 2.0)  # stragglers of an orderly shutdown
         for pid in group_members(pgid):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            child.poll()  # reap our own child so it does not linger as a zombie
-            if not group_members(pgid):
-                return
-            time.sleep(0.1)
+        if _wait_for_group(pgid, child, grace_s):
+            return
+
+
+def _wait_for_group(pgid: int, child: subprocess.Popen, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        child.poll()  # reap our own child so it does not linger as a zombie
+        if not group_members(pgid):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def main(argv: list[str]) -> int:
