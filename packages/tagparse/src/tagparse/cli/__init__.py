@@ -47,9 +47,11 @@ def _fail(error: TagparseError) -> None:
 
 
 class _Group(click.Group):
-    """Sub-commands are `_Command`s; a bad flag or value is one `error:` line as well."""
+    """Sub-commands are `_Command`s (sub-groups such as `prompts` are `_Group`s, so theirs are
+    too); a bad flag or value is one `error:` line as well."""
 
     command_class = _Command
+    group_class = type
 
     def invoke(self, ctx: click.Context):
         try:
