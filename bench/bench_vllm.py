@@ -168,11 +168,13 @@ def cc12m_estimate(prompt: float, cached: float, output: float) -> list[str]:
     per_caption = max(compute_s, memory_s)
     hours = per_caption * a["captions"] / 3600
     return [
-        f"CC12M estimate (Vicuna-33B, H100): {prompt:.0f} prompt tokens/caption "
-        f"({cached:.0f} from the prefix cache), {output:.0f} output tokens; compute-bound "
-        f"{compute_s * 1e3:.1f} GPU-ms/caption, decode memory-bound {memory_s * 1e3:.1f} "
-        f"GPU-ms/caption -> ~{hours:,.0f} H100-hours for 12.4M captions "
-        f"(~{hours / 8:,.1f} h on one 8-GPU node)",
+        (
+            f"CC12M estimate (Vicuna-33B, H100): {prompt:.0f} prompt tokens/caption "
+            f"({cached:.0f} from the prefix cache), {output:.0f} output tokens; compute-bound "
+            f"{compute_s * 1e3:.1f} GPU-ms/caption, decode memory-bound {memory_s * 1e3:.1f} "
+            f"GPU-ms/caption -> ~{hours:,.0f} H100-hours for 12.4M captions "
+            f"(~{hours / 8:,.1f} h on one 8-GPU node)"
+        ),
         "  assumptions: " + ", ".join(f"{k}={v:g}" for k, v in a.items()) + "; token counts "
         "from this model's tokenizer (LLaMA's differs by ~10-20%); no cascade attention",
     ]
