@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 
 def main(job_path: str) -> None:
     from vllm import LLM, SamplingParams
     from vllm.sampling_params import StructuredOutputsParams
 
-    job = json.loads(open(job_path).read())
+    job = json.loads(Path(job_path).read_text())
     started = time.monotonic()
     llm = LLM(
         model=job["model"],
