@@ -16,7 +16,6 @@ from tqdm import tqdm
 from tagalign_eval import vis
 from tagalign_eval.datasets.loader import SegDataset
 from tagalign_eval.errors import EvalError
-from tagalign_eval.inference import Segmenter, encode_classes
 from tagalign_eval.metrics import ConfusionMatrix, summarize
 from tagalign_eval.models import EvalModel
 from tagalign_eval.protocols import Protocol
@@ -71,16 +70,7 @@ def evaluate(
     """Evaluate `model` on `dataset`; under torchrun each rank takes a strided share."""
     device = torch.device(device)
     rank, world = distributed.rank_world()
-    classes = encode_classes(model.encode_text, dataset.classes, protocol.templates)
-    segmenter = Segmenter(
-        model.dense_fn(),
-        classes,
-        protocol,
-        model.model.image_mean,
-        model.model.image_std,
-        device=device,
-        crop_batch=crop_batch,
-    )
+    segmenter = model.segmenter(dataset.classes, protocol, device=device, crop_batch=crop_batch)
     total = len(dataset) if limit is None else min(limit, len(dataset))
     indices = distributed.shard(range(total), rank, world)
     loader = DataLoader(

@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import torch
 
 from tagalign_eval.baselines import BASELINES
 from tagalign_eval.errors import EvalError
-from tagalign_eval.inference import DenseFn
+from tagalign_eval.inference import DenseFn, Segmenter, encode_classes
+
+if TYPE_CHECKING:
+    from tagalign_eval.datasets.classes import ClassList
+    from tagalign_eval.protocols import Protocol
 
 
 @dataclass
@@ -35,6 +39,21 @@ class EvalModel:
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         return self.model.encode_text(texts)
+
+    def segmenter(
+        self, classes: ClassList, protocol: Protocol, *, device: torch.device, crop_batch: int
+    ) -> Segmenter:
+        """The sliding-window segmenter for `classes` (prompted with the protocol's templates),
+        normalising images with this model's own mean/std: one setup for benchmarks and predict."""
+        return Segmenter(
+            self.dense_fn(),
+            encode_classes(self.encode_text, classes, protocol.templates),
+            protocol,
+            self.model.image_mean,
+            self.model.image_std,
+            device=device,
+            crop_batch=crop_batch,
+        )
 
 
 def _fingerprint(files: list[Path]) -> str:

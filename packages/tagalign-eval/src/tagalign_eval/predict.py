@@ -14,7 +14,6 @@ from tagalign_eval import vis
 from tagalign_eval.datasets.classes import ClassList
 from tagalign_eval.errors import EvalError
 from tagalign_eval.imagefiles import opened, read_rgb
-from tagalign_eval.inference import Segmenter, encode_classes
 from tagalign_eval.models import EvalModel
 from tagalign_eval.protocols import Protocol
 
@@ -54,16 +53,7 @@ def predict_images(
     overlay, legend), `<stem>_pred.png` (palette label map) and `<stem>_masks/<k>_<name>.png`."""
     if len(classes) > 256:
         raise EvalError(f"{len(classes)} classes; predict writes 8-bit label maps (at most 256)")
-    embeddings = encode_classes(model.encode_text, classes, protocol.templates)
-    segmenter = Segmenter(
-        model.dense_fn(),
-        embeddings,
-        protocol,
-        model.model.image_mean,
-        model.model.image_std,
-        device=device,
-        crop_batch=crop_batch,
-    )
+    segmenter = model.segmenter(classes, protocol, device=device, crop_batch=crop_batch)
     out.mkdir(parents=True, exist_ok=True)
     names = classes.names
     for path in images:
