@@ -15,11 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from open_clip.constants import IMAGENET_MEAN, IMAGENET_STD, OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from tagalign_train.preprocess import normalize
 
 from tagalign_eval.datasets.classes import ClassList
 from tagalign_eval.pamr import pamr
 from tagalign_eval.protocols import Protocol
+
+_NORMS = {
+    "clip": (OPENAI_DATASET_MEAN, OPENAI_DATASET_STD),
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+}
+"""Fixed mean/std a protocol may ask for instead of the model's own (`Protocol.normalize`)."""
 
 DenseFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 TextEncoder = Callable[[list[str]], torch.Tensor]
@@ -95,7 +102,10 @@ def window_grid(height: int, width: int, crop: int, stride: int) -> list[tuple[i
 
 
 class Segmenter:
-    """Turns images into class-probability maps and label maps under one protocol."""
+    """Turns images into class-probability maps and label maps under one protocol.
+
+    `image_mean`/`image_std` are the model's own; a protocol with `normalize` `clip` or
+    `imagenet` replaces them with those fixed values (the source's preprocessing)."""
 
     def __init__(
         self,
@@ -112,6 +122,7 @@ class Segmenter:
         self.classes = classes
         self.protocol = protocol
         self.device = torch.device(device)
+        image_mean, image_std = _NORMS.get(protocol.normalize, (image_mean, image_std))
         self.mean = torch.tensor(image_mean, device=self.device).view(3, 1, 1)
         self.std = torch.tensor(image_std, device=self.device).view(3, 1, 1)
         self.crop_batch = max(1, crop_batch)

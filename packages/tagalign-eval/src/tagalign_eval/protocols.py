@@ -3,17 +3,18 @@
 The presets follow the published TagAlign evaluation code (mmseg configs + `generate_masks`):
 
 - `tagalign-v1`: TCL-style sigmoid mask head `sigmoid(10*sim - 2.5)`, CLIP blend 0.3, stride 224,
-  background constant 0.4 for every dataset with a background class.
-- `tagalign-v3`: softmax head `softmax(30*sim)` over the class names, CLIP blend 0.5, stride 56
+  background constant 0.4 for every dataset with a background class (TagAlign's `main` branch).
+- `tagalign-v3`: (its `dev` branch) softmax head `softmax(30*sim)`, CLIP blend 0.5, stride 56
   (Context59: 112), background constants 0.45 (VOC), 0.1 (Context, ImageNet-S300), 0.3
   (COCO-Object, ImageNet-S50); ImageNet-S images over 1000x1000 pixels are first downsampled to a
-  long side of 1000 (`LoadImageNetSImageFromFile(downsample_large_image=True)`).
-- `sclip`: `wangf3014/SCLIP`'s `configs/cfg_*.py` and `clip_segmentor.py`: short side 336 (COCO-Stuff
-  448, Cityscapes 560), 224 crops, stride 112, the 80 OpenAI ImageNet templates, raw similarities
-  averaged over windows with `x logit_scale` and the softmax after upsampling, a prompted background
-  (VOC, COCO-Object, Context) plus a probability threshold, VOC's area threshold 0.1, and the
-  multi-name classes of `datasets/classes/sclip_*_prompts.txt` (our own names: SCLIP ships its
-  lists without a licence).
+  long side of 1000 (`LoadImageNetSImageFromFile(downsample_large_image=True)`, both presets);
+  ImageNet-S919 is read at short side 256 / long side 1024 with stride 224 (`imagenets919.py`).
+- `sclip`: `wangf3014/SCLIP`'s `configs/cfg_*.py` and `clip_segmentor.py`: short side 336
+  (COCO-Stuff 448, Cityscapes 560), CLIP's mean/std, 224 crops, stride 112, the 80 OpenAI
+  ImageNet templates, raw similarities averaged over windows with `x logit_scale` and the softmax
+  after upsampling, a prompted background (VOC, COCO-Object, Context) plus a probability
+  threshold, VOC's area threshold 0.1, and multi-name classes from
+  `datasets/classes/sclip_*_prompts.txt` (our own names: SCLIP ships its lists without a licence).
 
 `docs/protocols.md` lists every value with the upstream file it comes from.
 
@@ -35,6 +36,8 @@ from tagalign_eval.limits import check_range
 HEADS = ("sigmoid", "softmax")
 BACKGROUND_MODES = ("constant", "threshold")
 WINDOW_AVERAGES = ("probabilities", "similarities")
+NORMALIZATIONS = ("model", "clip", "imagenet")
+"""`model`: the evaluated model's own mean/std; `clip`: OpenAI CLIP's; `imagenet`: ImageNet's."""
 
 OPENAI_TEMPLATES = tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
 """CLIP's 80 ImageNet prompt templates (the list SCLIP's `prompts/imagenet_template.py` holds)."""
@@ -87,6 +90,9 @@ class Protocol:
     background_prompts: tuple[str, ...] = ()
     """Text prompts of a class list's protocol background, scored as a class (SCLIP); () keeps
     the background a constant or threshold only."""
+    normalize: str = "model"
+    """Image mean/std: `model` (the model's own), `clip` (OpenAI CLIP's, as SCLIP's
+    `SegDataPreProcessor`) or `imagenet` (mmseg's `img_norm_cfg`)."""
     class_prompts: str = ""
     """A builtin prompt map (`datasets/classes/<name>_prompts.txt`) giving some classes other or
     extra names (`sclip_voc`); "" for none."""
@@ -141,12 +147,20 @@ _BASE: dict[str, dict[str, Any]] = {
         "pamr": False,
         "templates": OPENAI_TEMPLATES,
         "window_average": "similarities",
+        "normalize": "clip",
     },
 }
 
+_IN_S919 = {"short_side": 256, "max_long_side": 1024, "stride": 224, "downsample_large": 1000}
+"""TagAlign's `imagenets919.py` (both branches): img_scale (1024, 256), slide stride 224."""
+
 # Per benchmark family; only families with a background class need a background value.
 _PER_FAMILY: dict[str, dict[str, dict[str, Any]]] = {
-    "tagalign-v1": {},
+    "tagalign-v1": {
+        "imagenet-s": {"downsample_large": 1000},
+        "imagenet-s300": {"downsample_large": 1000},
+        "imagenet-s919": _IN_S919,
+    },
     "tagalign-v3": {
         "voc": {"bg_thresh": 0.45},
         "context": {"bg_thresh": 0.1},
@@ -154,6 +168,7 @@ _PER_FAMILY: dict[str, dict[str, dict[str, Any]]] = {
         "coco-object": {"bg_thresh": 0.3},
         "imagenet-s": {"bg_thresh": 0.3, "downsample_large": 1000},
         "imagenet-s300": {"bg_thresh": 0.1, "downsample_large": 1000},
+        "imagenet-s919": {"bg_thresh": 0.3, **_IN_S919},
     },
     "sclip": {
         "voc": {
@@ -219,6 +234,8 @@ def _validate(p: Protocol) -> None:
         raise EvalError(f"--head must be one of {', '.join(HEADS)}, not {p.head!r}")
     if p.background not in BACKGROUND_MODES:
         raise EvalError(f"--background must be one of {', '.join(BACKGROUND_MODES)}")
+    if p.normalize not in NORMALIZATIONS:
+        raise EvalError(f"normalize must be one of {', '.join(NORMALIZATIONS)}")
     if p.window_average not in WINDOW_AVERAGES:
         raise EvalError(f"window_average must be one of {', '.join(WINDOW_AVERAGES)}")
     if p.window_average == "similarities" and p.clip_blend > 0:

@@ -152,7 +152,7 @@ EXTRA = (
         classes="imagenet_s919",
         ignore_index=1000,
         mask_encoding="rgb16",
-        family="imagenet-s",
+        family="imagenet-s919",
         val_size=12419,
         title="IN-S919",
     ),

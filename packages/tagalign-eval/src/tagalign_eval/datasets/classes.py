@@ -111,7 +111,7 @@ def with_protocol_prompts(
     prompted_bg = classes.background_from_protocol and bool(background_prompts)
     if prompted_bg:
         synonyms[0] = tuple(background_prompts)
-    if tuple(synonyms) == classes.synonyms:
+    if tuple(synonyms) == classes.synonyms and not prompted_bg:
         return classes
     labels = [None if syn == (name,) else name for name, syn in zip(classes.names, synonyms)]
     if classes.background_from_protocol and not prompted_bg:
