@@ -197,6 +197,16 @@ def test_label_lines_and_the_imagenet_s919_list():
     assert not classes.background_from_protocol  # `background:` is prompted
     with pytest.raises(EvalError, match="before ':'"):
         parse_class_lines(["boat:"], "t")
+    # every prompt map names classes of the benchmarks it serves (a typo would silently do nothing)
+    for stem, benchmarks in (
+        ("sclip_voc", ("voc", "voc20")),
+        ("sclip_coco_object", ("coco-object",)),
+    ):
+        for benchmark in benchmarks:
+            assert set(builtin_prompt_map(stem).names) <= set(
+                get_benchmark(benchmark).class_list().names
+            )
+    assert builtin_class_list("voc_synonyms").names == builtin_class_list("voc").names
     spec = get_benchmark("imagenet-s919")
     s919 = spec.class_list()
     assert len(s919) == 920 and len(set(s919.names)) == 920
@@ -220,3 +230,34 @@ def test_sclip_normalises_with_clips_mean_and_std_whatever_the_model_says():
     # SCLIP's SegDataPreProcessor values (0-255 scale) are CLIP's
     assert np.allclose(np.array(OPENAI_DATASET_MEAN) * 255, [122.771, 116.746, 104.094], atol=1e-3)
     assert np.allclose(np.array(OPENAI_DATASET_STD) * 255, [68.501, 66.632, 70.323], atol=1e-3)
+
+
+def test_every_new_setting_is_in_results_json_and_benchmarks_run(tmp_path, tiny_weights):
+    """End to end through `run_suite`: SCLIP's VOC protocol (prompted background, prompt map,
+    area threshold, similarity averaging) and the ImageNet-S919 benchmark under tagalign-v3."""
+    from eval_synthetic import write_benchmark
+    from tagalign_eval import ModelSpec, SuiteRequest, run_suite
+
+    for name in ("voc", "imagenet-s919"):
+        write_benchmark(get_benchmark(name), tmp_path, n=2, size=(48, 40))
+    model = ModelSpec(baseline="surgery", model_name="tagalign-tiny-ViT", pretrained=tiny_weights)
+    fast = {"short_side": 48, "crop": 32, "stride": 16}
+    runs = {}
+    for protocol, benchmark in (("sclip", "voc"), ("tagalign-v3", "imagenet-s919")):
+        request = SuiteRequest(
+            [benchmark], tmp_path, model, protocol, fast, workers=0, progress=False
+        )
+        (result,) = run_suite(request).results
+        runs[benchmark] = result.to_dict()
+    voc = runs["voc"]
+    assert voc["classes"]["names"] == builtin_class_list("voc").names
+    expected = resolve_protocol("sclip", "voc", fast).to_dict()
+    assert voc["protocol"] == expected
+    assert voc["protocol"]["background_prompts"] == list(STUFF_BACKGROUND)
+    assert voc["protocol"]["window_average"] == "similarities"
+    assert (voc["protocol"]["area_thresh"], voc["protocol"]["normalize"]) == (0.1, "clip")
+    assert voc["protocol"]["class_prompts"] == "sclip_voc"
+    assert len(voc["protocol"]["templates"]) == 80
+    s919 = runs["imagenet-s919"]
+    assert s919["classes"]["count"] == 920 and s919["protocol"]["downsample_large"] == 1000
+    assert s919["metrics"]["mIoU"] is not None
