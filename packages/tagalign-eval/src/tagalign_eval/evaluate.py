@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tagalign_eval import vis
+from tagalign_eval.datasets.classes import ClassList, builtin_prompt_map, with_protocol_prompts
 from tagalign_eval.datasets.loader import SegDataset
 from tagalign_eval.errors import EvalError
 from tagalign_eval.metrics import ConfusionMatrix, summarize
@@ -53,6 +54,13 @@ class _Items(torch.utils.data.Dataset):
             return exc
 
 
+def protocol_classes(classes: ClassList, protocol: Protocol) -> ClassList:
+    """The benchmark's classes as the protocol prompts them (its prompt map, its background
+    prompts); the reported class names stay the benchmark's."""
+    prompt_map = builtin_prompt_map(protocol.class_prompts) if protocol.class_prompts else None
+    return with_protocol_prompts(classes, prompt_map, protocol.background_prompts)
+
+
 def evaluate(
     model: EvalModel,
     dataset: SegDataset,
@@ -70,7 +78,9 @@ def evaluate(
     """Evaluate `model` on `dataset`; under torchrun each rank takes a strided share."""
     device = torch.device(device)
     rank, world = distributed.rank_world()
-    segmenter = model.segmenter(dataset.classes, protocol, device=device, crop_batch=crop_batch)
+    segmenter = model.segmenter(
+        protocol_classes(dataset.classes, protocol), protocol, device=device, crop_batch=crop_batch
+    )
     total = len(dataset) if limit is None else min(limit, len(dataset))
     indices = distributed.shard(range(total), rank, world)
     loader = DataLoader(

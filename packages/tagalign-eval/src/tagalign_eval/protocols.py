@@ -3,11 +3,20 @@
 The presets follow the published TagAlign evaluation code (mmseg configs + `generate_masks`):
 
 - `tagalign-v1`: TCL-style sigmoid mask head `sigmoid(10*sim - 2.5)`, CLIP blend 0.3, stride 224,
-  background constant 0.4 for every dataset with a background class.
-- `tagalign-v3`: softmax head `softmax(30*sim)` over the class names, CLIP blend 0.5, stride 56
-  (Context59: 112), background constants 0.45 (VOC), 0.1 (Context), 0.3 (COCO-Object, ImageNet-S).
-- `sclip`: SCLIP's protocol: short side 336, 224 crops, stride 112, softmax head, background where
-  the averaged max class probability is below a per-dataset threshold.
+  background constant 0.4 for every dataset with a background class (TagAlign's `main` branch).
+- `tagalign-v3`: (its `dev` branch) softmax head `softmax(30*sim)`, CLIP blend 0.5, stride 56
+  (Context59: 112), background constants 0.45 (VOC), 0.1 (Context, ImageNet-S300), 0.3
+  (COCO-Object, ImageNet-S50); ImageNet-S images over 1000x1000 pixels are first downsampled to a
+  long side of 1000 (`LoadImageNetSImageFromFile(downsample_large_image=True)`, both presets);
+  ImageNet-S919 is read at short side 256 / long side 1024 with stride 224 (`imagenets919.py`).
+- `sclip`: `wangf3014/SCLIP`'s `configs/cfg_*.py` and `clip_segmentor.py`: short side 336
+  (COCO-Stuff 448, Cityscapes 560), CLIP's mean/std, 224 crops, stride 112, the 80 OpenAI
+  ImageNet templates, raw similarities averaged over windows with `x logit_scale` and the softmax
+  after upsampling, a prompted background (VOC, COCO-Object, Context) plus a probability
+  threshold, VOC's area threshold 0.1, and multi-name classes from
+  `datasets/classes/sclip_*_prompts.txt` (our own names: SCLIP ships its lists without a licence).
+
+`docs/protocols.md` lists every value with the upstream file it comes from.
 
 Per-dataset values are keyed by a benchmark's *family* (`voc`, `context`, `coco-object`, ...) so a
 new benchmark in a known layout (e.g. a toy world in VOC layout) can inherit them.
@@ -19,11 +28,27 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
 from tagalign_eval.errors import EvalError
 from tagalign_eval.limits import check_range
 
 HEADS = ("sigmoid", "softmax")
 BACKGROUND_MODES = ("constant", "threshold")
+WINDOW_AVERAGES = ("probabilities", "similarities")
+NORMALIZATIONS = ("model", "clip", "imagenet")
+"""`model`: the evaluated model's own mean/std; `clip`: OpenAI CLIP's; `imagenet`: ImageNet's."""
+
+OPENAI_TEMPLATES = tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
+"""CLIP's 80 ImageNet prompt templates (the list SCLIP's `prompts/imagenet_template.py` holds)."""
+
+STUFF_BACKGROUND = (
+    "sky", "wall", "tree", "grass", "ground", "road", "water", "sea", "mountain", "rock", "sand",
+    "snow", "building", "cloud", "floor", "ceiling", "window", "door", "curtain", "fence",
+    "shelf", "light", "wood", "field",
+)  # fmt: skip
+"""Our own stuff names that prompt the background class under `sclip` (SCLIP prompts a list of
+its own, which it ships without a licence; see docs/protocols.md)."""
 
 
 @dataclass(frozen=True)
@@ -53,10 +78,29 @@ class Protocol:
     """Pixel-adaptive mask refinement of each crop's class maps (off in the "no post" rows)."""
     templates: tuple[str, ...]
     """Prompt templates; class embeddings are the normalised mean over templates."""
+    window_average: str = "probabilities"
+    """`probabilities`: each window's head output is averaged (mmseg/TagAlign); `similarities`:
+    raw cosine similarities are averaged and the head runs once at full resolution (SCLIP)."""
+    area_thresh: float = 0.0
+    """A foreground class whose argmax area is at most this share of all foreground pixels is
+    suppressed (its probability zeroed) before the final argmax (SCLIP's `area_thd`); 0: off."""
+    downsample_large: int = 0
+    """Images with more than N*N pixels are first resized to a long side of N (bilinear) and
+    predicted there; the label map is resized back (nearest) to the mask (TagAlign ImageNet-S)."""
+    background_prompts: tuple[str, ...] = ()
+    """Text prompts of a class list's protocol background, scored as a class (SCLIP); () keeps
+    the background a constant or threshold only."""
+    normalize: str = "model"
+    """Image mean/std: `model` (the model's own), `clip` (OpenAI CLIP's, as SCLIP's
+    `SegDataPreProcessor`) or `imagenet` (mmseg's `img_norm_cfg`)."""
+    class_prompts: str = ""
+    """A builtin prompt map (`datasets/classes/<name>_prompts.txt`) giving some classes other or
+    extra names (`sclip_voc`); "" for none."""
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["templates"] = list(self.templates)
+        d["background_prompts"] = list(self.background_prompts)
         return d
 
 
@@ -101,24 +145,49 @@ _BASE: dict[str, dict[str, Any]] = {
         "background": "threshold",
         "bg_thresh": 0.0,
         "pamr": False,
-        "templates": ("a photo of a {}.",),
+        "templates": OPENAI_TEMPLATES,
+        "window_average": "similarities",
+        "normalize": "clip",
     },
 }
 
+_IN_S919 = {"short_side": 256, "max_long_side": 1024, "stride": 224, "downsample_large": 1000}
+"""TagAlign's `imagenets919.py` (both branches): img_scale (1024, 256), slide stride 224."""
+
 # Per benchmark family; only families with a background class need a background value.
 _PER_FAMILY: dict[str, dict[str, dict[str, Any]]] = {
-    "tagalign-v1": {},
+    "tagalign-v1": {
+        "imagenet-s": {"downsample_large": 1000},
+        "imagenet-s300": {"downsample_large": 1000},
+        "imagenet-s919": _IN_S919,
+    },
     "tagalign-v3": {
         "voc": {"bg_thresh": 0.45},
         "context": {"bg_thresh": 0.1},
         "context59": {"stride": 112},
         "coco-object": {"bg_thresh": 0.3},
-        "imagenet-s": {"bg_thresh": 0.3},
+        "imagenet-s": {"bg_thresh": 0.3, "downsample_large": 1000},
+        "imagenet-s300": {"bg_thresh": 0.1, "downsample_large": 1000},
+        "imagenet-s919": {"bg_thresh": 0.3, **_IN_S919},
     },
     "sclip": {
-        "voc": {"bg_thresh": 0.1, "scale": 65.0},
-        "context": {"bg_thresh": 0.1, "scale": 50.0},
-        "coco-object": {"bg_thresh": 0.1, "scale": 50.0},
+        "voc": {
+            "bg_thresh": 0.1,
+            "scale": 65.0,
+            "area_thresh": 0.1,
+            "background_prompts": STUFF_BACKGROUND,
+            "class_prompts": "sclip_voc",
+        },
+        "voc20": {"class_prompts": "sclip_voc"},
+        "context": {"bg_thresh": 0.1, "scale": 50.0, "background_prompts": ("background",)},
+        "coco-object": {
+            "bg_thresh": 0.1,
+            "scale": 50.0,
+            "background_prompts": STUFF_BACKGROUND,
+            "class_prompts": "sclip_coco_object",
+        },
+        "coco-stuff": {"short_side": 448},
+        "cityscapes": {"short_side": 560},
     },
 }
 
@@ -134,6 +203,8 @@ _NUMERIC = (
     "bg_thresh",
 )
 """The `Protocol` fields range-checked through `limits.RANGES`."""
+_TUPLES = ("templates", "background_prompts")
+_FIELDS = {f.name for f in dataclasses.fields(Protocol)} - {"name"}
 
 
 def resolve_protocol(
@@ -150,9 +221,9 @@ def resolve_protocol(
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key not in settings:
+        if key not in _FIELDS:
             raise EvalError(f"unknown protocol setting {key!r}")
-        settings[key] = tuple(value) if key == "templates" else value
+        settings[key] = tuple(value) if key in _TUPLES else value
     protocol = Protocol(name=name, **settings)
     _validate(protocol)
     return protocol
@@ -163,6 +234,24 @@ def _validate(p: Protocol) -> None:
         raise EvalError(f"--head must be one of {', '.join(HEADS)}, not {p.head!r}")
     if p.background not in BACKGROUND_MODES:
         raise EvalError(f"--background must be one of {', '.join(BACKGROUND_MODES)}")
+    if p.normalize not in NORMALIZATIONS:
+        raise EvalError(f"normalize must be one of {', '.join(NORMALIZATIONS)}")
+    if p.window_average not in WINDOW_AVERAGES:
+        raise EvalError(f"window_average must be one of {', '.join(WINDOW_AVERAGES)}")
+    if p.window_average == "similarities" and p.clip_blend > 0:
+        raise EvalError(
+            "--clip-blend blends probabilities, which window_average 'similarities' only forms "
+            "at full resolution; use --clip-blend 0 with this protocol"
+        )
+    if p.window_average == "similarities" and p.pamr:
+        raise EvalError(
+            "--pamr refines each window's class maps, which window_average 'similarities' does "
+            "not form; drop --pamr with this protocol"
+        )
+    if not 0.0 <= p.area_thresh < 1.0:
+        raise EvalError(f"area_thresh {p.area_thresh} must be in [0, 1); 0 turns it off")
+    if p.downsample_large < 0:
+        raise EvalError(f"downsample_large {p.downsample_large} must be >= 0; 0 turns it off")
     for name in _NUMERIC:
         check_range(name, getattr(p, name))
     if p.stride > p.crop:
