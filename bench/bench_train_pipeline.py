@@ -77,16 +77,11 @@ def data_only(db: str, shards: list[str], batch: int, size: int, workers: int, s
     use, rows, _ = join_labels(index, labels, "skip")
     mean, std = NORMALIZATIONS["imagenet"]
     loader = DataLoader(
-        TagAlignDataset(index, use, rows, train_transform(size)),
+        TagAlignDataset(index, use, rows, train_transform(size, mean, std)),
         batch_sampler=StepBatches(len(use), batch, 1, 0, 0, 0, steps + 5),
         num_workers=workers,
         collate_fn=BatchCollate(
-            labels,
-            ["object", "attribute"],
-            mean,
-            std,
-            0.25,
-            build_model("tagalign-tiny-ViT", None).tokenizer,
+            labels, ["object", "attribute"], build_model("tagalign-tiny-ViT", None).tokenizer
         ),
         prefetch_factor=4 if workers else None,
     )

@@ -12,10 +12,12 @@ import csv
 import io
 import json
 import logging
-import math
+import random
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,12 +25,14 @@ from PIL import Image
 from tagparse.inputs import resolve_inputs
 from tagparse.reader import TagLabels
 from tagparse.samplekey import split_key
+from timm.data import create_transform
+from timm.data.auto_augment import RandAugment
+from timm.data.auto_augment import posterize as timm_posterize
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from tagalign_train.config import UNLABELED
 from tagalign_train.errors import TrainError
-from tagalign_train.preprocess import normalize
 
 log = logging.getLogger(__name__)
 
@@ -167,20 +171,56 @@ def join_labels(
     return use, label_row[use], stats
 
 
-def train_transform(size: int) -> T.Compose:
-    """The paper's per-image augmentation (RandomResizedCrop, flip, RandAugment m=9) to uint8.
+#: The arguments TagAlign's `datasets/builder.py` passes to timm's `create_transform` for
+#: training; the image size (224 there) comes from the run, mean/std from the model.
+#: `color_jitter` is inert next to RandAugment (timm turns jitter off), as in the paper's runs.
+PAPER_AUGMENT: dict[str, Any] = {
+    "is_training": True,
+    "color_jitter": 0.4,
+    "auto_augment": "rand-m9-mstd0.5-inc1",
+    "re_prob": 0.25,
+    "re_mode": "pixel",
+    "re_count": 1,
+    "interpolation": "bilinear",
+}
 
-    Normalisation and RandomErasing (p=0.25) run batched in `BatchCollate`: cheaper per image,
-    which keeps the CPU data workers ahead of the training step.
+
+def train_transform(size: int, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
+    """The paper's per-image augmentation, timm's own: PIL image -> normalised float tensor.
+
+    timm's RandomResizedCrop (scale 0.08-1, bilinear), horizontal flip, RandAugment (2 ops of
+    the increasing-severity set, magnitude 9 with Gaussian noise of std 0.5, filling with the
+    mean colour), ToTensor + Normalize(mean, std), then RandomErasing (p 0.25, one box of
+    per-pixel normal noise). TagAlign normalises with ImageNet's mean/std (timm's default); here
+    they come from the model's preprocessing config, which records that choice. The ops draw
+    from Python's, numpy's and torch's global generators: see `seed_augmentation`.
     """
-    return T.Compose(
-        [
-            T.RandomResizedCrop(size, interpolation=T.InterpolationMode.BICUBIC),
-            T.RandomHorizontalFlip(),
-            T.RandAugment(num_ops=2, magnitude=9),
-            T.PILToTensor(),
-        ]
-    )
+    transform = create_transform(size, mean=tuple(mean), std=tuple(std), **PAPER_AUGMENT)
+    for op in next(t for t in transform.transforms if isinstance(t, RandAugment)).ops:
+        if op.aug_fn is timm_posterize:
+            op.aug_fn = posterize
+    return transform
+
+
+def posterize(img: Image.Image, bits_to_keep: int, **kwargs) -> Image.Image:
+    """timm's posterize, keeping 0 bits as the Pillow timm was written for did: a black image.
+
+    PosterizeIncreasing keeps 0 bits at magnitude 10, which m9 with noise of std 0.5 reaches for
+    about 1 image in 700; the installed Pillow refuses 0 bits, which would end the run.
+    """
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return timm_posterize(img, bits_to_keep, **kwargs)
+
+
+def seed_augmentation(seed: int) -> None:
+    """Seed every generator timm's ops draw from, so an image's augmentation depends only on its
+    (up to 64-bit) seed: Python's `random` (crop, op probability and magnitude noise, erasing
+    box), numpy's global generator (RandAugment's op choice) and torch's (flip, erasing noise)."""
+    lo, hi = seed & 0xFFFFFFFF, seed >> 32
+    random.seed(seed)  # MT19937 keyed by the 32-bit words of the seed
+    np.random.seed((lo, hi, 1))  # another key: with (lo, hi) numpy would replay Python's stream
+    torch.default_generator.manual_seed(lo ^ hi)  # keeps 32 bits; torch.manual_seed costs 25x more
 
 
 def plain_transform(size: int) -> T.Compose:
@@ -192,29 +232,6 @@ def plain_transform(size: int) -> T.Compose:
             T.PILToTensor(),
         ]
     )
-
-
-def random_erase_(
-    x: torch.Tensor, g: torch.Generator, p: float = 0.25, scale=(0.02, 1 / 3), ratio=(0.3, 3.3)
-) -> None:
-    """RandomErasing in 'pixel' mode (per-pixel normal noise) on one normalised image, in place."""
-    if torch.rand((), generator=g).item() >= p:
-        return
-    _, height, width = x.shape
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        area = (
-            height * width * (scale[0] + (scale[1] - scale[0]) * torch.rand((), generator=g).item())
-        )
-        aspect = math.exp(
-            log_ratio[0] + (log_ratio[1] - log_ratio[0]) * torch.rand((), generator=g).item()
-        )
-        h, w = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
-        if h < height and w < width:
-            top = int(torch.randint(0, height - h + 1, (), generator=g))
-            left = int(torch.randint(0, width - w + 1, (), generator=g))
-            x[:, top : top + h, left : left + w] = torch.randn((x.shape[0], h, w), generator=g)
-            return
 
 
 class TagAlignDataset(Dataset):
@@ -287,7 +304,7 @@ class TagAlignDataset(Dataset):
         return img.convert("RGB")
 
     def __getitem__(self, item: tuple[int, int]):
-        """(uint8 image, caption, label row, fallbacks used, augmentation seed)."""
+        """(image tensor, caption, label row, fallbacks used, augmentation seed)."""
         position, seed = item
         for attempt in range(MAX_FALLBACKS):
             j = (position + attempt) % len(self.use)
@@ -297,7 +314,7 @@ class TagAlignDataset(Dataset):
                 caption = self.caption(i)
             except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
                 continue
-            torch.default_generator.manual_seed(seed)  # torch.manual_seed costs 25x more
+            seed_augmentation(seed)
             return self.transform(img), caption, int(self.label_rows[j]), attempt, seed
         first = self.index.keys[int(self.use[position % len(self.use)])]
         raise TrainError(
@@ -306,25 +323,16 @@ class TagAlignDataset(Dataset):
 
 
 class BatchCollate:
-    """Stacks a batch, normalises (and randomly erases) images, builds multi-hot targets.
+    """Stacks a batch and builds multi-hot targets.
 
-    Items are (uint8 image or cached float tokens, caption or cached caption embedding, label row,
-    fallbacks used, seed); the erasing of each image is seeded from its own seed. With a
+    Items are (model-ready image: augmented and normalised by `train_transform`, or cached float
+    tokens; caption or cached caption embedding; label row; fallbacks used; seed). With a
     tokenizer, captions also come back tokenized so the training process only runs the text tower.
     """
 
-    def __init__(
-        self,
-        labels: TagLabels,
-        kinds: list[str],
-        mean=None,
-        std=None,
-        erase_p: float = 0.0,
-        tokenizer=None,
-    ):
+    def __init__(self, labels: TagLabels, kinds: list[str], tokenizer=None):
         self.csr = [labels.labels[k] for k in kinds]
         self.offsets = np.cumsum([0] + [len(labels.vocab[k]) for k in kinds])
-        self.mean, self.std, self.erase_p = mean, std, erase_p
         self.tokenizer = tokenizer  # captions are tokenized here, in the data workers
 
     @property
@@ -341,16 +349,12 @@ class BatchCollate:
         return out
 
     def __call__(self, batch):
-        images, texts, rows, fallbacks, seeds = zip(*batch)
-        x = torch.stack(images)
-        if x.dtype == torch.uint8:
-            x = normalize(x, self.mean, self.std)
-            if self.erase_p > 0:
-                g = torch.Generator()
-                for img, seed in zip(x, seeds):
-                    g.manual_seed(seed ^ 0x5EED)
-                    random_erase_(img, g, self.erase_p)
-        out = {"images": x, "targets": self.targets(list(rows)), "skipped": int(sum(fallbacks))}
+        images, texts, rows, fallbacks, _seeds = zip(*batch)
+        out = {
+            "images": torch.stack(images),
+            "targets": self.targets(list(rows)),
+            "skipped": int(sum(fallbacks)),
+        }
         if isinstance(texts[0], torch.Tensor):
             out["text_emb"] = torch.stack(texts)
         else:

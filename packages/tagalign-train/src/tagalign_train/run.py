@@ -99,7 +99,7 @@ def setup_run(cfg: TrainConfig) -> Run:
 
     pre = model.config.preprocessing
     tokenizer = model.tokenizer if cfg.itc_weight > 0 else None
-    collate = BatchCollate(labels, cfg.kinds, pre.mean, pre.std, erase_p=0.25, tokenizer=tokenizer)
+    collate = BatchCollate(labels, cfg.kinds, tokenizer=tokenizer)
     templates = TEMPLATE_SETS[cfg.templates]
     tag_emb = cached_tag_embeddings(
         model, vocab.tag_list, labels.fingerprint, templates, _text_cache(cfg)
@@ -124,7 +124,9 @@ def setup_run(cfg: TrainConfig) -> Run:
         )
         dataset = build_feature_cache(model, spec, env, cfg.progress and env.main).dataset()
     else:
-        dataset = TagAlignDataset(index, use, label_rows, train_transform(pre.image_size))
+        dataset = TagAlignDataset(
+            index, use, label_rows, train_transform(pre.image_size, pre.mean, pre.std)
+        )
     out.mkdir(parents=True, exist_ok=True)  # only now: a refused command leaves no folder
     config = CheckpointConfig(
         model=model.config,
