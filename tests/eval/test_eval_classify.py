@@ -50,7 +50,9 @@ def test_top_k_accuracy_is_brute_force_top_k(monkeypatch):
     got = ranking.recall_at_k(images, classes, targets, torch.arange(9), (1, 5, 20))
     sim = images @ classes.T
     for k in (1, 5, 20):
-        assert got[k] == pytest.approx(brute_recall(sim, targets.tolist(), list(range(9)), k))
+        assert got[k] == pytest.approx(
+            brute_recall(sim, targets.tolist(), list(range(9)), k), abs=1e-3
+        )
     assert got[20] == 100.0  # k beyond the 9 classes counts them all
 
 
