@@ -70,7 +70,7 @@ def _read(path: Path) -> Iterator[tuple[int, object, object]]:
         raise EvalError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
     if path.suffix.lower() == ".csv":
         return _csv_rows(path, text)
-    if path.suffix.lower() in (".jsonl", ".json"):
+    if path.suffix.lower() == ".jsonl":
         return _jsonl_rows(path, text)
     raise EvalError(f"{path}: unknown pair file type; name it .jsonl or .csv")
 
