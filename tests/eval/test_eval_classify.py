@@ -17,6 +17,7 @@ from tagalign_eval.classify import classify
 from tagalign_eval.cli import main
 from tagalign_eval.embedding import checkpoint_encoder, embed_images
 from tagalign_eval.models import load_eval_model
+from tagalign_train.backbone import MODEL_CONFIG_DIR
 
 NAMES = {"c0": "red circle", "c1": "blue square", "c2": "green triangle", "c3": "cat"}
 NAMES |= {"c4": "dog", "c5": "sofa"}
@@ -120,6 +121,14 @@ def test_python_api_with_fewer_than_five_classes_has_no_top5(tmp_path, tiny_weig
     (scores,) = result.scores
     assert set(scores.metrics) == {"top1"} and scores.images_per_s > 0
     assert result.table.splitlines()[0] == "|  | Top-1 |"
+    # the same CLIP as an open_clip `local-dir:` folder scores the same
+    local = tmp_path / "clip-dir"
+    local.mkdir()
+    config = {"model_cfg": json.loads((MODEL_CONFIG_DIR / f"{TINY}.json").read_text())}
+    (local / "open_clip_config.json").write_text(json.dumps(config | {"preprocess_cfg": {}}))
+    torch.save(torch.load(tiny_weights), local / "open_clip_pytorch_model.bin")
+    again = classify(tmp_path / "val", clip_model=f"local-dir:{local}", workers=0, progress=False)
+    assert again.scores[0].metrics == scores.metrics and again.scores[0].label == "CLIP clip-dir"
 
 
 def _bad_folder(tmp_path, case):
