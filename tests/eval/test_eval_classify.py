@@ -148,6 +148,8 @@ def _bad_folder(tmp_path, case):
         extra = ["--template", "a photo"]
     elif case == "no model":
         return [root]
+    elif case == "missing checkpoint":
+        return [root, "--checkpoint", tmp_path / "nope-run"]
     return [root, *extra, "--model", TINY]
 
 
@@ -160,6 +162,7 @@ def _bad_folder(tmp_path, case):
         ("unnamed folder", ["names.txt", "cat", "FOLDER<tab>NAME"]),
         ("bad template", ["'a photo'", "{}"]),
         ("no model", ["--checkpoint", "--model"]),
+        ("missing checkpoint", ["nope-run", "tagalign-train"]),
     ],
 )
 def test_bad_input_is_one_error_line(tmp_path, tiny_weights, case, mentions):

@@ -89,11 +89,6 @@ def load_encoders(
         raise EvalError("pass --checkpoint RUN, --model NAME|local-dir:DIR, or both")
     encoders = []
     if checkpoint is not None:
-        if not Path(checkpoint).exists():
-            raise EvalError(
-                f"--checkpoint {checkpoint} does not exist; pass the --out folder of a "
-                "tagalign-train run (or a checkpoint folder or model.safetensors in it)"
-            )
         loaded = load_eval_model(str(checkpoint), device=device)
         encoders.append(checkpoint_encoder(loaded, Path(checkpoint).name))
     if clip_model is not None:
