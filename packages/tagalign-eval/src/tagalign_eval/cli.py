@@ -1,4 +1,5 @@
-"""`tagalign-eval`: a thin click layer over `run_suite`, `predict` and `prepare`.
+"""`tagalign-eval`: a thin click layer over `run_suite`, `predict`, `classify`, `retrieval` and
+`prepare`.
 
 Every registered benchmark is a sub-command (`tagalign-eval voc ...`); `all` runs the standard ten
 (skipping those not under --data-root), `custom` takes any folder of images + masks + class file.
@@ -392,6 +393,99 @@ def predict_command(images, classes_opt, out, **kw: Any) -> None:
         crop_batch=kw["crop_batch"],
     ):
         click.echo(f"wrote {written}")
+
+
+def global_task_options(fn: Callable) -> Callable:
+    """The options `classify` and `retrieval` share: the two compared models and the run."""
+    options = [
+        click.option(
+            "--checkpoint",
+            type=click.Path(),
+            help="tagalign-train run, checkpoint dir or model.safetensors.",
+        ),
+        click.option(
+            "--model",
+            "clip_model",
+            help="Plain CLIP to compare: an open_clip model name or local-dir:DIR.",
+        ),
+        click.option(
+            "--pretrained",
+            default="openai",
+            show_default=True,
+            help="Weights of --model: an open_clip tag, a weights file or none.",
+        ),
+        click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if any)."),
+        _number("--batch-size", int, default=64, show_default=True, help="Images per step."),
+        _number("--workers", int, default=2, show_default=True, help="Image-decoding workers."),
+        click.option("--out", type=click.Path(), help="Results JSON to write."),
+        click.option("--no-progress", is_flag=True),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _run_global_task(task: Callable[..., Any], inputs: Any, kw: dict[str, Any], **extra) -> None:
+    """Shared body of `classify` and `retrieval`: --out refused up front, the task run, its
+    table printed and its results written."""
+    from tagalign_eval.scores import write_json
+
+    if kw["out"]:
+        check_file_target(kw["out"], "--out")
+    result = task(
+        inputs,
+        checkpoint=kw["checkpoint"],
+        clip_model=kw["clip_model"],
+        pretrained=kw["pretrained"],
+        device=kw["device"],
+        batch_size=kw["batch_size"],
+        workers=kw["workers"],
+        progress=not kw["no_progress"],
+        **extra,
+    )
+    click.echo(result.table, nl=False)
+    if kw["out"]:
+        write_json(kw["out"], result.to_dict())
+        click.echo(f"wrote {kw['out']}")
+
+
+@main.command("classify")
+@click.argument("root", type=click.Path())
+@click.option(
+    "--classes",
+    "classes_file",
+    type=click.Path(),
+    help="Folder -> class name mapping (FOLDER<tab>NAME lines or a JSON object); default: the "
+    "folder names.",
+)
+@click.option(
+    "--template",
+    "templates",
+    multiple=True,
+    help='Prompt template with {} (repeat to ensemble; default "a photo of a {}.").',
+)
+@click.option("--templates", "templates_file", type=click.Path(), help="One template per line.")
+@global_task_options
+@user_errors
+def classify_command(root, classes_file, templates, templates_file, **kw: Any) -> None:
+    """Zero-shot top-1/top-5 accuracy on an image folder (ROOT/CLASS/*.jpg|png)."""
+    from tagalign_eval.classify import DEFAULT_TEMPLATES, classify, read_templates
+
+    prompts = list(templates) + (read_templates(templates_file) if templates_file else [])
+    _run_global_task(
+        classify, root, kw, classes=classes_file, templates=prompts or DEFAULT_TEMPLATES
+    )
+
+
+@main.command("retrieval")
+@click.argument("pairs", nargs=-1, required=True, type=click.Path())
+@global_task_options
+@user_errors
+def retrieval_command(pairs, **kw: Any) -> None:
+    """Zero-shot image<->text recall@1/5/10 on (image, caption) pairs (.jsonl or .csv files)."""
+    from tagalign_eval.retrieval import retrieval
+
+    _run_global_task(retrieval, list(pairs), kw)
 
 
 @main.command("prepare")
