@@ -212,6 +212,19 @@ _TUPLES = ("templates", "background_prompts")
 _FIELDS = {f.name for f in dataclasses.fields(Protocol)} - {"name"}
 
 
+def per_family_prompts(name: str) -> dict[str, dict[str, Any]]:
+    """Family -> the prompt settings (`background_prompts`, `class_prompts`) preset `name` gives
+    that benchmark family only. They are tuned to a benchmark's class list, so a free-text class
+    list (`predict`, no family) does not get them; `predict` says so when it matters."""
+    keys = ("background_prompts", "class_prompts")
+    out = {}
+    for family, values in _PER_FAMILY.get(name, {}).items():
+        prompts = {k: values[k] for k in keys if values.get(k)}
+        if prompts:
+            out[family] = prompts
+    return out
+
+
 def resolve_protocol(
     name: str, family: str | None = None, overrides: dict[str, Any] | None = None
 ) -> Protocol:
