@@ -214,22 +214,42 @@ def test_label_lines_and_the_imagenet_s919_list():
     assert s919.synonyms[s919.names.index("cardigan (2)")] == ("cardigan",)
 
 
-def test_sclip_normalises_with_clips_mean_and_std_whatever_the_model_says():
-    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+def test_presets_normalise_as_their_sources_whatever_the_model_says():
+    """sclip: CLIP's mean/std (SCLIP's `SegDataPreProcessor`); tagalign-*: ImageNet's, the
+    `img_norm_cfg` of every dataset config of Qinying-Liu/TagAlign (main 9b212cc, dev 70914ae),
+    e.g. `segmentation/configs/_base_/datasets/pascal_voc12.py`, used as given by the model
+    (`models/tagalign/tagalign.py` `generate_masks` feeds the image straight to the CLIP visual
+    encoder; `us/misc.py` notes ImageNet statistics are kept from GroupViT)."""
+    from open_clip.constants import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        OPENAI_DATASET_MEAN,
+        OPENAI_DATASET_STD,
+    )
 
     text = embeddings([0, 1], 3, background_from_protocol=True)
     image = np.full((4, 4, 3), 200, dtype=np.uint8)
-    for name, (mean, std) in [
-        ("sclip", (OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)),
-        ("tagalign-v3", (MEAN, STD)),
+    for name, overrides, (mean, std) in [
+        ("sclip", {}, (OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)),
+        ("tagalign-v1", {}, (IMAGENET_MEAN, IMAGENET_STD)),
+        ("tagalign-v3", {}, (IMAGENET_MEAN, IMAGENET_STD)),
+        ("tagalign-v3", {"normalize": "model"}, (MEAN, STD)),
     ]:
-        p = resolve_protocol(name, None, {"short_side": 4})
+        p = resolve_protocol(name, None, {"short_side": 4, **overrides})
         x = Segmenter(patch_dense(), text, p, MEAN, STD).prepare(image)
         expected = (200 / 255 - torch.tensor(mean)) / torch.tensor(std)
-        assert torch.allclose(x[:, 0, 0], expected.float(), atol=1e-6), name
+        assert torch.allclose(x[:, 0, 0], expected.float(), atol=1e-6), (name, overrides)
     # SCLIP's SegDataPreProcessor values (0-255 scale) are CLIP's
     assert np.allclose(np.array(OPENAI_DATASET_MEAN) * 255, [122.771, 116.746, 104.094], atol=1e-3)
     assert np.allclose(np.array(OPENAI_DATASET_STD) * 255, [68.501, 66.632, 70.323], atol=1e-3)
+    # TagAlign's img_norm_cfg (0-255 scale) is ImageNet's
+    assert np.allclose(np.array(IMAGENET_MEAN) * 255, [123.675, 116.28, 103.53], atol=1e-3)
+    assert np.allclose(np.array(IMAGENET_STD) * 255, [58.395, 57.12, 57.375], atol=1e-3)
+    families = ("voc", "context", "coco-object", "voc20", "context59", "coco-stuff",
+                "cityscapes", "ade20k", "imagenet-s", "imagenet-s300", "imagenet-s919")  # fmt: skip
+    for family in families:
+        for name in ("tagalign-v1", "tagalign-v3"):
+            assert resolve_protocol(name, family).normalize == "imagenet", (name, family)
 
 
 def test_every_new_setting_is_in_results_json_and_benchmarks_run(tmp_path, tiny_weights):

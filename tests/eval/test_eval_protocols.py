@@ -119,12 +119,13 @@ def test_sclip_prompts_with_clips_80_imagenet_templates():
 
 
 def test_tagalign_presets_keep_their_earlier_values():
-    """Presets whose source values were right already: results must not move."""
+    """Settings whose source values were right already: only the normalisation moved (to
+    ImageNet's, TagAlign's `img_norm_cfg`; see test_eval_protocol_sources.py)."""
     for family in ("voc", "context", "coco-object", "context59", "ade20k"):
         for name in ("tagalign-v1", "tagalign-v3"):
             p = resolve_protocol(name, family)
             assert (p.window_average, p.area_thresh, p.downsample_large) == ("probabilities", 0, 0)
-            assert (p.background_prompts, p.class_prompts, p.normalize) == ((), "", "model")
+            assert (p.background_prompts, p.class_prompts, p.normalize) == ((), "", "imagenet")
     assert resolve_protocol("tagalign-v3", "imagenet-s").bg_thresh == 0.3  # ImageNet-S50
 
 
@@ -156,3 +157,25 @@ def test_overrides_win_are_recorded_and_validated():
         resolve_protocol("sclip", None, {"templates": ["a photo"]})
     with pytest.raises(EvalError, match="unknown protocol"):
         resolve_protocol("tagalign-v2")
+
+
+def test_banner_shows_a_template_set_as_its_count_and_first_template():
+    from types import SimpleNamespace
+
+    from tagalign_eval.report import protocol_banner
+
+    def banner(name, overrides=None):
+        p = resolve_protocol(name, "voc", overrides)
+        return protocol_banner(SimpleNamespace(protocol=p, clip_blend_applied=True))
+
+    sclip = banner("sclip")
+    assert "\n" not in sclip and len(sclip) < 300
+    assert sclip.endswith('templates: 80 (OpenAI ImageNet set; first: "a bad photo of a {}.")')
+    assert "normalize clip" in sclip and "itap of a" not in sclip
+    v3 = banner("tagalign-v3")
+    assert v3.endswith('normalize imagenet, template "a photo of a {}."')
+    own = banner("tagalign-v3", {"templates": ["itap of a {}.", "a {} photo."]})
+    assert own.endswith('templates: 2 (first: "itap of a {}.")')
+    # the OpenAI set reordered is not the OpenAI set
+    reordered = list(resolve_protocol("sclip").templates)[::-1]
+    assert "OpenAI" not in banner("sclip", {"templates": reordered})

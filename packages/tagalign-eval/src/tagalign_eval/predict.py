@@ -1,4 +1,10 @@
-"""Single-image prediction with any free-text class list (attribute-specified classes included)."""
+"""Single-image prediction with any free-text class list (attribute-specified classes included).
+
+The classes are prompted as a benchmark's are (`protocol_classes`: the protocol's background
+prompts and prompt map, when it has them). A preset's per-benchmark prompts (sclip's stuff
+background on VOC, its VOC prompt map) need a benchmark and are not applied to a free-text list;
+`unapplied_prompts_warning` says so whenever they would have changed a prompt.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,18 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 from PIL import Image
 
 from tagalign_eval import vis
-from tagalign_eval.datasets.classes import ClassList
+from tagalign_eval.datasets.classes import ClassList, builtin_prompt_map
 from tagalign_eval.errors import EvalError
+from tagalign_eval.evaluate import protocol_classes
 from tagalign_eval.imagefiles import opened, read_rgb
 from tagalign_eval.models import EvalModel
-from tagalign_eval.protocols import Protocol
+from tagalign_eval.protocols import Protocol, per_family_prompts
 
 _TODO = "pass JPEG or PNG image files"
 
@@ -39,6 +47,40 @@ def check_images(images: list[Path]) -> None:
         seen[path.stem] = path
 
 
+def unapplied_prompts_warning(classes: ClassList, protocol: Protocol) -> str | None:
+    """One line naming the per-benchmark prompt settings of `protocol`'s preset that `classes`
+    would get on a benchmark but not here, and a background that can never win; None when
+    nothing the user gave is affected."""
+    by_family = per_family_prompts(protocol.name)
+    background = classes.background_from_protocol and not protocol.background_prompts
+    parts = []
+    families = [f for f, v in by_family.items() if "background_prompts" in v]
+    if background and families:
+        parts.append(f"its background prompts ({', '.join(families)})")
+    renamed: dict[str, str] = {}
+    for values in by_family.values():
+        if "class_prompts" in values and not protocol.class_prompts:
+            stem = values["class_prompts"]
+            renamed.update({n: stem for n in builtin_prompt_map(stem).names if n not in renamed})
+    hits = [n for n, syn in zip(classes.names, classes.synonyms) if syn == (n,) and n in renamed]
+    if hits:
+        parts.append(f"its prompt maps ({', '.join(f'{n}: {renamed[n]}' for n in hits)})")
+    never = background and protocol.background == "threshold" and protocol.bg_thresh <= 0
+    if not parts and not never:
+        return None
+    what = []
+    if parts:
+        what.append(f"applies {' and '.join(parts)} to benchmarks only, not to these classes")
+    if never:
+        what.append(f"never predicts the unprompted background ({protocol.background} 0)")
+    advice = "give a class its own prompts with a `label: prompt; prompt` line"
+    if background:
+        advice += " (e.g. `background: sky; wall`)"
+    if never:
+        advice += " or pass --bg-thresh"
+    return f"predict: protocol {protocol.name} {'; it '.join(what)}: {advice}"
+
+
 def predict_images(
     model: EvalModel,
     images: list[Path],
@@ -53,7 +95,12 @@ def predict_images(
     overlay, legend), `<stem>_pred.png` (palette label map) and `<stem>_masks/<k>_<name>.png`."""
     if len(classes) > 256:
         raise EvalError(f"{len(classes)} classes; predict writes 8-bit label maps (at most 256)")
-    segmenter = model.segmenter(classes, protocol, device=device, crop_batch=crop_batch)
+    warning = unapplied_prompts_warning(classes, protocol)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    segmenter = model.segmenter(
+        protocol_classes(classes, protocol), protocol, device=device, crop_batch=crop_batch
+    )
     out.mkdir(parents=True, exist_ok=True)
     names = classes.names
     for path in images:

@@ -9,6 +9,9 @@ The presets follow the published TagAlign evaluation code (mmseg configs + `gene
   (COCO-Object, ImageNet-S50); ImageNet-S images over 1000x1000 pixels are first downsampled to a
   long side of 1000 (`LoadImageNetSImageFromFile(downsample_large_image=True)`, both presets);
   ImageNet-S919 is read at short side 256 / long side 1024 with stride 224 (`imagenets919.py`).
+- Both `tagalign-*` presets normalise with ImageNet's mean/std: every dataset config's
+  `img_norm_cfg`, which the TagAlign model uses as given (it trains on the same statistics,
+  `datasets/builder.py`, and never re-normalises inside).
 - `sclip`: `wangf3014/SCLIP`'s `configs/cfg_*.py` and `clip_segmentor.py`: short side 336
   (COCO-Stuff 448, Cityscapes 560), CLIP's mean/std, 224 crops, stride 112, the 80 OpenAI
   ImageNet templates, raw similarities averaged over windows with `x logit_scale` and the softmax
@@ -118,6 +121,7 @@ _BASE: dict[str, dict[str, Any]] = {
         "bg_thresh": 0.4,
         "pamr": False,
         "templates": ("a photo of a {}.",),
+        "normalize": "imagenet",
     },
     "tagalign-v3": {
         "short_side": 448,
@@ -132,6 +136,7 @@ _BASE: dict[str, dict[str, Any]] = {
         "bg_thresh": 0.3,
         "pamr": False,
         "templates": ("a photo of a {}.",),
+        "normalize": "imagenet",
     },
     "sclip": {
         "short_side": 336,
@@ -205,6 +210,19 @@ _NUMERIC = (
 """The `Protocol` fields range-checked through `limits.RANGES`."""
 _TUPLES = ("templates", "background_prompts")
 _FIELDS = {f.name for f in dataclasses.fields(Protocol)} - {"name"}
+
+
+def per_family_prompts(name: str) -> dict[str, dict[str, Any]]:
+    """Family -> the prompt settings (`background_prompts`, `class_prompts`) preset `name` gives
+    that benchmark family only. They are tuned to a benchmark's class list, so a free-text class
+    list (`predict`, no family) does not get them; `predict` says so when it matters."""
+    keys = ("background_prompts", "class_prompts")
+    out = {}
+    for family, values in _PER_FAMILY.get(name, {}).items():
+        prompts = {k: values[k] for k in keys if values.get(k)}
+        if prompts:
+            out[family] = prompts
+    return out
 
 
 def resolve_protocol(

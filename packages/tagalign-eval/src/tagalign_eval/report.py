@@ -15,6 +15,7 @@ from tagparse.atomic import atomic_write_text
 from tagalign_eval.datasets import PAPER_EIGHT, PAPER_ORDER, get_benchmark
 from tagalign_eval.errors import EvalError
 from tagalign_eval.outputs import writing
+from tagalign_eval.protocols import OPENAI_TEMPLATES
 from tagalign_eval.result import BenchmarkResult
 
 if TYPE_CHECKING:
@@ -54,15 +55,25 @@ def markdown_table(results: Sequence[BenchmarkResult], label: str = "model") -> 
 
 
 def protocol_banner(result: BenchmarkResult) -> str:
-    """The line printed above every result: the protocol and its knobs."""
+    """The line printed above every result: the protocol and its knobs (results.json has all)."""
     p = result.protocol
     return (
         f"protocol {p.name}: short side {p.short_side}, crop {p.crop}, stride {p.stride}, "
         f"{p.head}(scale {p.scale}, bias {p.bias}), CLIP blend {p.clip_blend}"
         f"{'' if result.clip_blend_applied else ' (not applied)'}, "
         f"background {p.background} {p.bg_thresh}, pamr {'on' if p.pamr else 'off'}, "
-        f"templates {list(p.templates)}"
+        f"normalize {p.normalize}, {templates_summary(p.templates)}"
     )
+
+
+def templates_summary(templates: Sequence[str]) -> str:
+    """One template in full; a set as its count and first template, so that an 80-template
+    ensemble (`sclip`) keeps the banner one readable line."""
+    first = json.dumps(templates[0])
+    if len(templates) == 1:
+        return f"template {first}"
+    known = "OpenAI ImageNet set; " if tuple(templates) == OPENAI_TEMPLATES else ""
+    return f"templates: {len(templates)} ({known}first: {first})"
 
 
 def result_line(result: BenchmarkResult) -> str:
