@@ -11,7 +11,7 @@ from tagalign_toy import generator as g
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    spec = g.WorldSpec(seed=5, n_train=8, n_val=6, shard_size=8)
+    spec = g.WorldSpec(seed=5, n_train=8, n_val=6, shard_size=8, n_single=6, n_pairs=6)
     return g.generate_world(tmp_path_factory.mktemp("w"), spec, progress=False)
 
 
@@ -34,3 +34,18 @@ def test_benchmark_reads_the_generated_val_split(world, name, names, mask_dir):
         expected = shape_mask if mask_dir == g.SHAPE_MASK_DIR else attr_mask
         assert np.array_equal(sample.mask, expected)
         assert sample.image.shape == (g.IMAGE_SIZE, g.IMAGE_SIZE, 3)
+
+
+def test_pairs_benchmark_reads_one_shape_in_two_colours(world):
+    dataset = open_benchmark(get_benchmark("toyshapes-pairs"), world)
+    assert dataset.classes.names == g.attribute_classes()
+    assert len(dataset) == 6
+    names = g.attribute_classes()
+    for i, sample in enumerate(dataset):
+        scene, _, attr_mask = g.make_pair_sample(5, i)
+        assert sample.stem == f"pairs{i:07d}"
+        assert np.array_equal(sample.mask, attr_mask)
+        present = {names[v] for v in np.unique(sample.mask) if v}
+        a, b = scene.objects
+        assert a.shape == b.shape and a.colour != b.colour
+        assert present == {a.attr_class, b.attr_class}

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ import pytest
 from PIL import Image
 from tagalign_toy import generator as g
 
-SMALL = g.WorldSpec(seed=3, n_train=40, n_val=8, shard_size=16)
+SMALL = g.WorldSpec(seed=3, n_train=40, n_val=8, shard_size=16, n_single=36, n_pairs=6)
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -41,9 +43,7 @@ def world(tmp_path_factory) -> Path:
 def test_same_seed_same_bytes_also_with_worker_processes(world, tmp_path):
     again = g.generate_world(tmp_path / "b", SMALL, workers=2, progress=False)
     assert _digests(world) == _digests(again)
-    other = g.generate_world(
-        tmp_path / "c", g.WorldSpec(seed=4, n_train=40, n_val=8, shard_size=16), progress=False
-    )
+    other = g.generate_world(tmp_path / "c", replace(SMALL, seed=4), progress=False)
     assert _digests(other)["train/00000.tar"] != _digests(world)["train/00000.tar"]
 
 
@@ -145,3 +145,80 @@ def test_masks_agree_with_caption_tags():
         counts["synonym"] += any(s in scene.caption for v in g.SHAPE_SYNONYMS.values() for s in v)
     # The alt-text noise is really there, at modest rates.
     assert 3 <= counts["dropped"] <= 45 and 8 <= counts["extra"] <= 45 and counts["synonym"] >= 20
+
+
+def test_objects_stand_upright(world):
+    for i in range(200):
+        for obj in g.make_sample(2, "train", i)[0].objects:
+            assert abs(obj.angle - g.UPRIGHT[obj.shape]) <= g.TILT
+
+
+def test_single_split_is_an_image_folder_balanced_over_colour_and_shape(world):
+    base = world / g.SINGLE_DIR
+    records = [json.loads(line) for line in (base / "gold.jsonl").read_text().splitlines()]
+    assert len(records) == 36
+    assert {(r["colour"], r["shape"]) for r in records} == {
+        (c, s) for c in g.COLOURS for s in g.SHAPES
+    }
+    assert sorted(p.name for p in base.iterdir() if p.is_dir()) == sorted(g.SHAPES)
+    shape_names = g.shape_classes()
+    for r in records:
+        assert r["image"] == f"{r['shape']}/{r['key']}.jpg"
+        obj, background, image = g.make_single_sample(3, int(r["key"][len("single") :]))
+        assert (obj.shape, obj.colour, background) == (r["shape"], r["colour"], r["background"])
+        assert (base / r["image"]).read_bytes() == g.jpeg_bytes(image)
+        scene = g.Scene("k", background, [obj])
+        shapes_in_mask = {
+            shape_names[v] for v in np.unique(g.render(scene, np.random.default_rng(0))[1]) if v
+        }
+        assert shapes_in_mask == {r["shape"]}
+
+
+def test_pairs_split_holds_one_shape_in_two_colours(world):
+    base = world / "VOCdevkit" / g.PAIRS_VOC_NAME
+    keys = (base / "ImageSets/Segmentation/val.txt").read_text().split()
+    assert keys == [f"pairs{i:07d}" for i in range(6)]
+    names = g.attribute_classes()
+    for i, key in enumerate(keys):
+        mask = np.asarray(Image.open(base / g.ATTR_MASK_DIR / f"{key}.png"))
+        scene, _, attr_mask = g.make_pair_sample(3, i)
+        assert np.array_equal(mask, attr_mask)
+        a, b = scene.objects
+        assert a.shape == b.shape and a.colour != b.colour
+        # Each object keeps at least MIN_VISIBLE of its pixels under the other.
+        for obj, fraction in zip(scene.objects, _visible_fractions(scene), strict=True):
+            assert fraction >= g.MIN_VISIBLE
+            assert names.index(obj.attr_class) in np.unique(mask)
+
+
+def test_val_captions_file_pairs_each_image_with_its_caption(world):
+    base = world / "VOCdevkit" / g.VOC_NAME
+    pairs = [json.loads(line) for line in (base / g.CAPTIONS_FILE).read_text().splitlines()]
+    gold = [json.loads(line) for line in (base / "gold.jsonl").read_text().splitlines()]
+    assert [p["image"] for p in pairs] == [f"JPEGImages/{r['key']}.jpg" for r in gold]
+    assert [p["caption"] for p in pairs] == [r["caption"] for r in gold]
+    assert all((base / p["image"]).is_file() for p in pairs)
+
+
+def test_pretrain_captions_describe_every_object():
+    objects = [
+        g.ShapeObject("circle", "red", "big", 30, 30, 20, 0),
+        g.ShapeObject("star", "blue", "small", 70, 70, 10, 0),
+        g.ShapeObject("cross", "white", "small", 20, 70, 10, 0),
+    ]
+    scene = g.Scene("k", "sky", objects)
+    assert g.describe(scene) == (
+        "a big red circle, a small blue star and a small white cross in the sky"
+    )
+    assert g.describe(g.Scene("k", "grass", objects[:1])) == "a big red circle on the grass"
+    single = re.compile(
+        rf"^a ({'|'.join(g.SIZES)}) ({'|'.join(g.COLOURS)}) ({'|'.join(g.SHAPES)}) "
+        rf"({'|'.join(p[0] for p in g.BACKGROUND_PHRASES.values())})$"
+    )
+    for i in range(0, 20, 2):  # even indices are single objects
+        group = g.make_pretrain_group(0, i)
+        assert all(single.match(caption) for caption, _ in group), group
+        again = g.make_pretrain_group(0, i)
+        assert [g.jpeg_bytes(im) for _, im in group] == [g.jpeg_bytes(im) for _, im in again]
+    multi = [g.make_pretrain_group(0, i)[0][0] for i in range(1, 40, 2)]
+    assert any(" and " in c for c in multi)

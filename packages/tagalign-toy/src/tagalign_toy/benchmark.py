@@ -1,8 +1,11 @@
-"""Registers the ToyShapes val split with the evaluator: `toyshapes` and `toyshapes-attr`.
+"""Registers the ToyShapes splits with the evaluator: `toyshapes`, `toyshapes-attr` and
+`toyshapes-pairs`.
 
-Both read `VOCdevkit/ToyShapes/` under `--data-root` (the generated world's folder). Background is
-scored like the stuff classes of Pascal Context: from the prompts of the world's backgrounds
-(`background; grass; sky; sand` in the class files), not from a protocol constant.
+The first two read `VOCdevkit/ToyShapes/` under `--data-root` (the generated world's folder);
+`toyshapes-pairs` reads `VOCdevkit/ToyShapesPairs/`, images that hold one shape in two colours,
+scored on the attribute classes: "red circle" must cover the red circle and not the blue one.
+Background is scored like the stuff classes of Pascal Context: from the prompts of the world's
+backgrounds (`background; grass; sky; sand` in the class files), not from a protocol constant.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 from tagalign_eval.datasets.registry import register_benchmark
 from tagalign_eval.datasets.spec import BenchmarkSpec
 
-from tagalign_toy.generator import ATTR_MASK_DIR, SHAPE_MASK_DIR, VOC_NAME
+from tagalign_toy.generator import ATTR_MASK_DIR, PAIRS_VOC_NAME, SHAPE_MASK_DIR, VOC_NAME
 
 CLASS_DIR = Path(__file__).parent / "classes"
 SHAPES_CLASS_FILE = CLASS_DIR / "toyshapes.txt"
@@ -39,6 +42,17 @@ SPECS = (
         classes=str(ATTR_CLASS_FILE),
         family="toyshapes",
         title="Attr-shapes",
+        prepare="tagalign-demo --out DIR (writes DIR/world/<version>/)",
+    ),
+    BenchmarkSpec(
+        name="toyshapes-pairs",
+        root=f"VOCdevkit/{PAIRS_VOC_NAME}",
+        img_dir="JPEGImages",
+        ann_dir=ATTR_MASK_DIR,
+        split="ImageSets/Segmentation/val.txt",
+        classes=str(ATTR_CLASS_FILE),
+        family="toyshapes",
+        title="Attr-pairs",
         prepare="tagalign-demo --out DIR (writes DIR/world/<version>/)",
     ),
 )

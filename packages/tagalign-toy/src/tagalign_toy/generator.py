@@ -1,5 +1,6 @@
-"""ToyShapes: a seeded synthetic world of coloured shapes on textured backgrounds, with noisy
-captions.
+"""ToyShapes: a seeded synthetic world of coloured, patterned shapes on textured backgrounds, with
+noisy captions (version 2: upright shapes with per-shape surface patterns, bigger sizes, and the
+`single` and `pairs` splits; see docs/toy-world.md).
 
 Every sample is drawn from its own random stream `(seed, split, index)`, so a sample never depends
 on how many others were generated, and the same seed always yields the same bytes (JPEGs at a fixed
@@ -17,14 +18,13 @@ Caption ground truth (what `gold.jsonl` records and the tests check):
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import multiprocessing as mp
 import tarfile
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-TOYSHAPES_VERSION = "1"
+TOYSHAPES_VERSION = "2"
 IMAGE_SIZE = 96
 MIN_VISIBLE = 0.5
 JPEG_QUALITY = 92
@@ -46,8 +46,21 @@ COLOURS = {
     "purple": (140, 50, 170),
     "white": (240, 240, 240),
 }
-SIZES = {"small": (9, 12), "big": (17, 23)}  # radius range in pixels
+SIZES = {"small": (13, 17), "big": (21, 27)}  # radius range in pixels (version 1: 9-12, 17-23)
 BACKGROUNDS = ("grass", "sky", "sand")
+#: Version 2: objects stand upright, as objects in photos mostly do, each shape in its canonical
+#: pose (square axis-aligned, triangle and star pointing up, diamond tall) tilted by at most
+#: `TILT` radians. Version 1 rotated them freely, and a from-scratch toy CLIP then never learned
+#: to name shapes (bench/RESULTS.md, issue 14).
+UPRIGHT = {
+    "circle": 0.0,
+    "square": np.pi / 4,
+    "triangle": -np.pi / 2,
+    "star": -np.pi / 2,
+    "cross": 0.0,
+    "diamond": np.pi / 2,
+}
+TILT = 0.17
 
 SHAPE_SYNONYMS = {
     "circle": ["disc", "dot"],
@@ -92,7 +105,7 @@ RELATIONS = {
     "near": "next to",
 }
 NUMBER_WORDS = {2: "two", 3: "three"}
-_SPLIT_IDS = {"train": 0, "val": 1, "test": 2, "pretrain": 3}
+_SPLIT_IDS = {"train": 0, "val": 1, "test": 2, "pretrain": 3, "single": 4, "pairs": 5}
 
 
 @dataclass
@@ -174,7 +187,8 @@ def _place(
         r = float(rng.uniform(lo, hi))
         cx, cy = (float(v) for v in rng.uniform(r, IMAGE_SIZE - r, size=2))
         if all(np.hypot(cx - o.cx, cy - o.cy) > 0.9 * (r + o.radius) for o in placed):
-            return ShapeObject(shape, colour, size, cx, cy, r, float(rng.uniform(0, 2 * np.pi)))
+            angle = UPRIGHT[shape] + float(rng.uniform(-TILT, TILT))
+            return ShapeObject(shape, colour, size, cx, cy, r, angle)
     return None
 
 
@@ -263,6 +277,41 @@ def _background(rng: np.random.Generator, kind: str) -> np.ndarray:
     return img
 
 
+#: Version 2: every shape has its own surface pattern, as real object kinds have their own
+#: textures (a zebra's stripes): dark cells of the pattern are the object's colour × PATTERN_SHADE.
+#: Colour stays the attribute; the pattern belongs to the object class. Without it, a from-scratch
+#: toy CLIP with 12-px patches did not learn to name shapes (bench/RESULTS.md, issue 14).
+PATTERNS = {
+    "circle": "plain",
+    "square": "checks",
+    "triangle": "horizontal stripes",
+    "star": "dots",
+    "cross": "vertical stripes",
+    "diamond": "diagonal stripes",
+}
+PATTERN_PERIOD = 6
+PATTERN_SHADE = 0.55
+
+
+def surface_pattern(shape: str, rng: np.random.Generator) -> np.ndarray:
+    """Boolean H×W map of the dark cells of `shape`'s pattern, at a random phase."""
+    yy, xx = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE]
+    dy, dx = (int(v) for v in rng.integers(0, PATTERN_PERIOD, 2))
+    y, x, half = yy + dy, xx + dx, PATTERN_PERIOD // 2
+    kind = PATTERNS[shape]
+    if kind == "checks":
+        return ((y // half) + (x // half)) % 2 == 0
+    if kind == "horizontal stripes":
+        return (y % PATTERN_PERIOD) < half
+    if kind == "vertical stripes":
+        return (x % PATTERN_PERIOD) < half
+    if kind == "diagonal stripes":
+        return ((x + y) % PATTERN_PERIOD) < half
+    if kind == "dots":
+        return (y % PATTERN_PERIOD - half) ** 2 + (x % PATTERN_PERIOD - half) ** 2 <= 2
+    return np.zeros((IMAGE_SIZE, IMAGE_SIZE), bool)
+
+
 def render(scene: Scene, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray, np.ndarray]:
     """Draw the scene: RGB image, shape-class mask and attribute-class mask (uint8 index maps).
 
@@ -276,7 +325,8 @@ def render(scene: Scene, rng: np.random.Generator) -> tuple[Image.Image, np.ndar
     for obj in scene.objects:
         m = object_mask(obj)
         colour = np.array(COLOURS[obj.colour], np.float32) + rng.uniform(-18, 18, 3)
-        img[m] = colour + rng.standard_normal((int(m.sum()), 1)).astype(np.float32) * 6
+        shade = np.where(surface_pattern(obj.shape, rng)[m], PATTERN_SHADE, 1.0)[:, None]
+        img[m] = colour * shade + rng.standard_normal((int(m.sum()), 1)).astype(np.float32) * 6
         shape_mask[m] = SHAPES.index(obj.shape) + 1
         attr_mask[m] = attr_index[obj.attr_class]
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB"), shape_mask, attr_mask
@@ -376,27 +426,76 @@ def make_sample(
     return scene, image, shape_mask, attr_mask
 
 
-def make_sibling_group(seed: int, index: int, size: int) -> list[tuple[Scene, Image.Image]]:
-    """`size` captioned images of one layout, differing only in their shapes (toy-CLIP pretraining).
+def describe(scene: Scene) -> str:
+    """A plain full description ("a big red circle and a small blue star on the grass"): the
+    `pretrain` split's captions, which always name every object with its size and colour."""
+    phrases = [f"a {o.size} {o.colour} {o.shape}" for o in scene.objects]
+    body = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return f"{body} {BACKGROUND_PHRASES[scene.background][0]}"
 
-    The first sibling keeps the drawn shapes; every other one redraws each object's shape from the
-    five others, keeping position, size, colour and the background texture. Batched
-    together, siblings are hard negatives that only shape tells apart: without them a batch is
-    separable by colour, size and background alone, and a CLIP trained on it never learns shapes.
+
+def make_pretrain_group(seed: int, index: int) -> list[tuple[str, Image.Image]]:
+    """One sibling group of the toy CLIP's `pretrain` split: six (caption, image) pairs of one
+    layout that differ only in their shapes, captioned by `describe`.
+
+    The layout (a single object for even indices, a 1-3 object scene for odd ones) keeps its
+    positions, sizes, colours, pixel noise and background; sibling k gives every object the shape
+    k places after its own in `SHAPES`, so each object takes all six shapes across the group.
+    Batched whole, siblings are negatives that only the object class tells apart. Without them a
+    batch is separable by colour, size and background alone and a from-scratch CLIP never learns
+    shapes (bench/RESULTS.md, issues 7 and 14). Not the TagAlign train split, as real CLIP's web
+    data is not CC12M.
     """
     rng = np.random.default_rng([seed, _SPLIT_IDS["pretrain"], index])
-    base = sample_scene(rng, f"pretrain{index:07d}")
+    if index % 2 == 0:
+        shape, colour = str(rng.choice(SHAPES)), str(rng.choice(list(COLOURS)))
+        obj = _place(rng, shape, colour, str(rng.choice(list(SIZES))), [])
+        assert obj is not None  # an empty canvas always has room
+        base = Scene(f"pretrain{index:07d}", str(rng.choice(BACKGROUNDS)), [obj])
+    else:
+        base = sample_scene(rng, f"pretrain{index:07d}")
     group = []
-    for k in range(size):
-        scene = copy.deepcopy(base)
-        scene.key = f"{base.key}-{k}"
-        if k:
-            for obj in scene.objects:
-                obj.shape = str(rng.choice([s for s in SHAPES if s != obj.shape]))
-        write_caption(scene, rng)
+    for k in range(len(SHAPES)):
+        objects = []
+        for o in base.objects:
+            shape = SHAPES[(SHAPES.index(o.shape) + k) % len(SHAPES)]
+            angle = o.angle - UPRIGHT[o.shape] + UPRIGHT[shape]  # the same tilt
+            objects.append(replace(o, shape=shape, angle=angle))
+        scene = Scene(f"{base.key}-{k}", base.background, objects)
         pixels = np.random.default_rng([seed, _SPLIT_IDS["pretrain"], index, 1])
-        group.append((scene, render(scene, pixels)[0]))
+        group.append((describe(scene), render(scene, pixels)[0]))
     return group
+
+
+def make_single_sample(seed: int, index: int) -> tuple[ShapeObject, str, Image.Image]:
+    """One object on a background (the `single` split: zero-shot naming and classification).
+
+    Shapes and colours cycle with the index (shape fastest), so every 36 consecutive samples hold
+    each colour-shape pair once; size, place, tilt and background are drawn."""
+    rng = np.random.default_rng([seed, _SPLIT_IDS["single"], index])
+    shape, colour = SHAPES[index % len(SHAPES)], list(COLOURS)[index // len(SHAPES) % len(COLOURS)]
+    background = str(rng.choice(BACKGROUNDS))
+    obj = _place(rng, shape, colour, str(rng.choice(list(SIZES))), [])
+    assert obj is not None  # an empty canvas always has room
+    scene = Scene(key=f"single{index:07d}", background=background, objects=[obj])
+    return obj, background, render(scene, rng)[0]
+
+
+def make_pair_sample(seed: int, index: int) -> tuple[Scene, Image.Image, np.ndarray]:
+    """The same shape twice, in two different colours (the `pairs` split: attribute
+    localization, the paper's "cat" vs "black cat"). Returns the scene, image and attribute mask;
+    "red circle" must cover the red circle and not the blue one."""
+    rng = np.random.default_rng([seed, _SPLIT_IDS["pairs"], index])
+    shape = str(rng.choice(SHAPES))
+    colours = [str(c) for c in rng.choice(list(COLOURS), size=2, replace=False)]
+    objects: list[ShapeObject] = []
+    while len(objects) < 2:
+        placed = _place(rng, shape, colours[len(objects)], str(rng.choice(list(SIZES))), objects)
+        if placed is not None:
+            objects.append(placed)
+    scene = Scene(key=f"pairs{index:07d}", background=str(rng.choice(BACKGROUNDS)), objects=objects)
+    image, _, attr_mask = render(scene, rng)
+    return scene, image, attr_mask
 
 
 def jpeg_bytes(image: Image.Image) -> bytes:
@@ -480,11 +579,14 @@ class WorldSpec:
     n_train: int = 4000
     n_val: int = 200
     shard_size: int = 1000
+    n_single: int = 360
+    n_pairs: int = 200
 
     @property
     def key(self) -> str:
         return (
             f"v{TOYSHAPES_VERSION}-s{self.seed}-t{self.n_train}-v{self.n_val}-sh{self.shard_size}"
+            f"-o{self.n_single}-p{self.n_pairs}"
         )
 
 
@@ -507,18 +609,25 @@ def write_train(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = 
 
 
 VOC_NAME = "ToyShapes"
+PAIRS_VOC_NAME = "ToyShapesPairs"
 SHAPE_MASK_DIR = "SegmentationClass"
 ATTR_MASK_DIR = "SegmentationClassAttr"
+SINGLE_DIR = "single"
+CAPTIONS_FILE = "captions.jsonl"
 
 
 def write_val(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = True) -> Path:
     """VOC layout under `VOCdevkit/ToyShapes/`: JPEGImages, two palette mask folders, val.txt,
-    class lists (`shapes.txt`, `attribute_shapes.txt`) and `gold.jsonl`."""
+    class lists (`shapes.txt`, `attribute_shapes.txt`), `gold.jsonl`, and `captions.jsonl`
+    (`{"image", "caption"}` per line: the val images with their alt-text, for retrieval)."""
     base = root / "VOCdevkit" / VOC_NAME
     for sub in ("JPEGImages", SHAPE_MASK_DIR, ATTR_MASK_DIR, "ImageSets/Segmentation"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     keys = []
-    with open(base / "gold.jsonl", "w", encoding="utf-8") as gold:
+    with (
+        open(base / "gold.jsonl", "w", encoding="utf-8") as gold,
+        open(base / CAPTIONS_FILE, "w", encoding="utf-8") as captions,
+    ):
         for sample in encoded_samples(
             spec.seed, "val", spec.n_val, workers, "world: val", progress
         ):
@@ -528,9 +637,53 @@ def write_val(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = Tr
             (base / ATTR_MASK_DIR / f"{key}.png").write_bytes(sample.attr_png)
             gold.write(json.dumps(sample.gold) + "\n")
             keys.append(key)
+            pair = {"image": f"JPEGImages/{key}.jpg", "caption": sample.gold["caption"]}
+            captions.write(json.dumps(pair) + "\n")
     (base / "ImageSets/Segmentation/val.txt").write_text("\n".join(keys) + "\n")
     (base / "shapes.txt").write_text("\n".join(shape_classes()) + "\n")
     (base / "attribute_shapes.txt").write_text("\n".join(attribute_classes()) + "\n")
+    return base
+
+
+def write_single(root: Path, spec: WorldSpec) -> Path:
+    """The `single` split as an image folder, `single/<shape>/KEY.jpg` (what `tagalign-eval
+    classify` reads), with `single/gold.jsonl` recording each image's shape, colour and size."""
+    base = root / SINGLE_DIR
+    for shape in SHAPES:
+        (base / shape).mkdir(parents=True, exist_ok=True)
+    with open(base / "gold.jsonl", "w", encoding="utf-8") as gold:
+        for i in range(spec.n_single):
+            obj, background, image = make_single_sample(spec.seed, i)
+            key = f"single{i:07d}"
+            (base / obj.shape / f"{key}.jpg").write_bytes(jpeg_bytes(image))
+            record = {
+                "key": key,
+                "image": f"{obj.shape}/{key}.jpg",
+                "shape": obj.shape,
+                "colour": obj.colour,
+                "size": obj.size,
+                "background": background,
+            }
+            gold.write(json.dumps(record) + "\n")
+    return base
+
+
+def write_pairs(root: Path, spec: WorldSpec) -> Path:
+    """The `pairs` split in the VOC layout under `VOCdevkit/ToyShapesPairs/`: images, attribute
+    masks (`attribute_classes()` indices), val.txt and gold.jsonl."""
+    base = root / "VOCdevkit" / PAIRS_VOC_NAME
+    for sub in ("JPEGImages", ATTR_MASK_DIR, "ImageSets/Segmentation"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    keys = []
+    with open(base / "gold.jsonl", "w", encoding="utf-8") as gold:
+        for i in range(spec.n_pairs):
+            scene, image, attr_mask = make_pair_sample(spec.seed, i)
+            (base / "JPEGImages" / f"{scene.key}.jpg").write_bytes(jpeg_bytes(image))
+            (base / ATTR_MASK_DIR / f"{scene.key}.png").write_bytes(palette_png_bytes(attr_mask))
+            record = {"key": scene.key, "background": scene.background}
+            gold.write(json.dumps(record | {"scene": [asdict(o) for o in scene.objects]}) + "\n")
+            keys.append(scene.key)
+    (base / "ImageSets/Segmentation/val.txt").write_text("\n".join(keys) + "\n")
     return base
 
 
@@ -544,5 +697,7 @@ def generate_world(
         return world
     write_train(world, spec, workers, progress)
     write_val(world, spec, workers, progress)
+    write_single(world, spec)
+    write_pairs(world, spec)
     done.write_text(json.dumps(asdict(spec)) + "\n")
     return world
