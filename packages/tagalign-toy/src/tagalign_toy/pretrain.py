@@ -3,8 +3,8 @@
 Trained with the standard CLIP contrastive loss, with the class token as the image embedding, so —
 like real CLIP — it learns to align whole images with captions and is never told *where* anything
 is. Its data is the generator's `pretrain` split (as real CLIP's web data is not TagAlign's
-CC12M): groups of sibling images that differ only in their shapes, batched together, so that shape
-is what the loss has to learn (see `generator.make_sibling_group` for why).
+CC12M): groups of sibling images that differ only in their shapes, with full descriptions, batched
+whole so that the object class is what the loss has to learn (`generator.make_pretrain_group`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from tagalign_train.optim import param_groups
 from tagalign_train.preprocess import NORMALIZATIONS, normalize
 from tqdm import tqdm
 
-from tagalign_toy.generator import jpeg_bytes, make_sibling_group
+from tagalign_toy.generator import jpeg_bytes, make_pretrain_group
 from tagalign_toy.toy_clip import (
     DEFAULT_RECIPE,
+    SIBLINGS,
     TOY_CLIP_NAME,
     PretrainRecipe,
     register_toy_clip,
@@ -36,11 +37,10 @@ from tagalign_toy.toy_clip import (
 )
 
 
-def _group_job(job: tuple[int, int, int]) -> tuple[list[str], np.ndarray]:
-    seed, index, size = job
+def _group_job(job: tuple[int, int]) -> tuple[list[str], np.ndarray]:
     captions, images = [], []
-    for scene, image in make_sibling_group(seed, index, size):
-        captions.append(scene.caption)
+    for caption, image in make_pretrain_group(*job):
+        captions.append(caption)
         # Through JPEG like every other ToyShapes image, so the CLIP sees the same kind of pixels.
         images.append(np.asarray(Image.open(io.BytesIO(jpeg_bytes(image))).convert("RGB")))
     return captions, np.stack(images)
@@ -50,11 +50,11 @@ def pretrain_pairs(
     recipe: PretrainRecipe, workers: int = 1, progress: bool = True
 ) -> tuple[torch.Tensor, list[str]]:
     """The `pretrain` split in memory, group-major: uint8 N×3×H×W images and their captions."""
-    jobs = [(recipe.seed, i, recipe.siblings) for i in range(recipe.groups)]
+    jobs = [(recipe.seed, i) for i in range(recipe.groups)]
     captions: list[str] = []
     chunks: list[np.ndarray] = []
     bar = tqdm(
-        total=recipe.groups * recipe.siblings,
+        total=recipe.groups * SIBLINGS,
         desc="toy CLIP: pretrain split",
         unit="img",
         disable=not progress,
@@ -99,10 +99,10 @@ def toy_clip_weights(
 
 
 def _lr_at(step: int, recipe: PretrainRecipe) -> float:
-    if step < recipe.warmup:
-        return recipe.lr * (step + 1) / recipe.warmup
-    progress = (step - recipe.warmup) / max(1, recipe.steps - recipe.warmup)
-    return recipe.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    """Linear warmup, constant, then (over the last `recipe.decay` steps) linear decay to 0."""
+    warm = min(1.0, (step + 1) / recipe.warmup)
+    left = recipe.steps - step
+    return recipe.lr * warm * (min(1.0, left / recipe.decay) if recipe.decay else 1.0)
 
 
 def normalise(batch: torch.Tensor) -> torch.Tensor:
@@ -112,12 +112,12 @@ def normalise(batch: torch.Tensor) -> torch.Tensor:
 
 def sibling_batches(recipe: PretrainRecipe, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Sample indices, whole sibling groups at a time, over shuffled epochs of the groups."""
-    per_batch = recipe.batch_size // recipe.siblings
-    offsets = torch.arange(recipe.siblings)
+    per_batch = recipe.batch_size // SIBLINGS
+    offsets = torch.arange(SIBLINGS)
     while True:
         order = torch.randperm(recipe.groups, generator=generator)
         for start in range(0, recipe.groups - per_batch + 1, per_batch):
-            yield (order[start : start + per_batch, None] * recipe.siblings + offsets).reshape(-1)
+            yield (order[start : start + per_batch, None] * SIBLINGS + offsets).reshape(-1)
 
 
 def train_toy_clip(
