@@ -1,10 +1,12 @@
 """`tagalign-demo`: the whole pipeline on the toy world, on a CPU, in minutes.
 
 Stages: generate ToyShapes -> the toy CLIP (shipped weights of the default recipe, or pretrained
-from scratch with `--retrain-clip`; cached) -> `tagparse run --backend spacy` ->
-`tagparse vocab` -> `tagalign-train --preset toy` for three variants -> `tagalign-eval` on both
-class lists for those and the training-free baseline -> one Markdown table, overlay pictures, and
-tagparse's precision/recall against the generator's known tags. Every tool runs through its real
+from scratch with `--retrain-clip`; cached) and its zero-shot accuracy on single objects ->
+`tagparse run --backend spacy` -> `tagparse vocab` -> `tagalign-train --preset toy` for three
+variants and each training seed -> `tagalign-eval` on the three benchmarks (shapes,
+attribute-shapes, attribute pairs) for those and the training-free baseline -> one Markdown table
+(mean ± sd over seeds), readable overlay grids, and tagparse's precision/recall against the
+generator's known tags. Every tool runs through its real
 CLI in a subprocess, exactly as a user would type it; the commands are printed.
 """
 
@@ -14,17 +16,25 @@ import csv
 import json
 import os
 import resource
-import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
+import numpy as np
+from PIL import Image
 
-from tagalign_toy.benchmark import ATTR_CLASS_FILE, TOY_PROTOCOL
-from tagalign_toy.generator import BACKGROUNDS, IMAGE_SIZE, WorldSpec, generate_world
+from tagalign_toy.benchmark import ATTR_CLASS_FILE
+from tagalign_toy.generator import (
+    ATTR_MASK_DIR,
+    BACKGROUNDS,
+    PAIRS_VOC_NAME,
+    VOC_NAME,
+    WorldSpec,
+    generate_world,
+)
+from tagalign_toy.stages import DemoError, ToyPipeline, protocol_flags, run_cli, tool
 from tagalign_toy.toy_clip import PretrainRecipe
 
 #: (label, run name, tagalign-train flags); None = the training-free baseline.
@@ -38,11 +48,12 @@ VARIANTS: tuple[tuple[str, str | None, list[str]], ...] = (
         ["--tag-kinds", "both"],
     ),
 )
-BENCHMARKS = ("toyshapes", "toyshapes-attr")
-
-
-class DemoError(Exception):
-    """A stage failed; the message names the command and where its log is."""
+BENCHMARKS = ("toyshapes", "toyshapes-attr", "toyshapes-pairs")
+COLUMNS = {
+    "toyshapes": "shapes mIoU",
+    "toyshapes-attr": "attribute-shapes mIoU",
+    "toyshapes-pairs": "attribute-pairs mIoU",
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,8 @@ class Sizes:
     train_batch: int
     vocab_objects: int = 40
     vocab_attributes: int = 30
+    train_seeds: tuple[int, ...] = (0,)
+    overlay_images: int = 4
 
 
 FULL = Sizes(
@@ -64,28 +77,11 @@ FULL = Sizes(
     train_batch=64,
 )
 QUICK = Sizes(
-    WorldSpec(seed=0, n_train=600, n_val=40, shard_size=300),
+    WorldSpec(seed=0, n_train=600, n_val=40, shard_size=300, n_single=120, n_pairs=40),
     clip=PretrainRecipe(),
     train_steps=60,
     train_batch=32,
 )
-
-
-def _bin(name: str) -> str:
-    """The console script installed next to this Python (the venv's), else from PATH."""
-    local = Path(sys.executable).with_name(name)
-    return str(local) if local.exists() else (shutil.which(name) or name)
-
-
-def run_cli(args: list[str], log: Path) -> None:
-    """Run one tool as a user would; progress bars go to the terminal, a copy of stdout to `log`."""
-    click.echo("$ " + " ".join(args))
-    with open(log, "w", encoding="utf-8") as f:
-        proc = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=False)
-        f.write(proc.stdout)
-    click.echo(proc.stdout.rstrip())
-    if proc.returncode != 0:
-        raise DemoError(f"`{args[0]} {args[1]}` failed with exit code {proc.returncode}; see {log}")
 
 
 def write_factual_gold(world: Path, path: Path) -> int:
@@ -114,12 +110,84 @@ def _peak_rss_mb() -> float:
     return max(own, children) / 1024
 
 
-def markdown_table(scores: dict[str, dict[str, float]]) -> str:
-    lines = ["| variant | shapes mIoU | attribute-shapes mIoU |", "|---|---|---|"]
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def markdown_table(scores: dict[str, dict[str, list[float]]]) -> str:
+    """Variants × benchmarks; mean ± sd when there is more than one seed."""
+    shown = [b for b in BENCHMARKS if any(b in s for s in scores.values())]
+    lines = [
+        "| variant | " + " | ".join(COLUMNS[b] for b in shown) + " |",
+        "|---|" + "---|" * len(shown),
+    ]
     for label in (v[0] for v in VARIANTS if v[0] in scores):
-        s = scores[label]
-        lines.append(f"| {label} | {s['toyshapes']:.1f} | {s['toyshapes-attr']:.1f} |")
+        cells = []
+        for b in shown:
+            mean, sd = mean_sd(scores[label][b])
+            cells.append(f"{mean:.1f} ± {sd:.1f}" if len(scores[label][b]) > 1 else f"{mean:.1f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _run_name(name: str, seed: int, seeds: tuple[int, ...]) -> str:
+    """A trained run's folder: the variant's name, with its seed when several seeds run."""
+    return name if len(seeds) == 1 else f"{name}-seed{seed}"
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label.split(" (")[0]).strip("-").lower()
+
+
+def overlay_grids(pipeline: ToyPipeline, models: dict[str, Path | None], count: int) -> list[Path]:
+    """`tagalign-eval predict` once per model on the first `count` val and pairs images, then one
+    readable grid per image set (image | ground truth | each model), scaled 3×."""
+    from tagalign_toy.figures import overlay_grid, save_picture
+
+    names = ATTR_CLASS_FILE.read_text(encoding="utf-8").splitlines()
+    sets = {
+        title: pipeline.world / "VOCdevkit" / voc_name
+        for voc_name, title in ((VOC_NAME, "attr"), (PAIRS_VOC_NAME, "pairs"))
+    }
+    images = {t: sorted((base / "JPEGImages").glob("*.jpg"))[:count] for t, base in sets.items()}
+    folders = {}
+    for label, run_dir in models.items():
+        folders[label] = pipeline.out / "overlays" / _slug(label)
+        run_cli(
+            [
+                tool("tagalign-eval"),
+                "predict",
+                *[str(p) for paths in images.values() for p in paths],
+                "--classes",
+                str(ATTR_CLASS_FILE),
+                "--out",
+                str(folders[label]),
+                *pipeline.model_args(run_dir),
+                *protocol_flags(),
+                "--device",
+                "cpu",
+            ],
+            pipeline.log(f"predict-{_slug(label)}"),
+        )
+    grids = []
+    for title, base in sets.items():
+        paths = images[title]
+        predictions = {
+            label: [np.array(Image.open(folder / f"{p.stem}_pred.png")) for p in paths]
+            for label, folder in folders.items()
+        }
+        grid = overlay_grid(
+            [np.array(Image.open(p).convert("RGB")) for p in paths],
+            [np.array(Image.open(base / ATTR_MASK_DIR / f"{p.stem}.png")) for p in paths],
+            predictions,
+            names,
+        )
+        grids.append(save_picture(grid, pipeline.out / "overlays" / f"{title}_grid.png"))
+    return grids
 
 
 def run_demo(
@@ -133,16 +201,15 @@ def run_demo(
     """All stages; returns the summary also written to `out/summary.json`.
 
     `variants` names the trained runs to include (None = all); the training-free baseline always
-    runs.
+    runs. Every trained variant runs once per `sizes.train_seeds` seed (the world stays the same).
     """
     chosen = [v for v in VARIANTS if v[1] is None or variants is None or v[1] in variants]
+    seeds = sizes.train_seeds
     from tagalign_toy.pretrain import toy_clip_weights
     from tagalign_toy.toy_clip import load_toy_clip, model_spec
-    from tagalign_toy.zero_shot import load_val_images, zero_shot_shape_accuracy
+    from tagalign_toy.zero_shot import load_single_split, zero_shot_accuracy
 
     out.mkdir(parents=True, exist_ok=True)
-    logs = out / "logs"
-    logs.mkdir(exist_ok=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -157,7 +224,6 @@ def run_demo(
     world = generate_world(
         out / "world", sizes.world, workers=min(2, os.cpu_count() or 1), progress=progress
     )
-    shards = sorted(str(p) for p in (world / "train").glob("*.tar"))
     lap("world")
 
     click.echo("== 2/6 toy CLIP (contrastive pretraining from scratch: shipped or cached weights)")
@@ -170,43 +236,19 @@ def run_demo(
         workers=min(2, os.cpu_count() or 1),
     )
     toy_clip, _, tokenizer = load_toy_clip(weights)
-    zero_shot, chance = zero_shot_shape_accuracy(toy_clip, tokenizer, *load_val_images(world))
-    toy_model = model_spec(weights)
+    zero_shot = zero_shot_accuracy(toy_clip, tokenizer, *load_single_split(world))
     click.echo(
-        f"toy CLIP {weights.name}: the top-1 shape prompt names a shape in the val image "
-        f"{zero_shot:.1%} of the time (a random guess: {chance:.1%})"
+        f"toy CLIP {weights.name}, zero-shot top-1 on {zero_shot.images} single-object images: "
+        f"shape {zero_shot.shape:.1%}, colour {zero_shot.colour:.1%} "
+        f"(a random guess: {zero_shot.chance:.1%})"
     )
+    pipeline = ToyPipeline(out, world, model_spec(weights), sizes.train_steps, sizes.train_batch)
     lap("toy CLIP")
 
     click.echo("== 3/6 tags (tagparse run --backend spacy; cached per caption)")
     db = out / "tags.db"
-    run_cli(
-        [
-            _bin("tagparse"),
-            "run",
-            "--backend",
-            "spacy",
-            "--db",
-            str(db),
-            *[a for s in shards for a in ("--input", s)],
-        ],
-        logs / "tagparse-run.log",
-    )
-    run_cli(
-        [
-            _bin("tagparse"),
-            "vocab",
-            "--db",
-            str(db),
-            "--objects",
-            str(sizes.vocab_objects),
-            "--attributes",
-            str(sizes.vocab_attributes),
-            "--min-count",
-            "3",
-        ],
-        logs / "tagparse-vocab.log",
-    )
+    pipeline.parse(db, "spacy")
+    pipeline.vocab(db, sizes.vocab_objects, sizes.vocab_attributes)
     gold_csv = out / "gold_factual.csv"
     write_factual_gold(world, gold_csv)
     from tagparse.score import score_db
@@ -214,116 +256,48 @@ def run_demo(
     quality = score_db(gold_csv, db).as_dict()
     lap("tags")
 
-    click.echo("== 4/6 training (tagalign-train --preset toy)")
-    common = [
-        "--preset",
-        "toy",
-        "--model",
-        toy_model,
-        "--image-size",
-        str(IMAGE_SIZE),
-        "--labels",
-        str(db),
-        "--steps",
-        str(sizes.train_steps),
-        "--batch-size",
-        str(sizes.train_batch),
-        "--seed",
-        str(sizes.world.seed),
-        "--cache-features",
-        str(out / "cache" / "features"),
-        "--text-cache",
-        str(out / "cache" / "text"),
-        "--workers",
-        "0",
-        *[a for s in shards for a in ("--data", s)],
-    ]
-    runs = out / "runs"
-    for _label, name, flags in chosen:
-        if name is None:
-            continue
-        run_dir = runs / name
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_cli(
-            [_bin("tagalign-train"), *common, "--out", str(run_dir), *flags],
-            logs / f"train-{name}.log",
+    click.echo(f"== 4/6 training (tagalign-train --preset toy; seeds {list(seeds)})")
+    runs: dict[str, list[Path | None]] = {}
+    for label, name, flags in chosen:
+        runs[label] = (
+            [
+                pipeline.train(out / "runs" / _run_name(name, seed, seeds), db, seed, flags)
+                for seed in seeds
+            ]
+            if name
+            else [None]
         )
     lap("training")
 
-    click.echo("== 5/6 evaluation (tagalign-eval toyshapes, toyshapes-attr)")
-    protocol = [a for k, v in TOY_PROTOCOL.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-    scores: dict[str, dict[str, float]] = {}
-    for label, name, _ in chosen:
-        model = (
-            ["--baseline", "surgery", "--model", toy_model]
-            if name is None
-            else ["--checkpoint", str(runs / name)]
-        )
-        result_json = out / "results" / f"{name or 'training-free'}.json"
-        result_json.parent.mkdir(exist_ok=True)
-        run_cli(
-            [
-                _bin("tagalign-eval"),
-                "all",
-                "--benchmarks",
-                ",".join(BENCHMARKS),
-                "--data-root",
-                str(world),
-                *model,
-                *protocol,
-                "--device",
-                "cpu",
-                "--workers",
-                "0",
-                "--out",
-                str(result_json),
-            ],
-            logs / f"eval-{name or 'training-free'}.log",
-        )
-        results = json.loads(result_json.read_text())["results"]
-        scores[label] = {r["benchmark"]: float(r["metrics"]["mIoU"]) for r in results}
+    click.echo(f"== 5/6 evaluation (tagalign-eval {', '.join(BENCHMARKS)})")
+    scores: dict[str, dict[str, list[float]]] = {}
+    for label, run_dirs in runs.items():
+        scores[label] = {b: [] for b in BENCHMARKS}
+        for run_dir in run_dirs:
+            for benchmark, miou in pipeline.evaluate(run_dir, BENCHMARKS).items():
+                scores[label][benchmark].append(miou)
     lap("evaluation")
 
-    click.echo("== 6/6 overlays (attribute-shape classes)")
-    best_label, best_name, _ = max(
-        (v for v in chosen if v[1]), key=lambda v: scores[v[0]]["toyshapes"]
+    click.echo("== 6/6 overlays (attribute-shape classes, first seed's runs)")
+    grids = overlay_grids(
+        pipeline, {label: dirs[0] for label, dirs in runs.items()}, sizes.overlay_images
     )
-    val_images = sorted((world / "VOCdevkit" / "ToyShapes" / "JPEGImages").glob("*.jpg"))[:4]
-    for name, model in (
-        (best_name, ["--checkpoint", str(runs / best_name)]),
-        (
-            "training-free",
-            ["--baseline", "surgery", "--model", toy_model],
-        ),
-    ):
-        run_cli(
-            [
-                _bin("tagalign-eval"),
-                "predict",
-                *map(str, val_images),
-                "--classes",
-                str(ATTR_CLASS_FILE),
-                "--out",
-                str(out / "overlays" / name),
-                *model,
-                *protocol,
-                "--device",
-                "cpu",
-            ],
-            logs / f"predict-{name}.log",
-        )
     lap("overlays")
 
     table = markdown_table(scores)
     summary = {
         "world": world.name,
         "toy_clip": str(weights),
-        "zero_shot_shape_accuracy": zero_shot,
-        "zero_shot_chance": chance,
+        "zero_shot": {
+            "shape": zero_shot.shape,
+            "colour": zero_shot.colour,
+            "chance": zero_shot.chance,
+            "images": zero_shot.images,
+        },
+        "train_seeds": list(seeds),
         "scores": scores,
         "table": table,
-        "best": best_label,
+        "overlays": [str(g) for g in grids],
         "tagparse_quality": quality,
         "timings_s": timings,
         "total_s": round(sum(timings.values()), 1),
@@ -339,7 +313,7 @@ def run_demo(
         f"R {q['attributes']['recall']:.2f} F1 {q['attributes']['f1']:.2f}"
     )
     click.echo(
-        f"overlays: {out / 'overlays'}; total {summary['total_s']} s, "
+        f"overlays: {', '.join(str(g) for g in grids)}; total {summary['total_s']} s, "
         f"peak RSS {summary['peak_rss_mb']} MB"
     )
     return summary
@@ -354,7 +328,13 @@ def run_demo(
     help="Output folder (world, caches, runs, results, overlays).",
 )
 @click.option("--quick", is_flag=True, help="A reduced world and fewer steps (about 3 minutes).")
-@click.option("--seed", default=0, show_default=True, help="World and training seed.")
+@click.option("--seed", default=0, show_default=True, help="World seed (and training seed).")
+@click.option(
+    "--train-seeds",
+    default=None,
+    metavar="N,...",
+    help="Train every variant once per seed and report mean ± sd (default: --seed only).",
+)
 @click.option(
     "--train-steps", type=int, default=None, help="Projector steps per variant (default: by size)."
 )
@@ -369,7 +349,7 @@ def run_demo(
 @click.option(
     "--retrain-clip",
     is_flag=True,
-    help="Pretrain the toy CLIP here instead of using the shipped weights (~50 min at 2 threads).",
+    help="Pretrain the toy CLIP here instead of using the shipped weights (~20 min on one thread).",
 )
 @click.option(
     "--variants",
@@ -387,6 +367,7 @@ def main(
     out: str,
     quick: bool,
     seed: int,
+    train_seeds: str | None,
     train_steps: int | None,
     n_train: int | None,
     n_val: int | None,
@@ -403,6 +384,14 @@ def main(
     if wanted is not None and set(wanted) - set(known):
         click.echo(f"error: --variants {variants!r}: choose from {', '.join(known)}", err=True)
         sys.exit(2)
+    try:
+        seeds = tuple(int(v) for v in train_seeds.split(",")) if train_seeds else (seed,)
+    except ValueError:
+        click.echo(
+            f"error: --train-seeds {train_seeds!r}: give integers separated by commas, e.g. 0,1,2",
+            err=True,
+        )
+        sys.exit(2)
     n_train = n_train or base.world.n_train
     world = replace(
         base.world,
@@ -416,7 +405,13 @@ def main(
         if clip_steps
         else base.clip
     )
-    sizes = replace(base, world=world, train_steps=train_steps or base.train_steps, clip=clip)
+    sizes = replace(
+        base,
+        world=world,
+        train_steps=train_steps or base.train_steps,
+        clip=clip,
+        train_seeds=seeds,
+    )
     try:
         run_demo(
             Path(out),
