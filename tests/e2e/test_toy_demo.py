@@ -1,12 +1,13 @@
 """End to end: `tagalign-demo` drives the real CLIs (tagparse run/vocab, tagalign-train,
-tagalign-eval) in subprocesses on a reduced ToyShapes world (300 train / 16 val images, the shipped
-toy CLIP, one TagAlign run of 30 steps), and the outputs hang together. About 200 s on 2 cores.
+tagalign-eval train/predict) in subprocesses on a reduced ToyShapes v2 world (the shipped toy
+CLIP, contrastive-only and TagAlign runs), and the outputs hang together.
 
-Margins, from measured runs of this reduced demo with the shipped 20k-step toy CLIP
-(bench/RESULTS.md, "Issue 7"), TagAlign minus training-free for seeds 0 (the one tested) / 1 / 2:
-- shapes mIoU: +2.3 / +0.7 / +0.3 (full world: +2.8). SHAPES_MARGIN = 0.1 leaves headroom below
-  the smallest gain.
-- attribute-shapes mIoU: +1.2 / +1.3 / +1.5 (full world: +1.8). ATTR_MARGIN = 0.5.
+MARGINS are the gains this reduced demo showed on every one of training seeds 0, 1 and 2
+(bench/RESULTS.md, "Issue 14", reduced demo: `--train-seeds 0,1,2`), less headroom; the test runs
+seed 0. TagAlign minus training-free, seeds 0 / 1 / 2: shapes +1.6 / +1.3 / +1.1 (asserted ≥ 0.5),
+attribute pairs +1.9 / +1.8 / +1.8 (asserted ≥ 1.0). At this size the tags do not beat
+contrastive-only (shapes 19.2 / 18.9 / 18.7 vs 19.3 / 18.7 / 18.8), so that is not asserted here;
+the full bench measures it.
 """
 
 from __future__ import annotations
@@ -20,20 +21,22 @@ import pytest
 from tagalign_toy.generator import BACKGROUNDS, SHAPES
 from tagparse.reader import load_labels
 
-SHAPES_MARGIN = 0.1
-ATTR_MARGIN = 0.5
-#: A smaller world than `--quick`, one trained variant (TagAlign) against the training-free
-#: baseline.
+FREE = "training-free (surgery on the toy CLIP)"
+ITC = "projector, contrastive loss only"
+TAGALIGN = "projector, contrastive + object + attribute tags (TagAlign)"
+#: (better variant, worse variant, benchmark, smallest gain required)
+MARGINS = [
+    (TAGALIGN, FREE, "toyshapes", 0.5),
+    (TAGALIGN, FREE, "toyshapes-pairs", 1.0),
+]
 REDUCED = [
     "--quick",
-    "--n-train",
-    "300",
     "--n-val",
     "16",
     "--train-steps",
-    "30",
+    "150",
     "--variants",
-    "itc-obj-attr",
+    "itc,itc-obj-attr",
     "--threads",
     "1",
 ]
@@ -52,7 +55,8 @@ def test_quick_demo_through_the_real_clis(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| variant | shapes mIoU | attribute-shapes mIoU |" in proc.stdout
+    header = "| variant | shapes mIoU | attribute-shapes mIoU | attribute-pairs mIoU |"
+    assert header in proc.stdout
 
     labels = load_labels(out / "tags.db")
     objects, attributes = set(labels.vocab["object"]), set(labels.vocab["attribute"])
@@ -67,10 +71,12 @@ def test_quick_demo_through_the_real_clis(tmp_path):
     assert "toy-clip-" in model.model.config.name
 
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["zero_shot"]["shape"] >= 0.85 and summary["zero_shot"]["colour"] >= 0.85
+    assert set(summary["scores"]) == {FREE, ITC, TAGALIGN}
     scores = summary["scores"]
-    free = scores["training-free (surgery on the toy CLIP)"]
-    tagalign = scores["projector, contrastive + object + attribute tags (TagAlign)"]
-    assert all(0 <= v <= 100 for s in scores.values() for v in s.values()), scores
-    assert tagalign["toyshapes-attr"] >= free["toyshapes-attr"] + ATTR_MARGIN, scores
-    assert tagalign["toyshapes"] >= free["toyshapes"] + SHAPES_MARGIN, scores
-    assert list((out / "overlays" / "training-free").glob("*_overlay.png"))
+    assert all(0 <= v <= 100 for s in scores.values() for vs in s.values() for v in vs), scores
+    for better, worse, benchmark, margin in MARGINS:
+        gain = scores[better][benchmark][0] - scores[worse][benchmark][0]
+        assert gain >= margin, (better, worse, benchmark, gain, scores)
+    for grid in summary["overlays"]:
+        assert Path(grid).is_file()
