@@ -184,6 +184,6 @@ def test_toy_package_installs_alone_and_runs_the_quick_demo(wheels, tmp_path):
         cwd=tmp_path,
     )
     assert demo.returncode == 0, (demo.stdout[-2000:], demo.stderr[-3000:])
-    assert "| variant | shapes mIoU | attribute-shapes mIoU |" in demo.stdout
+    assert "| variant | shapes mIoU | attribute-shapes mIoU | attribute-pairs mIoU |" in demo.stdout
     summary = (tmp_path / "demo" / "summary.json").read_text()
     assert str(bin_dir.parent) in summary  # the toy CLIP came from the installed package
