@@ -68,13 +68,17 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+#: `--checkpoint`, as every command that evaluates a trained run spells it.
+CHECKPOINT_OPTION = click.option(
+    "--checkpoint",
+    type=click.Path(),
+    help="tagalign-train run, checkpoint dir or model.safetensors.",
+)
+
+
 def model_options(fn: Callable) -> Callable:
     options = [
-        click.option(
-            "--checkpoint",
-            type=click.Path(),
-            help="tagalign-train run, checkpoint dir or model.safetensors.",
-        ),
+        CHECKPOINT_OPTION,
         click.option(
             "--baseline",
             type=click.Choice(list(BASELINES)),
@@ -398,11 +402,7 @@ def predict_command(images, classes_opt, out, **kw: Any) -> None:
 def global_task_options(fn: Callable) -> Callable:
     """The options `classify` and `retrieval` share: the two compared models and the run."""
     options = [
-        click.option(
-            "--checkpoint",
-            type=click.Path(),
-            help="tagalign-train run, checkpoint dir or model.safetensors.",
-        ),
+        CHECKPOINT_OPTION,
         click.option(
             "--model",
             "clip_model",
