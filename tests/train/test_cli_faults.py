@@ -384,3 +384,123 @@ def test_damaged_tags_db_is_named(world, tiny_weights, tmp_path):
     args[args.index("--labels") + 1] = str(damaged)
     assert_user_error(run_cli(args), "tags.db")
     assert not (tmp_path / "run").exists()
+
+
+# --- A shared checkpoint must not run code (issue 24, part 1) ---------------------------------
+
+
+class _Planted:
+    """What an attacker plants in a shared train_state.pt: unpickling it creates a file (the
+    same hook runs any command; creating a marker shows whether it ran)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _plant(ckpt: Path, marker: Path, *, manifest: bool) -> None:
+    """Add a `_Planted` to ckpt's training state; keep the manifest consistent as the sharer
+    would (or delete it: an old-style checkpoint)."""
+    from tagalign_train.integrity import manifest_text
+
+    state = torch.load(ckpt / TRAIN_STATE, weights_only=True)
+    state["history"].append({"note": _Planted(marker)})
+    torch.save(state, ckpt / TRAIN_STATE)
+    if manifest:
+        names = [n for n in (WEIGHTS, CONFIG, TRAIN_STATE)]
+        (ckpt / "manifest.json").write_text(
+            manifest_text({n: (ckpt / n).read_bytes() for n in names})
+        )
+    else:
+        (ckpt / "manifest.json").unlink()
+
+
+@pytest.mark.parametrize("manifest", [True, False], ids=["manifest-updated", "manifest-deleted"])
+def test_resume_refuses_a_planted_pickle_and_runs_nothing(
+    world, tiny_weights, trained, tmp_path, manifest
+):
+    run = copy_run(trained, tmp_path)
+    marker = tmp_path / "pwned"
+    for _, ckpt in step_dirs(run):
+        _plant(ckpt, marker, manifest=manifest)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    proc = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    assert_user_error(proc, TRAIN_STATE, "not plain data", "convert-checkpoint --trust")
+    assert not marker.exists(), "the planted object ran"
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def _make_old_style(ckpt: Path) -> None:
+    """A checkpoint as tagalign-train wrote them before plain-data states: numpy's and Python's
+    RNG states as the tuples their get_state returns (numpy's holds an ndarray)."""
+    import random
+
+    import numpy as np
+    from tagalign_train.integrity import manifest_text
+
+    state = torch.load(ckpt / TRAIN_STATE, weights_only=True)
+    np.random.seed(7)
+    random.seed(7)
+    state["rng"]["numpy"] = np.random.get_state()
+    state["rng"]["python"] = random.getstate()
+    torch.save(state, ckpt / TRAIN_STATE)
+    names = (WEIGHTS, CONFIG, TRAIN_STATE)
+    (ckpt / "manifest.json").write_text(manifest_text({n: (ckpt / n).read_bytes() for n in names}))
+
+
+def test_an_old_checkpoint_converts_with_trust_and_then_resumes(
+    world, tiny_weights, trained, tmp_path
+):
+    import random
+
+    import numpy as np
+    from tagalign_train.checkpoint import read_train_state, set_rng_state
+
+    run = copy_run(trained, tmp_path)
+    newest = step_dirs(run)[-1][1]
+    for _, ckpt in step_dirs(run):
+        _make_old_style(ckpt)
+    refused = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    assert_user_error(refused, "not plain data", f"convert-checkpoint --trust {newest}")
+
+    untrusted = run_cli(["tagalign-train", "convert-checkpoint", run])
+    assert_user_error(untrusted, str(run), "--trust")
+    assert "rng" in torch.load(newest / TRAIN_STATE, weights_only=False)  # still the old file
+
+    done = run_cli(["tagalign-train", "convert-checkpoint", "--trust", run])
+    assert done.returncode == 0, done.stderr
+    assert str(newest) in done.stdout
+    state = read_train_state(newest)  # weights_only=True now reads it
+    np.random.seed(7)
+    random.seed(7)
+    expected_np, expected_py = np.random.get_state(), random.getstate()
+    np.random.seed(0)
+    random.seed(0)
+    set_rng_state(state["rng"])
+    restored_np = np.random.get_state()
+    assert restored_np[0] == expected_np[0] and (restored_np[1] == expected_np[1]).all()
+    assert restored_np[2:] == expected_np[2:]
+    assert random.getstate() == expected_py
+
+    resumed = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"{newest.name} at step 2" in resumed.stdout
+
+
+def test_no_package_unpickles_user_files_except_the_trusted_converter():
+    """`weights_only=False`, `allow_pickle=True` and pickle.load(s) appear nowhere in the
+    packages but in `convert_train_state`, which runs only after `--trust`."""
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "packages"
+    pattern = re.compile(r"weights_only\s*=\s*False|allow_pickle\s*=\s*True|pickle\.loads?\(")
+    found = []
+    for path in root.rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line) and not line.lstrip().startswith(("#", '"', "`")):
+                found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    converter = "tagalign-train/src/tagalign_train/checkpoint.py"
+    assert [f for f in found if not f.startswith(converter)] == [], found
+    assert len([f for f in found if f.startswith(converter)]) == 1, found

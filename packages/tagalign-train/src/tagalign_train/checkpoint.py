@@ -9,13 +9,16 @@ Layout of a run directory::
 `model.safetensors` holds the trainable weights only (projector, head copies, loss temperatures
 under `loss.`); `config.json` is a `CheckpointConfig` (see model_config.py for its versions);
 `train_state.pt` holds what an exact resume needs besides the weights (optimizer, GradScaler,
-every RNG, step, metric history); `manifest.json` (integrity.py) lists the others' sizes and
-SHA-256 and is written last. A checkpoint directory is written under a temporary name and
-renamed into place, and `latest` (for people and tools) is replaced by rename, so a run killed
-at any moment leaves the previous checkpoint intact; the temporary a kill leaves behind is
-removed when the run starts again (`remove_stale_temporaries`). Resume and eval trust a
-checkpoint only once it is intact; given a run dir they fall back to its newest intact
-checkpoint with a warning.
+every RNG, step, metric history) as plain data only (tensors, numbers, strings, lists, dicts),
+so it is read with `torch.load(weights_only=True)`: a checkpoint someone shares cannot run code
+on `--resume` (a pickle can). Older checkpoints kept numpy's RNG state as an array, which that
+loader refuses; `convert_train_state` rewrites one the user trusts. `manifest.json`
+(integrity.py) lists the others' sizes and SHA-256 and is written last. A checkpoint directory
+is written under a temporary name and renamed into place, and `latest` (for people and tools) is
+replaced by rename, so a run killed at any moment leaves the previous checkpoint intact; the
+temporary a kill leaves behind is removed when the run starts again
+(`remove_stale_temporaries`). Resume and eval trust a checkpoint only once it is intact; given a
+run dir they fall back to its newest intact checkpoint with a warning.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import pickle
 import random
 import re
 import shutil
@@ -169,18 +173,26 @@ def write_checkpoint(
         buffer = io.BytesIO()
         torch.save(train_state, buffer)
         payloads[TRAIN_STATE] = buffer.getvalue()
-    with atomic_path(final, directory=True) as tmp:
-        for name, data in payloads.items():
-            _write(tmp / name, data, final / name)
-        manifest = manifest_text(payloads).encode()
-        _write(tmp / MANIFEST, manifest, final / MANIFEST)  # last: it vouches for the rest
-        if final.exists():
-            shutil.rmtree(final)
+    _write_checkpoint_dir(final, payloads)
     atomic_write_text(Path(run_dir) / "latest", final.name + "\n")
     if keep_last > 0:
         for _, old in step_dirs(run_dir)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _write_checkpoint_dir(final: Path, payloads: dict[str, bytes]) -> None:
+    """Write `payloads` (name -> bytes) and their manifest as folder `final`, replacing it
+    atomically (a kill leaves the old folder or the new one, never a mix)."""
+    with atomic_path(final, directory=True) as tmp:
+        for name, data in payloads.items():
+            _write(tmp / name, data, final / name)
+        manifest = manifest_text(payloads).encode()
+        _write(tmp / MANIFEST, manifest, final / MANIFEST)  # last: it vouches for the rest
+        if final.is_symlink() or final.is_file():
+            final.unlink()
+        elif final.exists():
+            shutil.rmtree(final)
 
 
 def _write(path: Path, data: bytes, shown: Path) -> None:
@@ -223,11 +235,20 @@ def load_checkpoint(
 
 
 def rng_state() -> dict[str, Any]:
-    """Every generator a training step draws from (torch, CUDA, numpy, Python)."""
-    state = {
+    """Every generator a training step draws from (torch, CUDA, numpy, Python), as plain data
+    (tensors, numbers, lists) that `torch.load(weights_only=True)` reads back."""
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": {
+            "kind": str(np_kind),
+            "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "cached_gaussian": float(np_gauss),
+        },
+        "python": {"version": int(py_version), "state": list(py_state), "gauss_next": py_gauss},
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -235,11 +256,103 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"].cpu())
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            numpy_state["kind"],
+            numpy_state["keys"].cpu().numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    python_state = state["python"]
+    random.setstate(
+        (python_state["version"], tuple(python_state["state"]), python_state["gauss_next"])
+    )
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _plain_rng(state: dict[str, Any]) -> dict[str, Any]:
+    """An old checkpoint's RNG state (numpy's and Python's as the tuples their get_state
+    returns) in today's plain form; today's form passes through."""
+    numpy_state, python_state = state["numpy"], state["python"]
+    plain = dict(state)
+    if not isinstance(numpy_state, dict):
+        kind, keys, pos, has_gauss, gauss = numpy_state
+        plain["numpy"] = {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(gauss),
+        }
+    if not isinstance(python_state, dict):
+        version, internal, gauss_next = python_state
+        plain["python"] = {
+            "version": int(version),
+            "state": [int(x) for x in internal],
+            "gauss_next": gauss_next,
+        }
+    return plain
+
+
+#: The keys of train_state.pt; a conversion keeps these and drops anything else.
+_STATE_KEYS = ("optimizer", "scaler", "rng", "step", "micro_step", "history")
+
+
+def read_train_state(ckpt_dir: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """train_state.pt of a checkpoint, read with `weights_only=True`: plain data only, nothing
+    in the file can run code. A file holding other objects (an old checkpoint's numpy arrays, or
+    a planted object) is refused with the command that converts a checkpoint the user trusts."""
+    path = ckpt_dir / TRAIN_STATE
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainError(
+            f"{path}: holds objects that are not plain data (tensors, numbers, lists), which "
+            f"could run code when loaded, so it was not loaded ({first[:160]}); a checkpoint "
+            "from tagalign-train before 0.2 looks like this: if you trust where it comes from, "
+            f"convert it once with `tagalign-train convert-checkpoint --trust {ckpt_dir}`"
+        ) from exc
+
+
+def convert_train_state(ckpt_dir: Path) -> Path:
+    """Rewrite a trusted checkpoint's train_state.pt as plain data (what `read_train_state`
+    loads) and its manifest; returns the checkpoint folder.
+
+    This is the one place that unpickles a train_state.pt (a full pickle load): the caller
+    must have the user's word that the file is trusted (`--trust`), because unpickling runs
+    whatever the file names. Only the keys an exact resume needs are kept, and the result is
+    read back with `weights_only=True` before anything is replaced.
+    """
+    ckpt_dir = resolve_checkpoint_dir(ckpt_dir, FOR_RESUME)
+    path = ckpt_dir / TRAIN_STATE
+    try:
+        old = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # whatever a foreign or damaged pickle raises
+        raise TrainError(f"{path}: not a tagalign-train training state ({exc})") from exc
+    if not isinstance(old, dict) or "optimizer" not in old or "rng" not in old:
+        raise TrainError(f"{path}: not a tagalign-train training state (no optimizer/rng)")
+    state = {key: old[key] for key in _STATE_KEYS if key in old}
+    state["rng"] = _plain_rng(old["rng"])
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    try:
+        torch.load(io.BytesIO(data), weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise TrainError(
+            f"{path}: still holds objects that are not plain data after conversion ({exc}); "
+            "it was left as it was"
+        ) from exc
+    payloads = {name: (ckpt_dir / name).read_bytes() for name in (WEIGHTS, CONFIG)}
+    payloads[TRAIN_STATE] = data
+    _write_checkpoint_dir(ckpt_dir, payloads)
+    return ckpt_dir
 
 
 @dataclass
@@ -286,7 +399,7 @@ class TrainState:
             {k: v for k, v in weights.items() if not k.startswith(_LOSS)}
         )
         self.loss.load_state_dict({k[n:]: v for k, v in weights.items() if k.startswith(_LOSS)})
-        state = torch.load(ckpt_dir / TRAIN_STATE, map_location=device, weights_only=False)
+        state = read_train_state(ckpt_dir, device)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])

@@ -12,6 +12,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, fields
+from pathlib import Path
 
 import click
 
@@ -58,6 +59,15 @@ class _OneLineUsageErrors(click.Command):
     """A usage mistake (a value out of range, an unknown choice, a missing option) ends in the
     project's one `error:` line and exit code 2, like every other user error, instead of click's
     usage block."""
+
+    def main(self, args=None, *rest, **kwargs):
+        """`tagalign-train SUBCOMMAND ...` runs a maintenance subcommand; anything else is the
+        training command itself, which keeps its bare form (`torchrun -m tagalign_train.cli
+        --labels ...`, every existing script)."""
+        argv = list(sys.argv[1:] if args is None else args)
+        if argv and argv[0] in SUBCOMMANDS:
+            return SUBCOMMANDS[argv[0]].main(argv[1:], *rest, **kwargs)
+        return super().main(argv, *rest, **kwargs)
 
     def make_context(self, *args, **kwargs) -> click.Context:
         try:
@@ -148,6 +158,44 @@ def main(data, no_progress, **options) -> None:
         distributed.teardown()
     if os.environ.get("RANK", "0") == "0":
         click.echo(f"done: step {result.step}, checkpoint {result.checkpoint}")
+
+
+@click.command(
+    "convert-checkpoint",
+    cls=_OneLineUsageErrors,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.argument("checkpoint")
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Confirm that you trust where the checkpoint comes from (reading it runs its code).",
+)
+def convert_checkpoint(checkpoint: str, trust: bool) -> None:
+    """Rewrite an old checkpoint's train_state.pt as plain data, so `--resume` can read it
+    safely. CHECKPOINT is a run dir (its newest checkpoint) or a checkpoints/step-N folder.
+
+    The old file is a pickle: reading it runs whatever it names, so only convert checkpoints
+    you made yourself or whose source you trust."""
+    if not trust:
+        click.echo(
+            f"error: {checkpoint}: converting reads the old train_state.pt as a pickle, which "
+            "runs any code it holds; pass --trust if you made this checkpoint or trust its source",
+            err=True,
+        )
+        sys.exit(2)
+    from tagalign_train.checkpoint import convert_train_state
+
+    try:
+        done = convert_train_state(Path(checkpoint))
+    except TrainError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"converted: {done} (train_state.pt now holds plain data only)")
+
+
+#: Maintenance subcommands beside the training command (see _OneLineUsageErrors.main).
+SUBCOMMANDS: dict[str, click.Command] = {"convert-checkpoint": convert_checkpoint}
 
 
 if __name__ == "__main__":
