@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
@@ -25,6 +25,7 @@ import sqlalchemy
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.pool import QueuePool
 
+from tagparse.db.writelock import write_lock
 from tagparse.errors import TagparseError
 
 BUSY_TIMEOUT_MS = 30000
@@ -125,14 +126,17 @@ def checkpoint(path: str | Path) -> None:
 
 @contextmanager
 def immediate(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error) on an autocommit connection."""
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error) on an autocommit connection, under
+    the fair write lock of its main database file (`writelock`), like `TagsDB.transaction`."""
+    main_file = con.execute("PRAGMA database_list").fetchone()[2]  # "" for an in-memory db
+    with write_lock(main_file, BUSY_TIMEOUT_MS / 1000) if main_file else nullcontext():
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 def chunks(seq: Sequence[T], n: int = CHUNK) -> Iterator[Sequence[T]]:

@@ -14,7 +14,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +22,19 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from tagparse.db.connection import checkpoint, chunks, connect, engine_for, marks, writes
+from tagparse.db.connection import (
+    BUSY_TIMEOUT_MS,
+    checkpoint,
+    chunks,
+    connect,
+    engine_for,
+    marks,
+    writes,
+)
 from tagparse.db.fileformat import check_is_sqlite, check_readable, init_or_migrate
 from tagparse.db.reads import Reader
 from tagparse.db.schema import KINDS, Meta, Parse, Parser, Sample
+from tagparse.db.writelock import LOCK_SUFFIXES, write_lock
 from tagparse.errors import TagparseError
 from tagparse.parsing import ParseResult, ParserSpec
 
@@ -84,13 +93,15 @@ class TagsDB:
         if not self.read_only and self.path.exists():
             checkpoint(self.path)
 
-    def transaction(self) -> AbstractContextManager[Connection]:
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
         """One write transaction that several writes join (`conn=`): all of them or none.
 
-        It takes the write lock at once (`BEGIN IMMEDIATE`), waiting up to the busy timeout for
-        another process's transaction to end.
+        It takes the fair write lock (`writelock`), then SQLite's (`BEGIN IMMEDIATE`), waiting
+        at most the busy timeout in all for other writers' transactions to end.
         """
-        return self._writes.begin()
+        with write_lock(self.path, BUSY_TIMEOUT_MS / 1000), self._writes.begin() as conn:
+            yield conn
 
     def session(self) -> Session:
         return Session(self.engine, future=True)
@@ -343,7 +354,8 @@ def removed_if_left_empty(path: str | Path) -> Iterator[None]:
         yield
     except BaseException:
         if not existed and path.is_file() and _holds_no_samples(path):
-            for leftover in (path, *(Path(f"{path}{s}") for s in ("-wal", "-shm", "-journal"))):
+            suffixes = ("-wal", "-shm", "-journal", *LOCK_SUFFIXES)
+            for leftover in (path, *(Path(f"{path}{s}") for s in suffixes)):
                 leftover.unlink(missing_ok=True)
         raise
 
