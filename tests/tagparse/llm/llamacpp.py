@@ -53,11 +53,14 @@ def llama_cpp_command(
     host: str = "127.0.0.1",
     n_ctx: int = 2048,
     threads: int | None = None,
+    parallel: int = 1,
     alias: str = SERVED_NAME,
 ) -> list[str]:
-    """The xllamacpp launcher for one model, named `alias` in /v1/models."""
+    """The xllamacpp launcher for one model, named `alias` in /v1/models; `parallel` slots share
+    the `n_ctx` context."""
     cmd = [sys.executable, str(LAUNCHER), "--model", str(gguf), "--alias", alias]
     cmd += ["--host", host, "--port", str(port), "--n-ctx", str(n_ctx)]
+    cmd += ["--parallel", str(parallel)]
     if threads:
         cmd += ["--threads", str(threads)]
     return cmd
