@@ -12,7 +12,7 @@
   shape and `[prose]` answers text without JSON. `heal()` turns every fault off. With
   `owned_by="vllm"` its /v1/models looks like vLLM's. `[slow]` answers 60 s late, or as soon as
   `release()` is called (no real server can be told to hold back one chosen request), and
-  `delay_s` adds a latency to every answer.
+  `delay_s` (seconds, or a function drawing them) adds a latency to every answer.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import llamacpp
@@ -46,7 +46,7 @@ class FakeChatServer:
         hang_s: float = 3.0,
         echo_auth: bool = False,
         owned_by: str = "fake",
-        delay_s: float = 0.0,
+        delay_s: float | Callable[[], float] = 0.0,
     ):
         self.reject_json_schema = reject_json_schema
         self.hang_s = hang_s
@@ -135,8 +135,9 @@ class FakeChatServer:
                     server.slow_waiting.set()
                     server._released.wait(SLOW_S)
                     server.slow_waiting.clear()
-                if server.delay_s:
-                    time.sleep(server.delay_s)
+                delay = server.delay_s() if callable(server.delay_s) else server.delay_s
+                if delay:
+                    time.sleep(delay)
                 if kind == "drop":
                     return self._drop()
                 words = [w.lower() for w in re.findall(r"[A-Za-z]{3,}", FAULT.sub("", caption))]
