@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tagparse" / "llm"))
 
-from conftest import FakeChatServer  # noqa: E402
-from tagparse.backends import openai_backend, register_backend  # noqa: E402
-from tagparse.pipeline import run_parse  # noqa: E402
+from conftest import FakeChatServer
+from tagparse.backends import openai_backend, register_backend
+from tagparse.pipeline import run_parse
 
 
 class Barrier:
