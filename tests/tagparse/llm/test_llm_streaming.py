@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from llm_cli import write_captions_csv
 
 CLI = "from tagparse.cli import main; main()"
@@ -85,8 +86,9 @@ def test_a_slow_caption_does_not_hold_the_others_back(make_fake_server, tmp_path
     assert f"{n:,} new samples" in out
 
 
+@pytest.mark.slow  # three CLI runs
 def test_sigkill_mid_window_then_rerun_equals_an_uninterrupted_run(make_fake_server, tmp_path):
-    server = make_fake_server(delay_s=0.1)  # 8 in flight: about 5 s for 400 distinct captions
+    server = make_fake_server(delay_s=0.05)  # 8 in flight: about 2.5 s for 400 distinct captions
     n, distinct = 1200, 400  # every caption three times, under different keys
     captions = [f"a red car number {i % distinct} near a tall tree" for i in range(n)]
     csv_path = write_captions_csv(tmp_path / "captions.csv", captions)
