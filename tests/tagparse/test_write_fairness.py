@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from cli_checks import db_snapshot
-from tagsdb_factory import wordsplit_cli, write_captions
+from tagsdb_factory import start_wordsplit_writers, write_captions
 
 HOG_HOLD_S = 0.02
 
@@ -89,18 +89,7 @@ def test_four_writers_one_caption_per_commit_beside_a_cpu_burner_all_complete(tm
     inputs = [write_captions(tmp_path / f"c{i}.csv", 2000, start=10_000 * i) for i in range(4)]
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        procs = [
-            subprocess.Popen(
-                wordsplit_cli(
-                    "run", "--backend", "wordsplit", "--input", csv, "--db", db,
-                    "--batch-size", "1", "--no-progress",
-                ),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for csv in inputs
-        ]  # fmt: skip
+        procs = start_wordsplit_writers(db, inputs, "--batch-size", "1")
         results = [p.communicate(timeout=600) for p in procs]
     finally:
         burner.kill()
