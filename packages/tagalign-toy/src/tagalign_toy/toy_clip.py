@@ -10,6 +10,10 @@ recipe), so weights from another world or recipe can never be picked up by mista
 Pretraining a toy CLIP that knows the world takes about 20 minutes on one CPU thread, so this
 package ships the default recipe's weights (`weights/`, fp16, written by
 `scripts/pretrain_toy_clip.py`), the way real CLIP weights are downloaded rather than retrained.
+
+open_clip, torch, safetensors and the trainer's preprocessing are imported inside the functions
+that use them: the demo's CLI needs only the recipe, and `tagalign-demo --help` or a usage error
+must not wait for torch.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import open_clip
-import torch
-from safetensors.torch import save_file
-from tagalign_train.preprocess import NORMALIZATIONS
 from tagparse.atomic import atomic_path
 
 from tagalign_toy.generator import SHAPES, TOYSHAPES_VERSION
+
+if TYPE_CHECKING:
+    import torch
 
 TOY_CLIP_NAME = "toy-clip"
 PRETRAIN_VERSION = "3"
@@ -45,6 +49,8 @@ def toy_clip_config() -> dict:
 
 def register_toy_clip() -> None:
     """Make `toy-clip` known to open_clip by name, for training a fresh one from its config."""
+    import open_clip
+
     if TOY_CLIP_NAME not in open_clip.list_models():
         open_clip.add_model_config(CONFIG_FILE)
 
@@ -100,6 +106,8 @@ DEFAULT_RECIPE = PretrainRecipe()
 
 def model_spec(weights_dir: Path) -> str:
     """What `--model` takes for a toy CLIP folder (absolute, so a run's config.json stays valid)."""
+    import open_clip
+
     return f"{open_clip.factory.LOCAL_DIR_PREFIX}{Path(weights_dir).resolve()}"
 
 
@@ -114,6 +122,9 @@ def save_toy_clip(
 ) -> Path:
     """Write a state dict as an open_clip `local-dir:` folder, atomically (optionally cast, e.g.
     fp16 for shipping). An existing folder at `out` is replaced."""
+    from safetensors.torch import save_file
+    from tagalign_train.preprocess import NORMALIZATIONS
+
     out.parent.mkdir(parents=True, exist_ok=True)
     tensors = {
         k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
@@ -136,6 +147,8 @@ def save_toy_clip(
 
 def load_toy_clip(weights_dir: Path):
     """The toy CLIP through open_clip's normal loading path: (model, preprocess, tokenizer)."""
+    import open_clip
+
     spec = model_spec(weights_dir)
     model, _, preprocess = open_clip.create_model_and_transforms(spec)
     return model.eval(), preprocess, open_clip.get_tokenizer(spec)
