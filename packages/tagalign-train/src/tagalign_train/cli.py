@@ -142,6 +142,15 @@ def _warning_line(message, category, *_args, **_kwargs) -> None:
 @click.option(
     "--text-cache", default=None, help="Tag-embedding cache dir (default ~/.cache/tagalign-train)."
 )
+@click.option(
+    "--report-to",
+    default="",
+    help="Trackers, comma-separated: tensorboard, wandb, or all (open_clip's flag); each needs "
+    "its extra, e.g. tagalign-train[tensorboard].",
+)
+@click.option(
+    "--wandb-project-name", default="tagalign-train", show_default=True, help="wandb project."
+)
 @click.option("--no-progress", is_flag=True)
 def main(data, no_progress, **options) -> None:
     """Train TagAlign's projector on a frozen CLIP with tags from tags.db."""
