@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-from tagalign_train.errors import TrainError
+from tagalign_train.errors import TrainError, first_line
 
 #: The folder under the run dir that holds TensorBoard's event files (open_clip's name).
 TENSORBOARD_DIR = "tensorboard"
@@ -64,9 +64,8 @@ class WandbTracker:
                 settings=wandb.Settings(console="off", quiet=True),
             )
         except Exception as exc:  # wandb's own errors (no login, no network) have no common base
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise TrainError(
-                f"--report-to wandb: wandb could not start a run ({first[:200]}); run "
+                f"--report-to wandb: wandb could not start a run ({first_line(exc)}); run "
                 "`wandb login`, or set WANDB_MODE=offline to keep the run in --out and "
                 "`wandb sync` it later"
             ) from exc
