@@ -26,6 +26,7 @@ def _metrics(out) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # two runs / wandb's service: ~20 s on a busy 2-core machine
 def test_tensorboard_scalars_equal_metrics_jsonl_and_the_plot_is_drawn(
     world, tiny_weights, tmp_path
 ):
@@ -34,8 +35,12 @@ def test_tensorboard_scalars_equal_metrics_jsonl_and_the_plot_is_drawn(
     out = tmp_path / "run"
     result = _run(world, tiny_weights, out, "--report-to", "tensorboard")
     assert result.exit_code == 0, result.output
+    # a resumed run appends its steps; its name and config are not logged a second time
+    args = ["--report-to", "tensorboard", "--resume", "--steps", str(STEPS + 2)]
+    result = CliRunner().invoke(main, cli_args(world, tiny_weights, out, "--log-every", "1", *args))
+    assert result.exit_code == 0, result.output
     logged = _metrics(out)
-    assert [e["step"] for e in logged] == list(range(1, STEPS + 1))
+    assert [e["step"] for e in logged] == list(range(1, STEPS + 3))
 
     events = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0})
     events.Reload()
@@ -48,6 +53,7 @@ def test_tensorboard_scalars_equal_metrics_jsonl_and_the_plot_is_drawn(
         assert [s.value for s in scalars] == [float(np.float32(e[key])) for e in logged], key
     texts = events.Tags()["tensors"]
     assert {"run_name/text_summary", "config/text_summary"} <= set(texts)
+    assert len(events.Tensors("run_name/text_summary")) == 1
     config = events.Tensors("config/text_summary")
     assert len(config) == 1 and b'"fingerprint"' in config[0].tensor_proto.string_val[0]
 
@@ -67,6 +73,7 @@ def test_a_run_without_trackers_still_draws_the_plot(world, tiny_weights, tmp_pa
         assert png.format == "PNG" and png.size == (900, 340)
 
 
+@pytest.mark.slow  # two runs / wandb's service: ~20 s on a busy 2-core machine
 def test_wandb_offline_leaves_a_run_folder(world, tiny_weights, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
