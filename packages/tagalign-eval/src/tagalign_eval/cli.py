@@ -72,7 +72,8 @@ def user_errors(fn: Callable) -> Callable:
 CHECKPOINT_OPTION = click.option(
     "--checkpoint",
     type=click.Path(),
-    help="tagalign-train run, checkpoint dir or model.safetensors.",
+    help="tagalign-train run, checkpoint dir or model.safetensors; or a shared projector: "
+    "hf-hub:ORG/NAME or local-dir:DIR (tagalign-train push).",
 )
 
 

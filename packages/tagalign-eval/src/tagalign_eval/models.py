@@ -78,10 +78,12 @@ def load_eval_model(
     pretrained: str | None = "openai",
     device: str | torch.device = "cpu",
 ) -> EvalModel:
-    """Exactly one of `checkpoint` (a run dir, checkpoint dir or weights file) and `baseline`."""
+    """Exactly one of `checkpoint` (a run dir, checkpoint dir or weights file, or a shared
+    projector as `hf-hub:ORG/NAME` or `local-dir:PATH`) and `baseline`."""
     from tagalign_train.checkpoint import load_checkpoint
     from tagalign_train.errors import TrainError
     from tagalign_train.model import build_model
+    from tagalign_train.refs import is_reference
 
     if (checkpoint is None) == (baseline is None):
         raise EvalError(
@@ -93,7 +95,7 @@ def load_eval_model(
             model = loaded.model
             info = {
                 "kind": "checkpoint",
-                "path": str(Path(checkpoint).resolve()),
+                "path": checkpoint if is_reference(checkpoint) else str(Path(checkpoint).resolve()),
                 "checkpoint_dir": str(loaded.directory.resolve()),
                 "fingerprint": _fingerprint(loaded.files),
                 "config": loaded.config.to_dict(),

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from tagalign_train import distributed
+from tagalign_train.refs import is_reference
 
 from tagalign_eval import report
 from tagalign_eval.datasets import (
@@ -210,7 +211,7 @@ def _check_request(request: SuiteRequest) -> None:
         if folder:
             check_folder_target(folder, flag)
     checkpoint = request.model.checkpoint
-    if checkpoint is not None and not Path(checkpoint).exists():
+    if checkpoint is not None and not is_reference(checkpoint) and not Path(checkpoint).exists():
         raise EvalError(
             f"--checkpoint {checkpoint} does not exist; pass the --out folder of a "
             "tagalign-train run (or a checkpoint folder or model.safetensors in it)"

@@ -43,10 +43,11 @@ from tagparse.atomic import atomic_path, atomic_write_text
 from torch import nn
 
 from tagalign_train import distributed
-from tagalign_train.errors import TrainError
+from tagalign_train.errors import TrainError, first_line
 from tagalign_train.integrity import MANIFEST, damage, manifest_text
 from tagalign_train.model import TagAlignModel, model_from_config
 from tagalign_train.model_config import FORMAT, FORMAT_VERSION, CheckpointConfig
+from tagalign_train.refs import checkpoint_location
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +226,9 @@ def load_checkpoint(
     warn: Callable[[str], None] = log.warning,
 ) -> Checkpoint:
     """The model a tagalign-train run saved (a run dir's newest intact checkpoint; `warn` hears
-    about each damaged newer one), in eval mode."""
-    ckpt_dir = resolve_checkpoint_dir(path, FOR_EVAL, warn)
+    about each damaged newer one), or one shared as `hf-hub:ORG/NAME` or `local-dir:PATH`
+    (refs.py), in eval mode."""
+    ckpt_dir = resolve_checkpoint_dir(checkpoint_location(path), FOR_EVAL, warn)
     config = read_config(ckpt_dir)
     model = model_from_config(config.model, device=device, source=ckpt_dir)
     weights = read_weights(ckpt_dir, device)
@@ -311,12 +313,12 @@ def read_train_state(ckpt_dir: Path, device: str | torch.device = "cpu") -> dict
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrainError(
             f"{path}: holds objects that are not plain data (tensors, numbers, lists), which "
-            f"could run code when loaded, so it was not loaded ({first[:160]}); a checkpoint "
-            "from tagalign-train before 0.2 looks like this: if you trust where it comes from, "
-            f"convert it once with `tagalign-train convert-checkpoint --trust {ckpt_dir}`"
+            f"could run code when loaded, so it was not loaded ({first_line(exc, 160)}); a "
+            "checkpoint from tagalign-train before 0.2 looks like this: if you trust where it "
+            "comes from, convert it once with "
+            f"`tagalign-train convert-checkpoint --trust {ckpt_dir}`"
         ) from exc
 
 
@@ -337,10 +339,9 @@ def convert_train_state(ckpt_dir: Path) -> Path:
         with torch.serialization.safe_globals(_OLD_STATE_GLOBALS):
             old = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrainError(
             f"{path}: holds objects other than tensors, numbers and numpy arrays, which could "
-            f"run code when loaded; not converted ({first[:160]})"
+            f"run code when loaded; not converted ({first_line(exc, 160)})"
         ) from exc
     except Exception as exc:  # whatever a foreign or damaged file raises
         raise TrainError(f"{path}: not a tagalign-train training state ({exc})") from exc

@@ -28,7 +28,7 @@ from tagalign_train.config import (
     UNLABELED,
     TrainConfig,
 )
-from tagalign_train.errors import TrainError
+from tagalign_train.errors import TrainError, faults_as_train_errors
 
 _NONE = {"default": None, "show_default": "preset"}
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
@@ -142,6 +142,15 @@ def _warning_line(message, category, *_args, **_kwargs) -> None:
 @click.option(
     "--text-cache", default=None, help="Tag-embedding cache dir (default ~/.cache/tagalign-train)."
 )
+@click.option(
+    "--report-to",
+    default="",
+    help="Trackers, comma-separated: tensorboard, wandb, or all (open_clip's flag); each needs "
+    "its extra, e.g. tagalign-train[tensorboard].",
+)
+@click.option(
+    "--wandb-project-name", default="tagalign-train", show_default=True, help="wandb project."
+)
 @click.option("--no-progress", is_flag=True)
 def main(data, no_progress, **options) -> None:
     """Train TagAlign's projector on a frozen CLIP with tags from tags.db."""
@@ -194,8 +203,44 @@ def convert_checkpoint(checkpoint: str, trust: bool) -> None:
     click.echo(f"converted: {done} (train_state.pt now holds plain data only)")
 
 
+@click.command(
+    "push", cls=_OneLineUsageErrors, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.argument("run")
+@click.option("--repo-id", required=True, help="Hugging Face Hub model repo, ORG/NAME.")
+@click.option(
+    "--local-dir",
+    default=None,
+    help="Write the layout into this new folder instead of uploading (loads as local-dir:DIR).",
+)
+@click.option(
+    "--eval-results",
+    default=None,
+    help="tagalign-eval results.json for the model card's table (default: RUN/results.json).",
+)
+@click.option("--private", is_flag=True, help="Create the Hub repo as private.")
+def push(run: str, repo_id: str, local_dir: str | None, eval_results: str | None, private: bool):
+    """Share RUN's newest intact checkpoint (or the checkpoint folder RUN names) as a Hub model
+    repo: model.safetensors, config.json, manifest.json and a model card; never
+    train_state.pt. Load it with --checkpoint hf-hub:ORG/NAME (or local-dir:DIR)."""
+    from tagalign_train.push import shared_files, upload, write_layout
+
+    try:
+        with faults_as_train_errors():
+            files = shared_files(Path(run), repo_id, Path(eval_results) if eval_results else None)
+            if local_dir is not None:
+                done = write_layout(files, Path(local_dir))
+                click.echo(f"wrote {done} (load it with --checkpoint local-dir:{done})")
+                return
+            url = upload(files, repo_id, private)
+    except TrainError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"pushed {url} (load it with --checkpoint hf-hub:{repo_id})")
+
+
 #: Maintenance subcommands beside the training command (see _OneLineUsageErrors.main).
-SUBCOMMANDS: dict[str, click.Command] = {"convert-checkpoint": convert_checkpoint}
+SUBCOMMANDS: dict[str, click.Command] = {"convert-checkpoint": convert_checkpoint, "push": push}
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ choice (dense.py, projector.py, losses.py, text.py, data.py) import its names fr
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -59,6 +60,32 @@ ENSEMBLE_TEMPLATES = (
     "a photo of the small {}.",
 )
 TEMPLATE_SETS = {"single": DEFAULT_TEMPLATES, "ensemble": ENSEMBLE_TEMPLATES}
+
+#: `--report-to` trackers (open_clip's names; "all" is every one) -> the module each needs, which
+#: the tagalign-train extra of the same name installs.
+REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
+
+def parse_report_to(value: str) -> tuple[str, ...]:
+    """`--report-to tensorboard,wandb` as tracker names, as open_clip reads it: comma-separated,
+    "all" for every tracker, empty for none. TrainError names an unknown tracker, and a known
+    one whose package is not installed with the extra that installs it."""
+    names: list[str] = []
+    for name in (part.strip() for part in value.split(",")):
+        chosen = list(REPORTERS) if name == "all" else [name] if name else []
+        if name and name != "all" and name not in REPORTERS:
+            raise TrainError(
+                f"--report-to {value}: unknown tracker {name!r}; choose from "
+                f"{', '.join(REPORTERS)} or all (comma-separated)"
+            )
+        names += [n for n in chosen if n not in names]
+    for name in names:
+        if importlib.util.find_spec(REPORTERS[name]) is None:
+            raise TrainError(
+                f"--report-to {name}: the {name} package is not installed; install it with "
+                f"`pip install 'tagalign-train[{name}]'` or leave {name} out of --report-to"
+            )
+    return tuple(names)
 
 
 @dataclass(frozen=True)
@@ -158,6 +185,8 @@ class TrainConfig:
     text_cache: str | None = None
     weight_decay: float = 0.05
     grad_clip: float = 5.0
+    report_to: str = ""
+    wandb_project_name: str = "tagalign-train"
     progress: bool = True
 
     def resolved(self) -> TrainConfig:
@@ -183,7 +212,13 @@ class TrainConfig:
                 )
         if resolved.tag_weight == 0 and resolved.itc_weight == 0:
             raise TrainError("--tag-weight and --itc-weight are both 0: nothing would train")
+        parse_report_to(resolved.report_to)
         return resolved
+
+    @property
+    def reporters(self) -> tuple[str, ...]:
+        """The trackers `report_to` names (see parse_report_to)."""
+        return parse_report_to(self.report_to)
 
     @property
     def kinds(self) -> list[str]:

@@ -24,3 +24,10 @@ def faults_as_train_errors() -> Iterator[None]:
         if error is None:
             raise
         raise TrainError(str(error)) from exc
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of a third-party exception's message (its type's name if it has none),
+    cut to `limit` characters: enough to say what failed inside one `error:` line."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

@@ -1,4 +1,5 @@
-"""Training metrics: one JSON line per logged step (always) plus TensorBoard when installed.
+"""Training metrics: one JSON line per logged step (always), the same entries to the trackers
+`--report-to` chose (tracking.py), and `metrics.png` drawn from them when the run ends.
 
 Only the main rank writes; on the other ranks a MetricsLog accepts and drops everything, so the
 loop calls it unconditionally.
@@ -7,38 +8,37 @@ loop calls it unconditionally.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
+from tagalign_train.plot import PLOT, plot_metrics
+from tagalign_train.tracking import Tracker
+
 
 class MetricsLog:
-    """`out/metrics.jsonl` (+ `out/tb/` for TensorBoard); a context manager that closes both."""
+    """`out/metrics.jsonl` + the trackers; a context manager that closes the trackers and draws
+    `out/metrics.png` however the run ends (finished, or stopped by an error)."""
 
-    def __init__(self, out: Path, enabled: bool):
+    def __init__(self, out: Path, enabled: bool, trackers: Sequence[Tracker] = ()):
         self.enabled = enabled
-        self.tb = None
-        if not enabled:
-            return
+        self.out = out
         self.path = out / "metrics.jsonl"
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(out / "tb"))
-        except ImportError:
-            self.tb = None
+        self.trackers = list(trackers) if enabled else []
 
     def write(self, step: int, values: dict) -> None:
         if not self.enabled:
             return
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": step, **values}) + "\n")
-        if self.tb is not None:
-            for k, v in values.items():
-                self.tb.add_scalar(k, v, step)
+        for tracker in self.trackers:
+            tracker.log(step, values)
 
     def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+        for tracker in self.trackers:
+            tracker.close()
+        if self.enabled:
+            plot_metrics(self.path, self.out / PLOT)
 
     def __enter__(self) -> Self:
         return self

@@ -20,6 +20,7 @@ from tagalign_train.distributed import Dist
 from tagalign_train.errors import TrainError, faults_as_train_errors
 from tagalign_train.metrics import MetricsLog
 from tagalign_train.run import Run, setup_run
+from tagalign_train.tracking import Tracker, open_trackers
 
 
 @dataclass
@@ -68,7 +69,7 @@ def train_loop(run: Run) -> RunResult:
     sums: dict[str, float] = {}
     state.model.train()
     try:
-        with MetricsLog(run.out, env.main) as metrics:
+        with MetricsLog(run.out, env.main, _trackers(run)) as metrics:
             for micro, batch in enumerate(run.loader):
                 sync = (micro + 1) % cfg.accum == 0
                 terms = forward_backward(run, batch, sync, last_ckpt)
@@ -99,6 +100,20 @@ def train_loop(run: Run) -> RunResult:
     finally:
         bar.close()
     return RunResult(run.out, state.step, last_ckpt, state.history, run.join)
+
+
+def _trackers(run: Run) -> list[Tracker]:
+    """The `--report-to` trackers, on the main rank only; a resumed run does not log its name
+    and config again."""
+    if not run.env.main:
+        return []
+    return open_trackers(
+        run.cfg.reporters,
+        run.out,
+        run.config.to_dict(),
+        fresh=run.state.step == 0,
+        wandb_project=run.cfg.wandb_project_name,
+    )
 
 
 def forward_backward(run: Run, batch: dict, sync: bool, last_ckpt: Path | None) -> dict:
