@@ -366,7 +366,7 @@ def step_data_path(out: Path, dry_run: bool) -> dict:
     from torch.utils.data import DataLoader
 
     device = device_for(dry_run)
-    n, size, batch = (32, (96, 72), 8) if dry_run else (2048, (500, 375), 256)
+    n, size, batch = (32, (96, 72), 8) if dry_run else (1024, (500, 375), 256)
     crop = 32 if dry_run else 224
     worker_counts = (0, 1) if dry_run else (4, 8, max(1, len(os.sched_getaffinity(0)) - 1))
     shards, db = data_world(out / "data", n, size)
