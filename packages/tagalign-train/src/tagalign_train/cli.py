@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from tagalign_train.config import (
+    DECODE_ON,
     DENSE_METHODS,
     KIND_FLAGS,
     NUMERIC_BOUNDS,
@@ -126,6 +127,12 @@ def _warning_line(message, category, *_args, **_kwargs) -> None:
 @_choice("--tag-softmax", TAG_SOFTMAX, help="One softmax over all tags (paper) or one per kind.")
 @_choice("--templates", TEMPLATE_SETS)
 @_number("--workers", int, default=2, show_default=True)
+@_choice(
+    "--decode-on",
+    DECODE_ON,
+    help="gpu: decode JPEGs and crop on the GPU, without RandAugment/RandomErasing "
+    "(falls back to cpu without CUDA).",
+)
 @_number("--seed", int, default=0, show_default=True)
 @click.option(
     "--resume", is_flag=True, help="Continue exactly from the latest checkpoint in --out."

@@ -45,6 +45,8 @@ PROJECTORS = ("conv", "transformer", "identity")
 TAG_LOSSES = ("softmax", "bce", "asymmetric", "balanced")
 TAG_SOFTMAX = ("joint", "per-kind")
 UNLABELED = ("skip", "keep")
+#: Where images are decoded and cropped: the data workers (paper recipe) or the GPU (gpu_decode.py).
+DECODE_ON = ("cpu", "gpu")
 #: `--tag-kinds` -> the tags.db kinds it trains on, in this order.
 KIND_FLAGS = {"objects": ["object"], "attributes": ["attribute"], "both": ["object", "attribute"]}
 
@@ -175,6 +177,7 @@ class TrainConfig:
     tag_softmax: str = "joint"
     templates: str = "single"
     workers: int = 2
+    decode_on: str = "cpu"
     seed: int = 0
     resume: bool = False
     accum: int = 1
@@ -200,6 +203,8 @@ class TrainConfig:
             )
         if self.tag_softmax not in TAG_SOFTMAX:
             raise TrainError("--tag-softmax must be joint or per-kind")
+        if self.decode_on not in DECODE_ON:
+            raise TrainError(f"--decode-on must be one of {', '.join(DECODE_ON)}")
         if self.templates not in TEMPLATE_SETS:
             raise TrainError(f"--templates must be one of {', '.join(TEMPLATE_SETS)}")
         resolved = replace(self, **preset)

@@ -322,6 +322,24 @@ class TagAlignDataset(Dataset):
         )
 
 
+class EncodedTagAlignDataset(TagAlignDataset):
+    """`--decode-on gpu`: the same items, the image as its bytes and drawn geometry
+    (`gpu_decode.GeometryDraw` is the transform); the GPU decodes it in the training process.
+
+    Pillow still reads each header here, so a file that is no image falls back to the next
+    sample exactly as on the CPU path; an image in another format is decoded here."""
+
+    def load_image(self, i: int) -> tuple[str, bytes, Image.Image]:
+        from tagalign_train.gpu_decode import passes_as_jpeg
+
+        ix = self.index
+        data = self._read(int(ix.file_id[i]), int(ix.img_offset[i]), int(ix.img_size[i]))
+        img = Image.open(io.BytesIO(data))
+        if not passes_as_jpeg(img):
+            img.load()
+        return ix.keys[i], data, img
+
+
 class BatchCollate:
     """Stacks a batch and builds multi-hot targets.
 
@@ -350,8 +368,9 @@ class BatchCollate:
 
     def __call__(self, batch):
         images, texts, rows, fallbacks, _seeds = zip(*batch)
+        encoded = not isinstance(images[0], torch.Tensor)  # gpu_decode.EncodedImage items
         out = {
-            "images": torch.stack(images),
+            ("encoded" if encoded else "images"): list(images) if encoded else torch.stack(images),
             "targets": self.targets(list(rows)),
             "skipped": int(sum(fallbacks)),
         }

@@ -28,6 +28,7 @@ from tagalign_train.checkpoint import TrainState
 from tagalign_train.config import RESUME_MUST_MATCH, TEMPLATE_SETS, TrainConfig
 from tagalign_train.data import (
     BatchCollate,
+    EncodedTagAlignDataset,
     JoinStats,
     SampleIndex,
     StepBatches,
@@ -39,6 +40,12 @@ from tagalign_train.data import (
 from tagalign_train.distributed import Dist
 from tagalign_train.errors import TrainError
 from tagalign_train.features import FeatureCacheSpec, build_feature_cache
+from tagalign_train.gpu_decode import (
+    DeviceDecodedBatches,
+    DeviceDecoder,
+    GeometryDraw,
+    resolve_decode_on,
+)
 from tagalign_train.losses import TagAlignLoss, TagLoss
 from tagalign_train.model import TagAlignModel, build_model, model_from_config
 from tagalign_train.model_config import CheckpointConfig, VocabInfo
@@ -79,7 +86,7 @@ class Run:
     out: Path
     state: TrainState
     forward: nn.Module  # the TrainStep, DDP-wrapped when world > 1
-    loader: DataLoader
+    loader: DataLoader | DeviceDecodedBatches
     precision: Precision
     config: CheckpointConfig  # what each checkpoint's config.json records (its step aside)
     join: dict
@@ -118,15 +125,14 @@ def setup_run(cfg: TrainConfig) -> Run:
         if env.main:
             log.info("resuming %s at step %d", resume_dir, state.step)
 
+    decode_on = resolve_decode_on(cfg.decode_on, env.device, bool(cfg.cache_features))
     if cfg.cache_features:
         spec = FeatureCacheSpec(
             Path(cfg.cache_features), index, use, label_rows, cfg.batch_size, cfg.workers
         )
         dataset = build_feature_cache(model, spec, env, cfg.progress and env.main).dataset()
     else:
-        dataset = TagAlignDataset(
-            index, use, label_rows, train_transform(pre.image_size, pre.mean, pre.std)
-        )
+        dataset = _image_dataset(index, use, label_rows, pre, decode_on)
     out.mkdir(parents=True, exist_ok=True)  # only now: a refused command leaves no folder
     config = CheckpointConfig(
         model=model.config,
@@ -136,18 +142,33 @@ def setup_run(cfg: TrainConfig) -> Run:
         global_batch=global_batch,
         effective_lr=lr,
     )
+    loader = _loader(cfg, env, dataset, collate, state.step)
+    if isinstance(dataset, EncodedTagAlignDataset):
+        decoder = DeviceDecoder((pre.image_size, pre.image_size), pre.mean, pre.std, env.device)
+        loader = DeviceDecodedBatches(loader, decoder)
     return Run(
         cfg,
         env,
         out,
         state,
         _distributed(step_module, env),
-        _loader(cfg, env, dataset, collate, state.step),
+        loader,
         precision,
         config,
         asdict(join),
         resume_dir,
     )
+
+
+def _image_dataset(
+    index: SampleIndex, use: np.ndarray, label_rows: np.ndarray, pre, decode_on: str
+) -> TagAlignDataset:
+    """Images decoded and augmented in the workers, or (`decode_on` gpu) read as bytes there
+    with their crop drawn, and decoded on the GPU (gpu_decode.py)."""
+    transform = train_transform(pre.image_size, pre.mean, pre.std)
+    if decode_on == "gpu":
+        return EncodedTagAlignDataset(index, use, label_rows, GeometryDraw(transform))
+    return TagAlignDataset(index, use, label_rows, transform)
 
 
 def read_labels(path: str) -> TagLabels:
