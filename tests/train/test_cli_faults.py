@@ -149,7 +149,7 @@ def test_labels_without_a_vocabulary(world, tiny_weights, tmp_path):
 
     db = TagsDB.open(tmp_path / "novocab.db", create=True)
     db.add_samples([("k", "a cat")])
-    db.engine.dispose()
+    db.close()
     before = db_snapshot(tmp_path / "novocab.db")
     args = train_args(world, tiny_weights, tmp_path / "run")
     args[args.index("--labels") + 1] = str(tmp_path / "novocab.db")

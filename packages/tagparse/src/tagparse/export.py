@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-from sqlalchemy import Connection
 from tqdm import tqdm
 
 from tagparse.atomic import atomic_path
-from tagparse.db import TagsDB, caption_hash
+from tagparse.db import Store, TagsDB, VocabMeta, caption_hash
 from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError
 from tagparse.inputs import InputOptions, InputStream
@@ -229,12 +228,7 @@ def import_tagalign(
                 bar.close()
                 db.write_vocab(  # the labels were written batch by batch
                     {"object": [(t, int(c)) for t, c in zip(tags, counts)]},
-                    {
-                        "vocab_fingerprint": summary.vocab_fingerprint,
-                        "vocab_parser": spec.fingerprint,
-                        "vocab_min_count": "0",
-                        "vocab_built_at": str(time.time()),
-                    },
+                    VocabMeta(summary.vocab_fingerprint, spec.fingerprint, 0, time.time()),
                     conn=conn,
                 )
         finally:
@@ -268,7 +262,7 @@ class _ImportBatcher:
     """Writes batches of imported entries inside the import's one transaction."""
 
     db: TagsDB
-    conn: Connection
+    conn: Store
     parser_id: int
     tags: list[str]
     caption_of: dict[str, str]

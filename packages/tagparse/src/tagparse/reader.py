@@ -80,13 +80,12 @@ def _csr(blobs: list[bytes]) -> CSR:
 def load_labels(path: str | Path) -> TagLabels:
     """Load vocabulary and labels; fails with a one-line message if `tagparse vocab` was not run."""
     db = TagsDB.open(path, read_only=True)
-    fp = db.get_meta("vocab_fingerprint")
-    if not fp:
-        raise TagparseError(
-            f"{db.path}: no vocabulary yet; run `tagparse vocab --db {db.path}` first"
-        )
-    built_at = float(db.get_meta("vocab_built_at") or 0)
     try:
+        built = db.vocab_meta()
+        if built is None:
+            raise TagparseError(
+                f"{db.path}: no vocabulary yet; run `tagparse vocab --db {db.path}` first"
+            )
         with db.reader() as r:
             vocab: dict[str, list[str]] = {k: [] for k in KINDS}
             counts: dict[str, list[int]] = {k: [] for k in KINDS}
@@ -94,7 +93,7 @@ def load_labels(path: str | Path) -> TagLabels:
                 vocab[kind].append(tag)
                 counts[kind].append(count)
             rows = r.keyed_label_rows()
-            late = r.verdicts_since(built_at)
+            late = r.verdicts_since(built.built_at)
     finally:
         db.close()
     keys = np.empty(len(rows), dtype=object)
@@ -105,7 +104,7 @@ def load_labels(path: str | Path) -> TagLabels:
         labels = _apply_late_verdicts(labels, sample_ids, vocab, late)
     return TagLabels(
         Path(path),
-        fp,
+        built.fingerprint,
         vocab,
         {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()},
         keys,

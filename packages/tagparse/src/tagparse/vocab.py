@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from tagparse.db import TagsDB
+from tagparse.db import TagsDB, VocabMeta
 from tagparse.db.schema import KINDS
 from tagparse.errors import TagparseError
 
@@ -128,12 +128,7 @@ def build_vocab(
     }
     db.write_vocab(
         {k: list(zip(vocab[k], counts[k])) for k in KINDS},
-        {
-            "vocab_fingerprint": fp,
-            "vocab_parser": p.fingerprint,
-            "vocab_min_count": str(min_count),
-            "vocab_built_at": str(time.time()),
-        },
+        VocabMeta(fp, p.fingerprint, min_count, time.time()),
         labels=zip(sample_ids, blobs["object"], blobs["attribute"]),
     )
     return VocabSummary(
