@@ -8,8 +8,8 @@ PRAGMAs (switching the journal mode is a write; WAL is stored in the file, so re
 anyway). On read-only media a WAL file cannot get its `-shm` index, so there the URI adds
 `immutable=1`. Connections are in autocommit mode and transactions are explicit: `BEGIN
 IMMEDIATE` for writes (a deferred transaction that reads first cannot wait for another writer's
-lock: SQLite answers `database is locked` at once), plain `BEGIN` for reads; the sqlite3 module
-would otherwise also commit a migration's DDL piecemeal.
+lock: SQLite answers `database is locked` at once); reads are single statements in autocommit
+mode. The sqlite3 module would otherwise also commit a migration's DDL piecemeal.
 
 Writers take their turn through `WriterLock` (`writerlock.py`) before `BEGIN IMMEDIATE`: SQLite's
 own busy handler sleeps and polls, so a writer that commits every few milliseconds can keep
@@ -130,10 +130,11 @@ class Store:
         return self.con.executemany(sql, rows)
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Store]:
-        """All statements inside commit together or not at all (ROLLBACK on any error).
+    def transaction(self) -> Iterator[Store]:
+        """A write transaction: all statements inside commit together or none (ROLLBACK on any
+        error). Reads outside one run in autocommit, each statement on its own snapshot.
 
-        A write transaction first waits its turn for the writer lock (bounded by the busy
+        It first waits its turn for the writer lock (bounded by the busy
         timeout, measured from the first try), then takes SQLite's lock up front with `BEGIN
         IMMEDIATE`; both are released at COMMIT, so callers keep the work between commits
         (parsing a batch) outside. A transaction opened inside another joins it.
@@ -145,23 +146,19 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        with self._lock.held() if write else _nothing():
-            self.con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        con = self.con  # opened first: a file SQLite cannot write fails as it always did
+        with self._lock.held():
+            con.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
                 yield self
-                self.con.execute("COMMIT")
+                con.execute("COMMIT")
             except BaseException:
-                if self.con.in_transaction:  # SQLite may have rolled back already (disk full)
-                    self.con.execute("ROLLBACK")
+                if con.in_transaction:  # SQLite may have rolled back already (disk full)
+                    con.execute("ROLLBACK")
                 raise
             finally:
                 self._depth = 0
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def chunks(seq: Sequence[T], n: int = CHUNK) -> Iterator[Sequence[T]]:

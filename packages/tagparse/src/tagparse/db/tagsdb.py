@@ -71,6 +71,7 @@ _PARSE_STATES = SqlIn(
 _HAS_VOCAB = Sql(lambda: select(1).where(meta.c.key == f"{PREFIX}fingerprint"))
 _CLEAR_LABELS = Sql(lambda: delete(labels))
 _CLEAR_VOCAB = Sql(lambda: delete(vocab))
+_VOCAB_META = Sql(lambda: select(meta.c.key, meta.c.value).where(meta.c.key.like(f"{PREFIX}%")))
 _CLEAR_VOCAB_META = Sql(lambda: delete(meta).where(meta.c.key.like(f"{PREFIX}%")))
 _ADD_VOCAB = Sql(lambda: insert(vocab).values(values_of(("kind", "idx", "tag", "count"))))
 _PUT_LABELS = Sql(
@@ -164,9 +165,7 @@ class TagsDB:
 
     def vocab_meta(self) -> VocabMeta | None:
         """How the stored vocabulary was built; None when `tagparse vocab` has not run."""
-        keys = ("fingerprint", "parser", "min_count", "built_at")
-        stored = {k: v for k in (f"{PREFIX}{f}" for f in keys) if (v := self.get_meta(k))}
-        return VocabMeta.from_meta(stored, self.path)
+        return VocabMeta.from_meta(dict(self.store.execute(_VOCAB_META.text)), self.path)
 
     # -- samples -------------------------------------------------------------------------------
     def add_samples(
