@@ -143,7 +143,10 @@ def main() -> None:
     ap.add_argument(
         "--score-n", type=int, default=200, help="FACTUAL test captions to score (0: skip)"
     )
-    ap.add_argument("--threads", type=int, default=2, help="llama.cpp --n_threads")
+    ap.add_argument("--threads", type=int, default=2, help="llama.cpp server CPU threads")
+    ap.add_argument(
+        "--parallel", type=int, default=1, help="llama.cpp server slots (continuous batching)"
+    )
     args = ap.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-llm-"))
@@ -153,7 +156,11 @@ def main() -> None:
     Normalizer().objects(["cats"])
 
     port = free_port()
-    cmd = llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port, threads=args.threads)
+    gguf = llamacpp.smollm2_gguf()
+    n_ctx = 2048 * args.parallel  # each slot keeps the 2048 tokens of one
+    cmd = llamacpp.llama_cpp_command(
+        gguf, port, n_ctx=n_ctx, threads=args.threads, parallel=args.parallel
+    )
     with ManagedServer(cmd, port, name="llama.cpp server", startup_timeout=300) as server:
         url = server.base_url
         print(f"server: {' '.join(cmd[1:])}")

@@ -9,6 +9,7 @@ no backend run `.venv/bin/tagparse` itself through `cli_checks.run_cli`.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -56,6 +57,25 @@ def make_tagsdb(path: Path, n: int = 20) -> Path:
     finally:
         db.close()
     return path
+
+
+def start_wordsplit_writers(
+    db: Path, inputs: list[Path], *flags: object, delay: float = 0.0
+) -> list[subprocess.Popen]:
+    """One `tagparse run --backend wordsplit` per input CSV, all writing `db`, started at once
+    (text stdout/stderr piped): concurrent writers on one tags.db."""
+    return [
+        subprocess.Popen(
+            wordsplit_cli(
+                "run", "--backend", "wordsplit", "--input", csv, "--db", db, "--no-progress",
+                *flags, delay=delay,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for csv in inputs
+    ]  # fmt: skip
 
 
 def wordsplit_cli(*args: object, delay: float = 0.0) -> list[str]:

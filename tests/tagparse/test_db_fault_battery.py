@@ -23,7 +23,7 @@ from tagparse.cli import main
 from tagparse.db import Reader, TagsDB
 from tagparse.db.connection import connect
 from tagparse.reader import load_labels
-from tagsdb_factory import make_tagsdb, wordsplit_cli, write_captions
+from tagsdb_factory import make_tagsdb, start_wordsplit_writers, wordsplit_cli, write_captions
 from wordsplit_backend import wordsplit  # noqa: F401 (fixture)
 
 TAGPARSE = cli_path("tagparse")
@@ -218,19 +218,7 @@ def test_unfinished_wal_on_read_only_media_is_refused(ro_setup, tmp_path):
 def test_two_concurrent_runs_on_one_tags_db_both_complete(tmp_path):
     db = tmp_path / "tags.db"
     inputs = [write_captions(tmp_path / f"c{i}.csv", 150, start=1000 * i) for i in range(2)]
-    procs = [
-        subprocess.Popen(
-            wordsplit_cli(
-                "run", "--backend", "wordsplit", "--input", csv, "--db", db,
-                "--batch-size", "5", "--no-progress",
-                delay=0.01,
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for csv in inputs
-    ]  # fmt: skip
+    procs = start_wordsplit_writers(db, inputs, "--batch-size", "5", delay=0.01)
     results = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, results):
         assert p.returncode == 0, err

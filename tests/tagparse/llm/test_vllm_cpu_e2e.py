@@ -6,7 +6,9 @@ twice (60-200 s each on 2 cores):
 
 1. a run killed by SIGKILL mid-run (after its first batch is stored) leaves no vLLM process
    alive. Its requests time out on purpose (`--timeout 0.3`, a real fault the real engine
-   produces: a CPU engine needs longer for one caption), so it also leaves failed parses behind;
+   produces: a CPU engine needs longer for one caption), so it also leaves failed parses behind.
+   One request at a time (`--concurrency 1`): with the whole window in flight every caption
+   would time out within the same second, before the kill could land mid-run;
 2. `--retry-failed` re-asks exactly those, parses the rest, and every parse is schema-valid;
 3. a re-run is fully cached and never starts vLLM (its Python is pointed at nothing).
 
@@ -93,7 +95,11 @@ def test_tagparse_run_backend_vllm_kill_retry_cache(vllm_cpu, tmp_path):
 
     # 1. killed mid-run: every process of the engine goes with tagparse
     killed = subprocess.Popen(
-        tagparse_run(model, db, "--batch-size", "1", "--timeout", "0.3", "--max-retries", "0"),
+        tagparse_run(
+            model,
+            db,
+            *("--batch-size", "1", "--concurrency", "1", "--timeout", "0.3", "--max-retries", "0"),
+        ),
         env=engine_env(vllm_python),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -110,7 +116,7 @@ def test_tagparse_run_backend_vllm_kill_retry_cache(vllm_cpu, tmp_path):
         time.sleep(0.2)
     assert not [cmdline(p) for p in tree if alive(p)]
     rows = parse_rows(db)
-    assert 0 < len(rows) < n_captions  # whole batches only, and it was stopped mid-run
+    assert 0 < len(rows) < n_captions  # whole chunks only, and it was stopped mid-run
     failed = [r for r in rows if r[0] == "error"]
     assert all("no answer within --timeout" in r[3] for r in failed)
     ok_before = len(rows) - len(failed)

@@ -237,22 +237,14 @@ def load_checkpoint(
 def rng_state() -> dict[str, Any]:
     """Every generator a training step draws from (torch, CUDA, numpy, Python), as plain data
     (tensors, numbers, lists) that `torch.load(weights_only=True)` reads back."""
-    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    py_version, py_state, py_gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {
-            "kind": str(np_kind),
-            "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
-            "pos": int(np_pos),
-            "has_gauss": int(np_has_gauss),
-            "cached_gaussian": float(np_gauss),
-        },
-        "python": {"version": int(py_version), "state": list(py_state), "gauss_next": py_gauss},
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+    return _plain_rng(state)
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -276,8 +268,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _plain_rng(state: dict[str, Any]) -> dict[str, Any]:
-    """An old checkpoint's RNG state (numpy's and Python's as the tuples their get_state
-    returns) in today's plain form; today's form passes through."""
+    """numpy's and Python's RNG states as plain data, from the tuples their get_state returns
+    (a live generator's, or an old checkpoint's); the plain form passes through."""
     numpy_state, python_state = state["numpy"], state["python"]
     plain = dict(state)
     if not isinstance(numpy_state, dict):
@@ -298,6 +290,14 @@ def _plain_rng(state: dict[str, Any]) -> dict[str, Any]:
         }
     return plain
 
+
+#: What rebuilds the ndarray of numpy's RNG state in an old train_state.pt, and nothing else.
+_OLD_STATE_GLOBALS = [np.ndarray, np.dtype, np.dtype(np.uint32).__class__]
+_OLD_STATE_GLOBALS.append(
+    np._core.multiarray._reconstruct
+    if hasattr(np, "_core")
+    else np.core.multiarray._reconstruct  # numpy < 2
+)
 
 #: The keys of train_state.pt; a conversion keeps these and drops anything else.
 _STATE_KEYS = ("optimizer", "scaler", "rng", "step", "micro_step", "history")
@@ -324,16 +324,25 @@ def convert_train_state(ckpt_dir: Path) -> Path:
     """Rewrite a trusted checkpoint's train_state.pt as plain data (what `read_train_state`
     loads) and its manifest; returns the checkpoint folder.
 
-    This is the one place that unpickles a train_state.pt (a full pickle load): the caller
-    must have the user's word that the file is trusted (`--trust`), because unpickling runs
-    whatever the file names. Only the keys an exact resume needs are kept, and the result is
-    read back with `weights_only=True` before anything is replaced.
+    An old file differs from today's only by numpy's RNG state, a pickled ndarray; it is read
+    with `weights_only=True` widened by exactly the numpy globals that rebuild an array
+    (`_OLD_STATE_GLOBALS`), so even a converted file never runs code: a planted object is still
+    refused. The caller asks for `--trust` all the same, as the user's word that the training
+    state is theirs. Only the keys an exact resume needs are kept, and the result is read back
+    with plain `weights_only=True` before anything is replaced.
     """
     ckpt_dir = resolve_checkpoint_dir(ckpt_dir, FOR_RESUME)
     path = ckpt_dir / TRAIN_STATE
     try:
-        old = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # whatever a foreign or damaged pickle raises
+        with torch.serialization.safe_globals(_OLD_STATE_GLOBALS):
+            old = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainError(
+            f"{path}: holds objects other than tensors, numbers and numpy arrays, which could "
+            f"run code when loaded; not converted ({first[:160]})"
+        ) from exc
+    except Exception as exc:  # whatever a foreign or damaged file raises
         raise TrainError(f"{path}: not a tagalign-train training state ({exc})") from exc
     if not isinstance(old, dict) or "optimizer" not in old or "rng" not in old:
         raise TrainError(f"{path}: not a tagalign-train training state (no optimizer/rng)")

@@ -175,12 +175,12 @@ def convert_checkpoint(checkpoint: str, trust: bool) -> None:
     """Rewrite an old checkpoint's train_state.pt as plain data, so `--resume` can read it
     safely. CHECKPOINT is a run dir (its newest checkpoint) or a checkpoints/step-N folder.
 
-    The old file is a pickle: reading it runs whatever it names, so only convert checkpoints
-    you made yourself or whose source you trust."""
+    Only numpy's arrays are admitted besides plain data (a planted object is still refused);
+    convert checkpoints you made yourself or whose source you trust."""
     if not trust:
         click.echo(
-            f"error: {checkpoint}: converting reads the old train_state.pt as a pickle, which "
-            "runs any code it holds; pass --trust if you made this checkpoint or trust its source",
+            f"error: {checkpoint}: converting rewrites the checkpoint's train_state.pt in place; "
+            "pass --trust if you made this checkpoint or trust its source",
             err=True,
         )
         sys.exit(2)

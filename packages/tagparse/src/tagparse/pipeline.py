@@ -1,36 +1,37 @@
-"""`tagparse run`: stream captions, parse the ones not cached yet, store each batch atomically.
+"""`tagparse run`: stream captions, parse the ones not cached yet, commit the answers in chunks.
 
-A batch's samples and parses are written in one SQLite transaction, in input order, so a run
-killed at any moment (even SIGKILL) leaves whole batches only: re-running skips what is stored and
-adds what is missing, never a duplicate. Captions are deduplicated by content hash within a batch,
-across in-flight batches and (through the database) across the whole run.
+Captions to parse go to the backend one by one through a bounded window (`tagparse.stream`),
+refilled as each answer comes in: no caption waits for a slow one. The single writer commits the
+answers in chunks (`chunk_size` of them, or whatever came in within `commit_seconds`) while the
+window's requests stay in flight. A parse and every new sample row that refers to it are written
+in the same SQLite transaction, so a run killed at any moment (even SIGKILL) leaves only samples
+with their parses and loses at most the uncommitted chunk: re-running skips what is stored and
+adds what is missing, never a duplicate. Captions are deduplicated by content hash within a read
+chunk, across those in flight and (through the database) across the whole run.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from tqdm import tqdm
 
-from tagparse.backends import backend_factory, backend_spec, build_backend
-from tagparse.backends.base import Backend
 from tagparse.db import TagsDB, caption_hash
 from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError
 from tagparse.inputs import InputOptions, InputStream, Record
-from tagparse.parentdeath import die_with_parent
-from tagparse.parsing import ParseResult, ParserSpec
+from tagparse.lazyparser import LazyParser
+from tagparse.parsing import ParseResult
+from tagparse.stream import ParseStream
 
 EMPTY_CAPTION_ERROR = "empty caption"
+# A chunk smaller than --chunk-size is committed once its oldest answer is this old: a slow
+# backend still commits often, so a kill loses little.
+COMMIT_SECONDS = 5.0
 
 
 @dataclass
@@ -101,13 +102,18 @@ def run_parse(
     progress: bool = True,
     input_options: InputOptions | dict | None = None,
     on_warning: Callable[[str], None] | None = None,
+    commit_seconds: float = COMMIT_SECONDS,
 ) -> RunSummary:
-    """Parse every caption of `inputs` not cached in `db_path` with `backend`; see module doc."""
+    """Parse every caption of `inputs` not cached in `db_path` with `backend`; see module doc.
+
+    `batch_size` is the commit chunk (`--chunk-size`, formerly `--batch-size`) and the size of
+    the `parse_batch` calls of backends that do not stream; it does not limit what is in flight.
+    """
     _check_args(batch_size, workers, limit, shard)
     if isinstance(input_options, dict):
         input_options = InputOptions(**input_options)
     stream = InputStream(inputs, input_options, on_warning)
-    parser = _LazyParser(backend, _backend_options(options, batch_size), workers)
+    parser = LazyParser(backend, _backend_options(options, batch_size), workers)
     with removed_if_left_empty(db_path):  # a run that fails before its first batch leaves none
         try:
             db = TagsDB.open(db_path, create=True)
@@ -122,9 +128,10 @@ def run_parse(
                 retry_failed,
                 progress,
                 limit,
-                max_in_flight=2 * workers if workers > 1 else 1,
+                chunk_size=batch_size,
+                commit_seconds=commit_seconds,
             )
-            run.execute(_select(stream, shard, limit), batch_size)
+            run.execute(_select(stream, shard, limit))
         finally:
             parser.close()
             db.close()
@@ -136,7 +143,7 @@ def run_parse(
 
 def _check_args(batch_size: int, workers: int, limit: int | None, shard: tuple[int, int]) -> None:
     if batch_size < 1:
-        raise TagparseError(f"--batch-size must be at least 1 (got {batch_size})")
+        raise TagparseError(f"--chunk-size/--batch-size must be at least 1 (got {batch_size})")
     if workers < 1:
         raise TagparseError(f"--workers must be at least 1 (got {workers})")
     if limit is not None and limit < 0:
@@ -172,170 +179,146 @@ def _select(
         yield rec
 
 
-# -- the backend, built on first use ------------------------------------------------------------
-
-_worker_backend: Backend | None = None
-_worker_error: BaseException | None = None
-
-
-def _init_worker(name: str, create: Callable[..., Backend], options: dict, parent_pid: int) -> None:
-    global _worker_backend, _worker_error
-    die_with_parent(parent_pid)  # a SIGKILLed run must not leave workers holding models
-    try:
-        _worker_backend = build_backend(name, create, options)
-    except BaseException as e:  # noqa: BLE001 -- re-raised in the parent by the first task
-        _worker_error = e
-
-
-def _worker_call(method: str, captions: Sequence[str] = ()):
-    if _worker_error is not None:
-        raise _worker_error
-    return _worker_backend.spec if method == "spec" else _worker_backend.parse_batch(captions)
-
-
-class _LazyParser:
-    """The backend, built only when a caption needs parsing: in process, or once per worker."""
-
-    def __init__(self, name: str, options: dict, workers: int):
-        self.name, self.options, self.workers = name, options, workers
-        self.create = backend_factory(name)  # unknown backends and missing extras fail here
-        self._local: Backend | None = None
-        self._pool: ProcessPoolExecutor | None = None
-
-    def spec(self) -> ParserSpec:
-        spec = backend_spec(self.name, **self.options)
-        if spec is not None:
-            return spec
-        if self.workers == 1:
-            return self._backend().spec
-        return self._executor().submit(_worker_call, "spec").result()
-
-    def submit(self, captions: list[str]) -> Future:
-        if self.workers > 1:
-            return self._executor().submit(_worker_call, "parse", captions)
-        done: Future = Future()
-        try:
-            done.set_result(self._backend().parse_batch(captions))
-        except Exception as e:  # noqa: BLE001 -- delivered like a worker's exception
-            done.set_exception(e)
-        return done
-
-    def _backend(self) -> Backend:
-        if self._local is None:
-            self._local = build_backend(self.name, self.create, self.options)
-        return self._local
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # spawn: forking a process that holds SQLite handles and model threads is unsafe
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self.name, self.create, self.options, os.getpid()),
-            )
-        return self._pool
-
-    def close(self) -> None:
-        """Release workers, and backend resources such as a managed vLLM server, as the run ends."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        release = getattr(self._local, "close", None)
-        if release is not None:
-            release()
-
-
 # -- one run --------------------------------------------------------------------------------------
 
 
 @dataclass
-class _Batch:
-    rows: list[tuple[str, str]]  # (key, caption) to store; conflicting keys already dropped
-    todo: list[tuple[str, Record]]  # (hash, record) for the backend
-    empty: list[tuple[str, Record]]  # empty captions: stored as failures without asking the backend
-    keys: dict[str, str]  # key -> hash, for in-flight conflict checks
-    size: int  # records in the batch
-    future: Future | None = None
+class _Waiting:
+    """What waits for one caption's parse to be committed: its new rows, and its records."""
+
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    records: int = 0
+
+
+def _chunks(records: Iterable[Record], n: int) -> Iterator[list[Record]]:
+    """`records` n at a time; on bad input, the records read before it, then the error."""
+    chunk: list[Record] = []
+    try:
+        for rec in records:
+            chunk.append(rec)
+            if len(chunk) >= n:
+                yield chunk
+                chunk = []
+    except TagparseError:
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
 
 
 class _Run:
+    """The single writer: plans captions, keeps the window full, commits chunks as they finish.
+
+    Each caption to parse is submitted on its own; its parse and every new sample row that
+    refers to it are committed together, so a stored sample always has its parse. A chunk is
+    committed once `chunk_size` parses or rows are ready or `commit_seconds` have passed, while
+    the window's requests stay in flight.
+    """
+
     def __init__(
         self,
         db: TagsDB,
-        parser: _LazyParser,
+        parser: LazyParser,
         stream: InputStream,
         retry_failed: bool,
         progress: bool,
         limit: int | None,
-        max_in_flight: int,
+        chunk_size: int,
+        commit_seconds: float,
     ):
         self.db, self.parser, self.stream = db, parser, stream
-        self.retry_failed, self.limit, self.max_in_flight = retry_failed, limit, max_in_flight
+        self.retry_failed, self.limit = retry_failed, limit
+        self.chunk_size, self.commit_seconds = chunk_size, commit_seconds
         self.spec = parser.spec()
-        # registered with the first batch it parses: a run that stops before leaves no trace
+        # registered with the first chunk it parses: a run that stops before leaves no trace
         self.parser_id = db.find_parser(self.spec)
         self.summary = RunSummary(parser=self.spec.label)
         self.started = time.time()
-        self.pending: deque[_Batch] = deque()
-        self.in_flight_keys: dict[str, str] = {}
-        self.in_flight_hashes: set[str] = set()
+        self.window: ParseStream | None = None  # opened when the first caption needs parsing
+        self.sent: dict[str, Record] = {}  # hash -> record at the backend, not answered yet
+        self.done: list[tuple[str, Record, ParseResult]] = []  # answered, not committed yet
+        self.waiting: dict[str, _Waiting] = {}  # hash -> what its commit also writes
+        self.ready_rows: list[tuple[str, str]] = []  # rows whose caption's parse is stored
+        self.resolved = 0  # records settled since the last commit (the progress bar's count)
+        self.since: float | None = None  # when the oldest uncommitted thing was settled
+        self.in_flight_keys: dict[str, str] = {}  # key -> hash of rows not committed yet
+        self.in_flight_hashes: set[str] = set()  # hashes parsed in this run, not committed yet
         self.show_progress = progress
         self.bar: tqdm | None = None  # shown from the first commit: a run that stops at once
         # (bad input, a fault) prints its error line alone
 
-    def execute(self, records: Iterable[Record], batch_size: int) -> None:
-        batch: list[Record] = []
+    def execute(self, records: Iterable[Record]) -> None:
         try:
             try:
-                for rec in records:
-                    batch.append(rec)
-                    if len(batch) >= batch_size:
-                        self._dispatch(batch)
-                        batch = []
+                for chunk in _chunks(records, self.chunk_size):
+                    self._plan(chunk)
+                    self._pump(wait=False)
+                    while self.window is not None and len(self.sent) >= self.window.window:
+                        self._pump(wait=True)
             except TagparseError:  # bad input mid-run: store what was read before it, then report
-                self._flush(batch)
+                self._drain()
                 raise
-            self._flush(batch)
+            self._drain()
         finally:
             self.summary.seconds = time.time() - self.started
+            if self.window is not None:
+                self.window.close()
             if self.bar is not None:
                 self.bar.close()
 
-    def _flush(self, batch: list[Record]) -> None:
-        if batch:
-            self._dispatch(batch)
-        while self.pending:
-            self._commit(self.pending.popleft())
+    def _drain(self) -> None:
+        if self.window is not None:
+            self.window.flush()
+        while self.sent:
+            self._pump(wait=True)
+        self._commit()
 
-    def _dispatch(self, records: list[Record]) -> None:
-        batch = self._plan(records)
-        if batch.todo:
-            batch.future = self.parser.submit([rec.caption for _, rec in batch.todo])
-        self.pending.append(batch)
-        self.in_flight_keys.update(batch.keys)
-        self.in_flight_hashes.update(h for h, _ in batch.todo + batch.empty)
-        while len(self.pending) >= self.max_in_flight:
-            self._commit(self.pending.popleft())
+    def _pump(self, wait: bool) -> None:
+        """Take the answers in (waiting, if asked, until one comes or a commit is due); commit a
+        chunk when one is due."""
+        if self.sent:
+            for h, result in self.window.completed(self._until_due() if wait else 0):
+                self.done.append((h, self.sent.pop(h), result))
+                self._settled()
+        uncommitted = max(len(self.done) + len(self.ready_rows), self.resolved)
+        if uncommitted >= self.chunk_size or (
+            self.since is not None and time.monotonic() - self.since >= self.commit_seconds
+        ):
+            self._commit()
 
-    def _plan(self, records: list[Record]) -> _Batch:
+    def _until_due(self) -> float:
+        if self.since is None:
+            return self.commit_seconds
+        return max(0.0, self.since + self.commit_seconds - time.monotonic())
+
+    def _settled(self) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+
+    def _plan(self, records: list[Record]) -> None:
         s = self.summary
         s.records += len(records)
         stored = self.db.stored_key_hashes([r.key for r in records])
-        rows, keys, candidates = [], {}, {}
+        keys: dict[str, str] = {}
+        entries: list[tuple[str, tuple[str, str] | None]] = []  # (hash, new row) per record
+        candidates: dict[str, Record] = {}
         for rec in records:
             h = caption_hash(rec.caption)
             first = stored.get(rec.key) or self.in_flight_keys.get(rec.key) or keys.get(rec.key)
             if first is not None and first != h:
                 s.conflicts += 1
+                self.resolved += 1
                 continue
+            row = None
             if first is None:
                 keys[rec.key] = h
-                rows.append((rec.key, rec.caption))
+                row = (rec.key, rec.caption)
+            entries.append((h, row))
             if h in candidates or h in self.in_flight_hashes:
                 s.duplicates += 1
                 continue
             candidates[h] = rec
-        todo, empty = [], []
         known = {} if self.parser_id is None else self.db.parse_states(self.parser_id, candidates)
         for h, (status, created_at) in known.items():
             rec = candidates.pop(h)
@@ -347,52 +330,60 @@ class _Run:
                 candidates[h] = rec  # parse again
             else:
                 s.failed_earlier += 1
+        self.in_flight_keys.update(keys)
+        self.in_flight_hashes.update(candidates)
         for h, rec in candidates.items():
-            (todo if rec.caption.strip() else empty).append((h, rec))
-        return _Batch(rows, todo, empty, keys, len(records))
+            if rec.caption.strip():
+                self._send(h, rec)
+            else:  # stored as a failure without asking the backend
+                self.done.append((h, rec, ParseResult.failure(EMPTY_CAPTION_ERROR)))
+        for h, row in entries:
+            if h in self.in_flight_hashes:
+                waiting = self.waiting.setdefault(h, _Waiting())
+                waiting.records += 1
+                waiting.rows.extend([row] if row else [])
+            else:
+                self.resolved += 1
+                self.ready_rows.extend([row] if row else [])
+        if self.resolved or self.ready_rows or self.done:
+            self._settled()
 
-    def _commit(self, batch: _Batch) -> None:
-        results = self._results(batch) if batch.future is not None else []
-        results += [ParseResult.failure(EMPTY_CAPTION_ERROR) for _ in batch.empty]
-        done = batch.todo + batch.empty
-        items = [(h, r) for (h, _), r in zip(done, results)]
-        with self.db.transaction() as conn:
-            written = self.db.add_samples(batch.rows, conn=conn)
-            parser_id = self.parser_id or self.db.register_parser(self.spec, conn)
-            self.db.write_parses(parser_id, items, conn=conn)
-        self.parser_id = parser_id  # only once committed
+    def _send(self, h: str, rec: Record) -> None:
+        if self.window is None:
+            self.window = self.parser.open_stream(self.chunk_size, self.spec.label)
+        self.sent[h] = rec
+        self.window.submit(h, rec.caption)
+
+    def _commit(self) -> None:
+        done, rows = self.done, self.ready_rows
+        self.done, self.ready_rows = [], []
+        for h, _, _ in done:
+            waiting = self.waiting.pop(h, _Waiting())
+            rows += waiting.rows
+            self.resolved += waiting.records
+        if not (done or rows or self.resolved):
+            return
         s = self.summary
-        s.new_samples += written.added
-        s.conflicts += written.conflicts
-        for (_, rec), r in zip(done, results):
+        if done or rows:
+            with self.db.transaction() as conn:
+                written = self.db.add_samples(rows, conn=conn)
+                parser_id = self.parser_id or self.db.register_parser(self.spec, conn)
+                self.db.write_parses(parser_id, [(h, r) for h, _, r in done], conn=conn)
+            self.parser_id = parser_id  # only once committed
+            s.new_samples += written.added
+            s.conflicts += written.conflicts
+        for _, rec, r in done:
             if r.status == "ok":
                 s.parsed += 1
             else:
                 s.failed += 1
                 if len(s.failures) < 3:
                     s.failures.append(f"{rec.key}: {r.error}")
-        for key in batch.keys:
+        for key, _ in rows:
             self.in_flight_keys.pop(key, None)
-        self.in_flight_hashes.difference_update(h for h, _ in done)
-        self._progress(batch.size)
-
-    def _results(self, batch: _Batch) -> list[ParseResult]:
-        try:
-            results = batch.future.result()
-        except TagparseError:
-            raise
-        except BrokenProcessPool as e:
-            raise TagparseError(
-                f"a parser worker process died ({e}); re-run the same command to resume"
-            ) from None
-        except Exception as e:  # noqa: BLE001 -- a crashed backend call: recorded per caption
-            results = [ParseResult.failure(f"{type(e).__name__}: {e}") for _ in batch.todo]
-        if len(results) != len(batch.todo):
-            raise RuntimeError(
-                f"backend {self.spec.label} returned {len(results)} results "
-                f"for {len(batch.todo)} captions"
-            )
-        return results
+        self.in_flight_hashes.difference_update(h for h, _, _ in done)
+        self._progress(self.resolved)
+        self.resolved, self.since = 0, None
 
     def _progress(self, n: int) -> None:
         if self.bar is None:

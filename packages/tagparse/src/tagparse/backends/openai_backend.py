@@ -9,14 +9,16 @@ refused key, unknown model) stop the run, with a one-line error.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from tagparse.errors import TagparseError
+from tagparse.llm.chat_stream import ChatStream
 from tagparse.llm.client import STRUCTURED_MODES, VLLM_MODES, ChatClient, Reply, list_models
 from tagparse.llm.models import resolve_model
 from tagparse.llm.output import OutputError, parse_reply
 from tagparse.parsing import ParseResult, ParserSpec
 from tagparse.prompts import DEFAULT_PROMPT, PromptTemplate, load_prompt
+from tagparse.stream import Completion, Completions
 
 
 class LLMBackend:
@@ -30,9 +32,14 @@ class LLMBackend:
 
     def parse_batch(self, captions: Sequence[str]) -> list[ParseResult]:
         replies = self.client.complete_all([self.prompt.messages(c) for c in captions])
-        return [self._result(r) for r in replies]
+        return [self.result(r) for r in replies]
 
-    def _result(self, reply: Reply) -> ParseResult:
+    def open_stream(self) -> LLMStream:
+        """The streaming form `tagparse run` uses: requests refilled as each reply comes in."""
+        return LLMStream(self)
+
+    def result(self, reply: Reply) -> ParseResult:
+        """A reply validated and normalised, or a failure that keeps the raw text."""
         if reply.content is None:
             return ParseResult.failure(reply.error, reply.raw)
         try:
@@ -44,6 +51,36 @@ class LLMBackend:
             self.normalizer.attributes(tags.attributes),
             raw_output=reply.content,
         )
+
+
+class LLMStream:
+    """A `tagparse.stream.ParseStream` over one `ChatStream`.
+
+    The window is twice `--concurrency`: `concurrency` requests at the server and as many ready
+    in the loop, so a reply's slot is refilled at once even while the writer is committing.
+    Replies are turned into results on the writer's thread (the normalizer is not shared).
+    """
+
+    def __init__(self, backend: LLMBackend):
+        self._backend = backend
+        self.window = 2 * backend.client.concurrency
+        self._done = Completions()
+        self._chat = ChatStream(backend.client, self._deliver)
+
+    def submit(self, tag: Hashable, caption: str) -> None:
+        self._chat.submit(tag, self._backend.prompt.messages(caption))
+
+    def flush(self) -> None:
+        """Nothing is held back: every caption is sent when submitted."""
+
+    def completed(self, timeout: float) -> list[Completion]:
+        return [(tag, self._backend.result(reply)) for tag, reply in self._done.take(timeout)]
+
+    def close(self) -> None:
+        self._chat.close()
+
+    def _deliver(self, tag: Hashable, reply: Reply | BaseException) -> None:
+        self._done.put(reply if isinstance(reply, BaseException) else [(tag, reply)])
 
 
 def create(*, base_url: str | None = None, model: str | None = None, **options) -> LLMBackend:

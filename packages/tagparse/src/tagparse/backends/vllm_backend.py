@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tagparse.backends.openai_backend import LLMBackend, build_llm_backend, llm_spec
+from tagparse.backends.openai_backend import LLMBackend, LLMStream, build_llm_backend, llm_spec
 from tagparse.errors import TagparseError
 from tagparse.llm.models import chat_format_for, resolve_model
 from tagparse.llm.server import ManagedServer, free_port
@@ -42,6 +42,10 @@ class ServedBackend:
 
     def parse_batch(self, captions: Sequence[str]) -> list[ParseResult]:
         return self.backend.parse_batch(captions)
+
+    def open_stream(self) -> LLMStream:
+        """Streams like `--backend openai`: the window is 2 x `--concurrency` (256 x DP)."""
+        return self.backend.open_stream()
 
     def close(self) -> None:
         self.server.stop()

@@ -46,11 +46,13 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     "--limit", type=_AT_LEAST_0, default=None, help="stop after N records (of this shard)"
 )
 @click.option(
+    "--chunk-size",
     "--batch-size",
+    "batch_size",
     type=_AT_LEAST_1,
     default=256,
     show_default=True,
-    help="captions per transaction",
+    help="answers per transaction (at most 5 s apart); not a limit on what is in flight",
 )
 @click.option("--workers", type=_AT_LEAST_1, default=1, show_default=True, help="parser processes")
 @click.option(
@@ -95,7 +97,7 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     "--concurrency",
     type=_AT_LEAST_1,
     default=None,
-    help="[openai/vllm] requests in flight (openai: 8; vllm: 256 per data-parallel rank)",
+    help="[openai/vllm] requests at the server (openai: 8; vllm: 256 per data-parallel rank)",
 )
 @click.option(
     "--max-retries", type=_AT_LEAST_0, default=None, help="[openai/vllm] retries per caption"

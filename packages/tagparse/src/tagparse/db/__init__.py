@@ -3,7 +3,7 @@
 - `schema`: the tables (SQLAlchemy Core, one `MetaData`), format name and version.
 - `sql`: statements built from those tables, compiled once to SQLite text.
 - `connection`: the connection factory (one set of PRAGMAs) and `Store`, the object that runs
-  every statement and holds the one transaction helper; `writerlock`: writers' fair turns.
+  every statement and holds the one transaction helper; `writelock`: writers' fair turns.
 - `fileformat`: the format/version check and in-place migrations.
 - `tagsdb`: `TagsDB`, opening a file and every write of the parse pipeline, vocabulary and import.
 - `reads` (`Reader`, grouped in `corpus`, `labels`, `verdicts`, `review`): the read queries.

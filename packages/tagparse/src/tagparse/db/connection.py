@@ -11,9 +11,9 @@ IMMEDIATE` for writes (a deferred transaction that reads first cannot wait for a
 lock: SQLite answers `database is locked` at once); reads are single statements in autocommit
 mode. The sqlite3 module would otherwise also commit a migration's DDL piecemeal.
 
-Writers take their turn through `WriterLock` (`writerlock.py`) before `BEGIN IMMEDIATE`: SQLite's
-own busy handler sleeps and polls, so a writer that commits every few milliseconds can keep
-another waiting past any timeout; the kernel wakes a blocked `flock` at the moment it is free.
+Writers take the fair write lock (`writelock`: a turnstile, then the write lock) before `BEGIN
+IMMEDIATE`: SQLite's own busy handler sleeps and polls, so a writer that commits every few
+milliseconds can keep another waiting past any timeout.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from tagparse.db.writerlock import WriterLock
+from tagparse.db.writelock import write_lock
 from tagparse.errors import TagparseError
 
 BUSY_TIMEOUT_MS = 30000
@@ -109,7 +109,6 @@ class Store:
         self.path = Path(path)
         self.read_only = read_only
         self._con: sqlite3.Connection | None = None
-        self._lock = WriterLock(self.path, BUSY_TIMEOUT_MS / 1000)
         self._depth = 0  # nesting of `transaction()`: inner ones join the outer one
 
     @property
@@ -134,7 +133,7 @@ class Store:
         """A write transaction: all statements inside commit together or none (ROLLBACK on any
         error). Reads outside one run in autocommit, each statement on its own snapshot.
 
-        It first waits its turn for the writer lock (bounded by the busy
+        It first waits its turn for the fair write lock (`writelock`, bounded by the busy
         timeout, measured from the first try), then takes SQLite's lock up front with `BEGIN
         IMMEDIATE`; both are released at COMMIT, so callers keep the work between commits
         (parsing a batch) outside. A transaction opened inside another joins it.
@@ -147,7 +146,7 @@ class Store:
                 self._depth -= 1
             return
         con = self.con  # opened first: a file SQLite cannot write fails as it always did
-        with self._lock.held():
+        with write_lock(self.path, BUSY_TIMEOUT_MS / 1000):
             con.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:

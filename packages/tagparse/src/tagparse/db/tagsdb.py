@@ -28,6 +28,7 @@ from tagparse.db.reads import Reader
 from tagparse.db.schema import KINDS, Parser, labels, meta, parsers, parses, samples, vocab
 from tagparse.db.sql import Sql, SqlIn, values_of
 from tagparse.db.vocabmeta import PREFIX, VocabMeta
+from tagparse.db.writelock import LOCK_SUFFIXES
 from tagparse.errors import TagparseError
 from tagparse.parsing import ParseResult, ParserSpec
 
@@ -142,7 +143,7 @@ class TagsDB:
         """One write transaction that several writes join (`conn=`): all of them or none.
 
         It waits its turn for the write lock (up to the busy timeout, fairly: see
-        `writerlock`), and holds it until the commit.
+        `writelock`), and holds it until the commit.
         """
         return self.store.transaction()
 
@@ -343,8 +344,9 @@ def removed_if_left_empty(path: str | Path) -> Iterator[None]:
         yield
     except BaseException:
         if not existed and path.is_file() and _holds_no_samples(path):
-            for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            suffixes = ("-wal", "-shm", "-journal", *LOCK_SUFFIXES)
+            for leftover in (path, *(Path(f"{path}{s}") for s in suffixes)):
+                leftover.unlink(missing_ok=True)
         raise
 
 

@@ -115,22 +115,27 @@ class ChatClient:
     def _auth_message(self, status: int) -> str:
         return _auth_message(self.base_url, status)
 
-    async def _complete_all(self, conversations: Sequence[list[dict[str, str]]]) -> list[Reply]:
+    def http_client(self) -> httpx.AsyncClient:
+        """A connection pool of `concurrency` connections with this client's key and timeout."""
         limits = httpx.Limits(
             max_connections=self.concurrency, max_keepalive_connections=self.concurrency
         )
-        gate = asyncio.Semaphore(self.concurrency)
-        async with httpx.AsyncClient(
+        return httpx.AsyncClient(
             headers=self._headers(), limits=limits, timeout=httpx.Timeout(self.timeout)
-        ) as http:
+        )
+
+    async def _complete_all(self, conversations: Sequence[list[dict[str, str]]]) -> list[Reply]:
+        gate = asyncio.Semaphore(self.concurrency)
+        async with self.http_client() as http:
 
             async def one(messages: list[dict[str, str]]) -> Reply:
                 async with gate:
-                    return await self._complete(http, messages)
+                    return await self.complete(http, messages)
 
             return list(await asyncio.gather(*(one(m) for m in conversations)))
 
-    async def _complete(self, http: httpx.AsyncClient, messages: list[dict[str, str]]) -> Reply:
+    async def complete(self, http: httpx.AsyncClient, messages: list[dict[str, str]]) -> Reply:
+        """One conversation, retried as the module doc says; configuration mistakes raise."""
         attempt = 0
         while True:
             try:
