@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from tagparse.db.sql import BEGIN_IMMEDIATE, COMMIT, ROLLBACK, WAL_CHECKPOINT, pragma
 from tagparse.db.writelock import write_lock
 from tagparse.errors import TagparseError
 
@@ -42,8 +43,8 @@ T = TypeVar("T")
 def configure(con: sqlite3.Connection, *, read_only: bool = False) -> None:
     """Autocommit mode plus the PRAGMAs; applied to every connection tagparse opens."""
     con.isolation_level = None
-    for pragma in PRAGMAS + (("query_only=1",) if read_only else WRITER_PRAGMAS):
-        con.execute(f"PRAGMA {pragma}")
+    for setting in PRAGMAS + (("query_only=1",) if read_only else WRITER_PRAGMAS):
+        con.execute(pragma(setting))
 
 
 def connect(path: str | Path, *, read_only: bool = False, uri: bool = False) -> sqlite3.Connection:
@@ -79,25 +80,6 @@ def read_only_uri(path: str | Path) -> str:
     return base + "&immutable=1"
 
 
-def checkpoint(path: str | Path) -> None:
-    """Move committed rows from `-wal` into the file itself and empty the `-wal`.
-
-    Called when a writer finishes, so that copying tags.db alone copies every row. A reader that
-    holds an old snapshot makes SQLite skip the truncation (after a short wait); that is fine,
-    the next writer's checkpoint does it. A checkpoint that fails (a full disk) loses nothing
-    either: the rows stay in `-wal`, so it never hides the error that ended the command.
-    """
-    try:
-        con = sqlite3.connect(path, isolation_level=None)
-        try:
-            con.execute("PRAGMA busy_timeout=2000")
-            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            con.close()
-    except sqlite3.Error:
-        pass
-
-
 class Store:
     """The one connection of a `TagsDB`, `VerdictStore` or `MergeTarget`, and its transactions.
 
@@ -121,6 +103,21 @@ class Store:
         if self._con is not None:
             self._con.close()
             self._con = None
+
+    def checkpoint(self) -> None:
+        """Move committed rows from `-wal` into the file itself and empty the `-wal`.
+
+        Called when a writer finishes, so that copying tags.db alone copies every row. A reader
+        that holds an old snapshot makes SQLite skip the truncation (after a short wait); that is
+        fine, the next writer's checkpoint does it. A checkpoint that fails (a full disk) loses
+        nothing either: the rows stay in `-wal`, so it never hides the error that ended the
+        command. Call `close()` after it (the short busy timeout stays on the connection).
+        """
+        try:
+            self.execute(pragma("busy_timeout=2000"))
+            self.execute(WAL_CHECKPOINT)
+        except sqlite3.Error:
+            pass
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.con.execute(sql, params)
@@ -147,14 +144,14 @@ class Store:
             return
         con = self.con  # opened first: a file SQLite cannot write fails as it always did
         with write_lock(self.path, BUSY_TIMEOUT_MS / 1000):
-            con.execute("BEGIN IMMEDIATE")
+            con.execute(BEGIN_IMMEDIATE)
             self._depth = 1
             try:
                 yield self
-                con.execute("COMMIT")
+                con.execute(COMMIT)
             except BaseException:
                 if con.in_transaction:  # SQLite may have rolled back already (disk full)
-                    con.execute("ROLLBACK")
+                    con.execute(ROLLBACK)
                 raise
             finally:
                 self._depth = 0

@@ -17,7 +17,7 @@ from sqlalchemy.schema import CreateTable, DropTable
 
 from tagparse.db.connection import Store, read_only_uri
 from tagparse.db.schema import metadata
-from tagparse.db.sql import Sql, compile_sql
+from tagparse.db.sql import ATTACH_SOURCE, DETACH_SOURCE, Sql, compile_sql
 
 
 def _schema(name: str) -> dict[str, Table]:
@@ -142,12 +142,12 @@ class MergeTarget(Store):
 
     def copy_from(self, source: Path) -> dict[str, int]:
         """Copy one source in one transaction; counts keyed like `merge.SourceSummary`."""
-        self.execute("ATTACH DATABASE ? AS src", (read_only_uri(source),))
+        self.execute(ATTACH_SOURCE, (read_only_uri(source),))
         try:
             with self.transaction() as tx:
                 return self._copy(tx)
         finally:
-            self.execute("DETACH DATABASE src")
+            self.execute(DETACH_SOURCE)
 
     def _copy(self, tx: Store) -> dict[str, int]:
         tx.execute(compile_sql(DropTable(pmap, if_exists=True)))

@@ -90,6 +90,20 @@ def _cross_join(join: CrossJoin, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{left} CROSS JOIN {right} ON {compiler.process(join.onclause, **kw)}"
 
 
+# The statements Core does not build (transaction control, PRAGMAs, ATTACH), typed here once.
+BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+COMMIT = "COMMIT"
+ROLLBACK = "ROLLBACK"
+WAL_CHECKPOINT = "PRAGMA wal_checkpoint(TRUNCATE)"
+ATTACH_SOURCE = "ATTACH DATABASE ? AS src"  # the source of a merge, as schema `src`
+DETACH_SOURCE = "DETACH DATABASE src"
+
+
+def pragma(setting: str) -> str:
+    """`PRAGMA name=value` for one of tagparse's own settings (never user input)."""
+    return f"PRAGMA {setting}"
+
+
 def values_of(columns: Sequence[str]) -> dict[str, BindParameter]:
     """`{column: ?}` for an INSERT's `.values(...)`, parameters in the order given."""
     return {c: bindparam(c) for c in columns}

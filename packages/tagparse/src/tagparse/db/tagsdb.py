@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects.sqlite import insert
 
-from tagparse.db.connection import Store, checkpoint, chunks, connect
+from tagparse.db.connection import Store, chunks, connect
 from tagparse.db.fileformat import check_is_sqlite, check_readable, init_or_migrate
 from tagparse.db.reads import Reader
 from tagparse.db.schema import KINDS, Parser, labels, meta, parsers, parses, samples, vocab
@@ -135,9 +135,9 @@ class TagsDB:
 
     def close(self) -> None:
         """Close the connection; a writer first checkpoints the WAL into the file."""
-        self.store.close()
         if not self.read_only and self.path.exists():
-            checkpoint(self.path)
+            self.store.checkpoint()
+        self.store.close()
 
     def transaction(self) -> AbstractContextManager[Store]:
         """One write transaction that several writes join (`conn=`): all of them or none.
@@ -351,11 +351,10 @@ def removed_if_left_empty(path: str | Path) -> Iterator[None]:
 
 
 def _holds_no_samples(path: Path) -> bool:
+    store = Store(path, read_only=True)
     try:
-        con = sqlite3.connect(path)
-        try:
-            return con.execute(_COUNT_SAMPLES.text).fetchone()[0] == 0
-        finally:
-            con.close()
+        return store.execute(_COUNT_SAMPLES.text).fetchone()[0] == 0
     except sqlite3.Error:  # no samples table yet (or not even SQLite): nothing to keep
         return True
+    finally:
+        store.close()
