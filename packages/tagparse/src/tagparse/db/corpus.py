@@ -72,7 +72,7 @@ def _ok_with_counts():
 _OK_WITH_COUNTS = Sql(_ok_with_counts)
 _WITH_PARSE = Sql(
     lambda: (
-        select(_S.key, _S.caption, _P.status, _P.objects, _P.attributes, _P.error)
+        select(_S.key, _S.caption, _P.status, _P.objects, _P.attributes, _P.error, _S.caption_hash)
         .outerjoin(parses, (_P.caption_hash == _S.caption_hash) & (_P.parser_id == _PARSER))
         .order_by(_S.id)
     )
@@ -133,7 +133,7 @@ class CorpusReads:
 
     def samples_with_parse(
         self, parser_id: int
-    ) -> Iterator[tuple[str, str, str | None, str | None, str | None, str | None]]:
-        """(key, caption, status, objects, attributes, error) of every sample, by id; the parse
-        columns are None where this parser has not parsed the caption."""
+    ) -> Iterator[tuple[str, str, str | None, str | None, str | None, str | None, str]]:
+        """(key, caption, status, objects, attributes, error, caption hash) of every sample, by
+        id; the parse columns are None where this parser has not parsed the caption."""
         return self.con.execute(_WITH_PARSE.text, (parser_id,))
