@@ -34,7 +34,7 @@ def build_db(path: Path, n: int, seed: int = 0) -> None:
     """Synthetic tags.db: Zipf-distributed tags, so the vocabulary has a real corpus's long tail."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    TagsDB.open(path, create=True).engine.dispose()
+    TagsDB.open(path, create=True).close()
     rng = np.random.default_rng(seed)
     noun_ids = np.minimum(rng.zipf(1.3, size=(n, 3)) - 1, len(NOUNS) - 1)
     adj_ids = np.minimum(rng.zipf(1.5, size=n) - 1, len(ADJS) - 1)

@@ -32,7 +32,7 @@ def build_synthetic(path: Path, n: int, seed: int = 0) -> None:
 
     db = TagsDB.open(path, create=True)
     pid = db.register_parser(ParserSpec(backend="synthetic", normalizer_version="1", model="zipf"))
-    db.engine.dispose()
+    db.close()
     rng = np.random.default_rng(seed)
     objects = [f"object{i}" for i in range(N_OBJECT_NAMES)]
     attributes = [f"attr{i}" for i in range(N_ATTRIBUTE_NAMES)]

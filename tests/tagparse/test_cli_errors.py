@@ -107,7 +107,7 @@ def test_truncated_tar_shard_keeps_what_was_read(db, tmp_path):
 
 
 def test_newer_version_db(db):
-    TagsDB.open(db, create=True).engine.dispose()
+    TagsDB.open(db, create=True).close()
     con = sqlite3.connect(db)
     con.execute("UPDATE meta SET value='99' WHERE key='format_version'")
     con.commit()
@@ -123,7 +123,7 @@ def test_not_sqlite_db(db):
 
 
 def test_vocab_before_parse(db):
-    TagsDB.open(db, create=True).engine.dispose()
+    TagsDB.open(db, create=True).close()
     assert_one_line_error(cli("vocab", "--db", db), "no parses yet", "tagparse run")
 
 

@@ -1,6 +1,8 @@
 """tags.db opening rules: creation, WAL, version checks, foreign files, migrations, writes."""
 
+import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from tagparse.db import TagsDB, caption_hash, fileformat
@@ -21,8 +23,7 @@ def test_create_writes_format_meta_and_uses_wal(tmp_path):
     db = TagsDB.open(tmp_path / "tags.db", create=True)
     assert db.get_meta("format_name") == FORMAT_NAME
     assert db.get_meta("format_version") == str(FORMAT_VERSION)
-    with db.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert db.store.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     reopened = TagsDB.open(tmp_path / "tags.db")
     assert reopened.count_samples() == 0
 
@@ -35,7 +36,7 @@ def test_open_missing_file_without_create_fails(tmp_path):
 
 def test_newer_version_is_refused_with_upgrade_hint(tmp_path):
     path = tmp_path / "tags.db"
-    TagsDB.open(path, create=True).engine.dispose()
+    TagsDB.open(path, create=True).close()
     _set_version(path, FORMAT_VERSION + 1)
     with pytest.raises(FormatError, match=r"newer.*upgrade tagparse"):
         TagsDB.open(path)
@@ -63,7 +64,7 @@ def test_foreign_sqlite_is_refused_and_left_untouched(tmp_path):
 
 def test_registered_migration_runs_and_bumps_version(tmp_path, monkeypatch):
     path = tmp_path / "tags.db"
-    TagsDB.open(path, create=True).engine.dispose()
+    TagsDB.open(path, create=True).close()
     _set_version(path, FORMAT_VERSION - 1)
 
     def add_marker(con: sqlite3.Connection) -> None:
@@ -80,7 +81,7 @@ def test_registered_migration_runs_and_bumps_version(tmp_path, monkeypatch):
 
 def test_failed_migration_rolls_back_completely(tmp_path, monkeypatch):
     path = tmp_path / "tags.db"
-    TagsDB.open(path, create=True).engine.dispose()
+    TagsDB.open(path, create=True).close()
     _set_version(path, FORMAT_VERSION - 1)
 
     def half_done(con: sqlite3.Connection) -> None:
@@ -100,7 +101,7 @@ def test_failed_migration_rolls_back_completely(tmp_path, monkeypatch):
 
 def test_missing_migration_step_is_a_format_error(tmp_path):
     path = tmp_path / "tags.db"
-    TagsDB.open(path, create=True).engine.dispose()
+    TagsDB.open(path, create=True).close()
     _set_version(path, FORMAT_VERSION - 1)
     with pytest.raises(FormatError, match="no migration"):
         TagsDB.open(path)
@@ -136,10 +137,8 @@ def test_every_connection_gets_the_same_pragmas(tmp_path):
     from tagparse.db.verdicts import VerdictStore
 
     db = TagsDB.open(tmp_path / "tags.db", create=True)
-    with db.engine.connect() as conn:
-        engine_con = conn.connection.driver_connection
-        assert engine_con.execute("PRAGMA foreign_keys").fetchone() == (1,)
-        assert engine_con.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+    assert db.store.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    assert db.store.execute("PRAGMA busy_timeout").fetchone() == (30000,)
     store, target, reader = VerdictStore(db.path), MergeTarget(db.path), db.reader()
     try:
         for con in (store.con, target.con, reader.con):
@@ -155,3 +154,20 @@ def test_every_connection_gets_the_same_pragmas(tmp_path):
     finally:
         for closable in (store, target, reader):
             closable.close()
+
+
+def test_a_new_file_has_the_v1_schema_page_for_page(tmp_path):
+    """The Core tables compile to the DDL every v1 release wrote: `sqlite_master` (names, SQL
+    text, root pages) equals the one a file created by the ORM-era code had (fixture written by
+    `main` before the data layer moved to SQLAlchemy Core)."""
+    from tagparse.db.schema import CREATION_ORDER, metadata
+
+    assert {t.name for t in CREATION_ORDER} == set(metadata.tables)
+    expected = json.loads(
+        (Path(__file__).parent / "fixtures" / "sqlite_master_v1.json").read_text()
+    )
+    TagsDB.open(tmp_path / "tags.db", create=True).close()
+    con = sqlite3.connect(tmp_path / "tags.db")
+    rows = con.execute("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master").fetchall()
+    con.close()
+    assert [list(r) for r in rows] == expected

@@ -184,7 +184,7 @@ def test_read_only_uri_reads_without_writing_anything(ro_setup):
     con = connect(f"file:{db}?mode=ro&immutable=1", read_only=True, uri=True)
     with Reader(con) as r:
         assert r.count_samples() == 20
-        assert len(r.keyed_label_rows()) == 20 and len(r.vocab_rows()) > 0
+        assert len(r.keyed_label_rows().fetchall()) == 20 and len(r.vocab_rows()) > 0
         with pytest.raises(sqlite3.OperationalError, match="readonly|read-only"):
             con.execute("DELETE FROM samples")
     ro = TagsDB.open(db, read_only=True)

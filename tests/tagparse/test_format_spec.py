@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from tagparse.db.schema import FORMAT_NAME, FORMAT_VERSION, Base
+from tagparse.db.schema import FORMAT_NAME, FORMAT_VERSION, metadata
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "tag-label-format.md"
 
@@ -36,7 +36,7 @@ def test_spec_declares_the_code_format_name_and_version():
 
 def test_spec_tables_match_the_schema():
     documented = spec_tables()
-    code = {name: [c.name for c in table.columns] for name, table in Base.metadata.tables.items()}
+    code = {name: [c.name for c in table.columns] for name, table in metadata.tables.items()}
     assert set(documented) == set(code)
     for name, columns in code.items():
         assert documented[name] == columns, (

@@ -33,15 +33,14 @@ def small_db(path, samples, parses, verdict=None):
     pid = db.register_parser(SPEC)
     db.write_parses(pid, [(caption_hash(c), r) for c, r in parses])
     if verdict:
-        with db.engine.begin() as conn:
-            raw = conn.connection.driver_connection
+        with db.transaction() as raw:
             sid = raw.execute("SELECT id FROM samples WHERE key=?", (verdict[0],)).fetchone()[0]
             raw.execute(
                 "INSERT INTO verdicts(sample_id, parser_id, tag, kind, verdict, created_at) "
                 "VALUES (?, ?, ?, 'object', 'reject', 1000.0)",
                 (sid, pid, verdict[1]),
             )
-    db.engine.dispose()
+    db.close()
     return path
 
 

@@ -29,8 +29,7 @@ def db(tmp_path):
 
 
 def _add_verdict(db, key, tag, kind, verdict):
-    with db.engine.begin() as conn:
-        raw = conn.connection.driver_connection
+    with db.transaction() as raw:
         sid = raw.execute("SELECT id FROM samples WHERE key=?", (key,)).fetchone()[0]
         raw.execute(
             "INSERT INTO verdicts(sample_id, parser_id, tag, kind, verdict, created_at) "

@@ -149,7 +149,7 @@ def test_labels_without_a_vocabulary(world, tiny_weights, tmp_path):
 
     db = TagsDB.open(tmp_path / "novocab.db", create=True)
     db.add_samples([("k", "a cat")])
-    db.engine.dispose()
+    db.close()
     before = db_snapshot(tmp_path / "novocab.db")
     args = train_args(world, tiny_weights, tmp_path / "run")
     args[args.index("--labels") + 1] = str(tmp_path / "novocab.db")
@@ -383,6 +383,29 @@ def test_damaged_tags_db_is_named(world, tiny_weights, tmp_path):
     args = train_args(world, tiny_weights, tmp_path / "run")
     args[args.index("--labels") + 1] = str(damaged)
     assert_user_error(run_cli(args), "tags.db")
+    assert not (tmp_path / "run").exists()
+
+
+def test_damaged_label_row_is_named(world, tiny_weights, tmp_path):
+    """A label blob that is not whole int32 indices (a hand edit): one line naming the table and
+    the sample, and the fix (issue 24, part 3)."""
+    damaged = tmp_path / "tags.db"
+    shutil.copy(world[2], damaged)
+    con = sqlite3.connect(damaged)
+    with con:
+        key = con.execute(
+            "SELECT key FROM samples JOIN labels ON labels.sample_id = samples.id LIMIT 1"
+        ).fetchone()[0]
+        con.execute(
+            "UPDATE labels SET objects = X'01000000FF' WHERE sample_id = "
+            "(SELECT id FROM samples WHERE key = ?)",
+            (key,),
+        )
+    con.close()
+    args = train_args(world, tiny_weights, tmp_path / "run")
+    args[args.index("--labels") + 1] = str(damaged)
+    proc = run_cli(args)
+    assert_user_error(proc, "table labels", repr(key), "5 bytes", "tagparse vocab --db")
     assert not (tmp_path / "run").exists()
 
 

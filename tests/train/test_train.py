@@ -166,7 +166,7 @@ def test_bad_input_is_one_line(world, tiny_weights, tmp_path, case, fix, message
     if case == "novocab":
         db = TagsDB.open(tmp_path / "empty.db", create=True)
         db.add_samples([("k", "a cat")])
-        db.engine.dispose()
+        db.close()
         args[args.index("--labels") + 1] = str(tmp_path / "empty.db")
     if case == "newer":
         import shutil

@@ -92,5 +92,5 @@ def make_tags_db(path, samples: dict, parser: str = "test") -> str:
         pid, [(caption_hash(c), ParseResult(list(o), list(a))) for c, o, a in samples.values()]
     )
     build_vocab(db, 100, 100, progress=False)
-    db.engine.dispose()
+    db.close()
     return str(path)

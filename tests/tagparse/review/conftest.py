@@ -40,7 +40,7 @@ def tags_db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def empty_db(tmp_path: Path) -> Path:
-    TagsDB.open(tmp_path / "tags.db", create=True).engine.dispose()
+    TagsDB.open(tmp_path / "tags.db", create=True).close()
     return tmp_path / "tags.db"
 
 

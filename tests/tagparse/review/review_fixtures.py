@@ -76,5 +76,5 @@ def make_tags_db(
         )
     if vocab:
         build_vocab(db, 100, 100, parser="spacy", progress=False)
-    db.engine.dispose()
+    db.close()
     return path

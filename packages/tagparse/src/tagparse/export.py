@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-from sqlalchemy import Connection
 from tqdm import tqdm
 
 from tagparse.atomic import atomic_path
-from tagparse.db import TagsDB, caption_hash
+from tagparse.db import Store, TagsDB, VocabMeta, caption_hash
+from tagparse.db.damage import NotTagList, damaged_parse, tag_list
 from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError
 from tagparse.inputs import InputOptions, InputStream
@@ -46,14 +46,13 @@ def export_jsonl(db: TagsDB, out: str, parser: str | None = None) -> int:
     p = db.resolve_parser(parser)
     n = 0
     with db.reader() as r, _open_out(out) as f:
-        for key, caption, status, objs, attrs, error in r.samples_with_parse(p.id):
-            line = {
-                "key": key,
-                "caption": caption,
-                "status": status or "missing",
-                "objects": json.loads(objs) if objs else [],
-                "attributes": json.loads(attrs) if attrs else [],
-            }
+        for key, caption, status, objs, attrs, error, h in r.samples_with_parse(p.id):
+            line = {"key": key, "caption": caption, "status": status or "missing"}
+            for name, text in (("objects", objs), ("attributes", attrs)):
+                try:
+                    line[name] = tag_list(text) if text else []
+                except NotTagList as exc:
+                    raise damaged_parse(db.path, key, p.id, h, f"{name} {exc}") from None
             if error:
                 line["error"] = error
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -229,12 +228,7 @@ def import_tagalign(
                 bar.close()
                 db.write_vocab(  # the labels were written batch by batch
                     {"object": [(t, int(c)) for t, c in zip(tags, counts)]},
-                    {
-                        "vocab_fingerprint": summary.vocab_fingerprint,
-                        "vocab_parser": spec.fingerprint,
-                        "vocab_min_count": "0",
-                        "vocab_built_at": str(time.time()),
-                    },
+                    VocabMeta(summary.vocab_fingerprint, spec.fingerprint, 0, time.time()),
                     conn=conn,
                 )
         finally:
@@ -268,7 +262,7 @@ class _ImportBatcher:
     """Writes batches of imported entries inside the import's one transaction."""
 
     db: TagsDB
-    conn: Connection
+    conn: Store
     parser_id: int
     tags: list[str]
     caption_of: dict[str, str]

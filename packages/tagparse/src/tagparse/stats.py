@@ -82,7 +82,7 @@ def collect_stats(db: TagsDB, top: int = 10) -> DBStats:
         samples,
         captions,
         sizes,
-        db.get_meta("vocab_fingerprint"),
+        built.fingerprint if (built := db.vocab_meta()) else None,
         verdicts,
         parsers,
     )

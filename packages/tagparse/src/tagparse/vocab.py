@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from tagparse.db import TagsDB
+from tagparse.db import Reader, TagsDB, VocabMeta
+from tagparse.db.damage import NotTagList, check_tags, damaged_parse, tag_list
 from tagparse.db.schema import KINDS
 from tagparse.errors import TagparseError
 
@@ -59,6 +60,34 @@ def _label_blobs(flat: np.ndarray, lens: np.ndarray, remap: np.ndarray) -> list[
     return [data[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
 
 
+def _damaged(db: TagsDB, r: Reader, parser_id: int, sample_id: int | None) -> TagparseError:
+    """The error naming the first parse that is not two JSON lists of strings (with no
+    `sample_id`, rows are read again with the strict check: this runs only after the fast scan
+    met a damaged one)."""
+    if sample_id is None:
+        rows = r.tag_lists_by_sample(parser_id)
+        sample_id = next(sid for sid, both in rows if not _two_tag_lists(both))
+    key, _, h = r.sample(sample_id)
+    for pid, _, _, objects, attributes in r.parses_of_caption(h):
+        for name, text in (("objects", objects), ("attributes", attributes)):
+            try:
+                if pid == parser_id:
+                    tag_list(text)
+            except NotTagList as exc:
+                return damaged_parse(db.path, key, pid, h, f"{name} {exc}")
+    return damaged_parse(db.path, key, parser_id, h, "could not be read as two tag lists")
+
+
+def _two_tag_lists(both: str) -> bool:
+    try:
+        pair = json.loads(both)
+        for tags in pair if isinstance(pair, list) and len(pair) == 2 else [None]:
+            check_tags(tags)
+    except (ValueError, TypeError, NotTagList):
+        return False
+    return True
+
+
 def build_vocab(
     db: TagsDB,
     n_objects: int,
@@ -95,13 +124,21 @@ def build_vocab(
         ):
             sample_ids.append(sid)
             v = verdicts.get(sid)
-            for kind, tags in zip(KINDS, scan(both, 0)[0]):
-                if v:
-                    tags = apply_verdicts(tags, kind, v)
-                table = intern[kind]
-                uniq = {table.setdefault(t, len(table)) for t in tags}
-                ids[kind].extend(uniq)
-                lens[kind].append(len(uniq))
+            try:
+                pair, end = scan(both, 0)
+                if end != len(both) or len(pair) != 2 or not all(type(t) is list for t in pair):
+                    raise ValueError
+                for kind, tags in zip(KINDS, pair):
+                    if v:
+                        tags = apply_verdicts(tags, kind, v)
+                    table = intern[kind]
+                    uniq = {table.setdefault(t, len(table)) for t in tags}
+                    ids[kind].extend(uniq)
+                    lens[kind].append(len(uniq))
+            except (ValueError, TypeError, StopIteration):  # not JSON, not a list, a list in it
+                raise _damaged(db, r, p.id, sid) from None
+        if any(type(t) is not str for k in KINDS for t in intern[k]):  # a number among the tags
+            raise _damaged(db, r, p.id, None)
 
     vocab: dict[str, list[str]] = {}
     counts: dict[str, list[int]] = {}
@@ -128,12 +165,7 @@ def build_vocab(
     }
     db.write_vocab(
         {k: list(zip(vocab[k], counts[k])) for k in KINDS},
-        {
-            "vocab_fingerprint": fp,
-            "vocab_parser": p.fingerprint,
-            "vocab_min_count": str(min_count),
-            "vocab_built_at": str(time.time()),
-        },
+        VocabMeta(fp, p.fingerprint, min_count, time.time()),
         labels=zip(sample_ids, blobs["object"], blobs["attribute"]),
     )
     return VocabSummary(

@@ -13,15 +13,28 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Connection
+from sqlalchemy import bindparam, column, select, table, update
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.schema import CreateIndex, CreateTable
 
-from tagparse.db.connection import connect
-from tagparse.db.schema import FORMAT_NAME, FORMAT_VERSION, Base
+from tagparse.db.connection import Store, connect
+from tagparse.db.schema import CREATION_ORDER, FORMAT_NAME, FORMAT_VERSION, meta
+from tagparse.db.sql import Sql, compile_sql, values_of
 from tagparse.errors import FormatError, TagparseError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+Executor = sqlite3.Connection | Store  # anything with `.execute(sql, params)`
+
+MIGRATIONS: dict[int, Callable[[Store], None]] = {}
+
+_sqlite_master = table("sqlite_master", column("type"), column("name"))
+_TABLE_NAMES = Sql(lambda: select(_sqlite_master.c.name).where(_sqlite_master.c.type == "table"))
+_READ_META = Sql(lambda: select(meta.c.key, meta.c.value))
+_ADD_META = Sql(lambda: insert(meta).values(values_of(("key", "value"))))
+_SET_VERSION = Sql(
+    lambda: update(meta).where(meta.c.key == "format_version").values(value=bindparam("v"))
+)
 
 
 def check_is_sqlite(
@@ -39,15 +52,15 @@ def check_is_sqlite(
         raise FormatError(f"{path}: not an SQLite file; {advice}")
 
 
-def table_names(con: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+def table_names(con: Executor) -> set[str]:
+    return {r[0] for r in con.execute(_TABLE_NAMES.text)}
 
 
-def read_meta(con: sqlite3.Connection) -> dict[str, str] | None:
+def read_meta(con: Executor) -> dict[str, str] | None:
     """The `meta` table as a dict; None when the file has no such table."""
-    if "meta" not in table_names(con):
+    if meta.name not in table_names(con):
         return None
-    return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    return dict(con.execute(_READ_META.text).fetchall())
 
 
 def stored_version(path: Path, meta: dict[str, str] | None) -> int:
@@ -98,18 +111,28 @@ def check_readable(path: Path) -> None:
         )
 
 
-def init_or_migrate(conn: Connection, path: Path, create: bool) -> None:
+def create_missing_tables(tx: Store) -> None:
+    """CREATE the schema's tables (and their indexes) that the file lacks, in `CREATION_ORDER`:
+    the same DDL text, so the same `sqlite_master`, as every earlier release wrote."""
+    present = table_names(tx)
+    for t in CREATION_ORDER:
+        if t.name not in present:
+            tx.execute(compile_sql(CreateTable(t)))
+            for index in sorted(t.indexes, key=lambda i: i.name):
+                tx.execute(compile_sql(CreateIndex(index)))
+
+
+def init_or_migrate(tx: Store, path: Path, create: bool) -> None:
     """Inside the caller's transaction: create a new file's tables, or check and migrate one."""
-    raw = conn.connection.driver_connection
-    meta = read_meta(raw)
-    if meta is None:
-        if table_names(raw) - {"sqlite_sequence"}:
-            stored_version(path, meta)  # raises: some other program's SQLite file
+    stored = read_meta(tx)
+    if stored is None:
+        if table_names(tx) - {"sqlite_sequence"}:
+            stored_version(path, stored)  # raises: some other program's SQLite file
         if not create:
             raise TagparseError(f"{path}: empty file; run `tagparse run --db {path}` first")
-        Base.metadata.create_all(conn)
-        raw.executemany(
-            "INSERT INTO meta(key, value) VALUES (?, ?)",
+        create_missing_tables(tx)
+        tx.executemany(
+            _ADD_META.text,
             [
                 ("format_name", FORMAT_NAME),
                 ("format_version", str(FORMAT_VERSION)),
@@ -117,12 +140,12 @@ def init_or_migrate(conn: Connection, path: Path, create: bool) -> None:
             ],
         )
         return
-    version = stored_version(path, meta)
+    version = stored_version(path, stored)
     require_readable(path, version)
     if version < FORMAT_VERSION:
         for v in range(version, FORMAT_VERSION):
             if v not in MIGRATIONS:
                 raise FormatError(f"{path}: no migration from format v{v}; re-create the file")
-            MIGRATIONS[v](raw)
-        raw.execute("UPDATE meta SET value=? WHERE key='format_version'", (str(FORMAT_VERSION),))
-    Base.metadata.create_all(conn)  # tables added within the version are created if missing
+            MIGRATIONS[v](tx)
+        tx.execute(_SET_VERSION.text, (str(FORMAT_VERSION),))
+    create_missing_tables(tx)  # tables added within the version are created if missing

@@ -2,7 +2,8 @@
 
 They join only what a review needs: pairs of parsers starting from the smaller one, the few
 reviewed samples, one tag's samples. SQLite keeps only rows whose stored tag lists differ as
-text; callers compare the decoded lists as sets.
+text; callers compare the decoded lists as sets. `CrossJoin` fixes the join order where the
+planner would otherwise scan all parses of a parser.
 """
 
 from __future__ import annotations
@@ -11,7 +12,63 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 
-from tagparse.db.connection import chunks, id_list, marks
+from sqlalchemy import bindparam, func, select, union
+
+from tagparse.db.connection import chunks
+from tagparse.db.schema import parses, samples, verdicts
+from tagparse.db.sql import CrossJoin, Sql, SqlIn
+
+_P = parses.c
+_OK_COUNTS = SqlIn(
+    lambda ids: (
+        select(_P.parser_id, func.count())
+        .where(_P.status == "ok", _P.parser_id.in_(ids))
+        .group_by(_P.parser_id)
+    )
+)
+
+
+def _differing():
+    a, b = parses.alias("a"), parses.alias("b")
+    on_b = (b.c.caption_hash == a.c.caption_hash) & (b.c.parser_id == bindparam("large"))
+    on_b &= b.c.status == "ok"
+    joined = CrossJoin(CrossJoin(a, b, on_b), samples, samples.c.caption_hash == a.c.caption_hash)
+    differ = (a.c.objects != b.c.objects) | (a.c.attributes != b.c.attributes)
+    return (
+        select(samples.c.id, a.c.objects, a.c.attributes, b.c.objects, b.c.attributes)
+        .select_from(joined)
+        .where(a.c.parser_id == bindparam("small"), a.c.status == "ok", differ)
+    )
+
+
+def _with_tag(ids):
+    has = _P.objects.like(bindparam("p1"), escape="\\") | _P.attributes.like(
+        bindparam("p2"), escape="\\"
+    )
+    parsed = (
+        select(samples.c.id)
+        .select_from(parses)
+        .join(samples, samples.c.caption_hash == _P.caption_hash)
+        .where(_P.status == "ok", _P.parser_id.in_(ids), has)
+    )
+    added = select(verdicts.c.sample_id).where(
+        verdicts.c.tag == bindparam("tag"), verdicts.c.verdict == "add"
+    )
+    return union(parsed, added)
+
+
+def _of_samples(sample_ids, parser_ids):
+    on = (_P.caption_hash == samples.c.caption_hash) & (_P.status == "ok")
+    return (
+        select(samples.c.id, _P.parser_id, _P.objects, _P.attributes)
+        .select_from(CrossJoin(samples, parses, on & _P.parser_id.in_(parser_ids)))
+        .where(samples.c.id.in_(sample_ids))
+    )
+
+
+_DIFFERING = Sql(_differing)
+_WITH_TAG = SqlIn(_with_tag)
+_OF_SAMPLES = SqlIn(_of_samples, lists=2)
 
 
 class ReviewReads:
@@ -19,12 +76,8 @@ class ReviewReads:
 
     def ok_parse_counts(self, parser_ids: Sequence[int]) -> dict[int, int]:
         """parser id -> number of successful parses, for the parsers that have any."""
-        return dict(
-            self.con.execute(
-                "SELECT parser_id, COUNT(*) FROM parses WHERE status = 'ok' "
-                f"AND parser_id IN ({id_list(parser_ids)}) GROUP BY parser_id"
-            )
-        )
+        ids = [int(i) for i in parser_ids]
+        return dict(self.con.execute(_OK_COUNTS.text(len(ids)), ids))
 
     def differing_parses(self, small: int, large: int) -> Iterator[tuple[int, str, str, str, str]]:
         """(sample id, objects and attributes by `small`, the same by `large`) where they differ.
@@ -32,27 +85,14 @@ class ReviewReads:
         The join starts from `small`, the parser with fewer parses (often an LLM run on a
         subset), so the cost follows the overlap, not the corpus.
         """
-        return self.con.execute(
-            "SELECT s.id, a.objects, a.attributes, b.objects, b.attributes FROM parses a "
-            "CROSS JOIN parses b ON b.caption_hash = a.caption_hash AND b.parser_id = ? "
-            "AND b.status = 'ok' "
-            "CROSS JOIN samples s ON s.caption_hash = a.caption_hash "
-            "WHERE a.parser_id = ? AND a.status = 'ok' "
-            "AND (a.objects != b.objects OR a.attributes != b.attributes)",
-            (large, small),
-        )
+        return self.con.execute(_DIFFERING.text, (large, small))
 
     def samples_with_tag(self, tag: str, parser_ids: Sequence[int]) -> Iterator[int]:
         """Samples whose parse (by one of `parser_ids`) has `tag`, or that a reviewer gave it."""
         needle = json.dumps(tag, ensure_ascii=False)
         pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = self.con.execute(
-            "SELECT s.id FROM parses p JOIN samples s ON s.caption_hash = p.caption_hash "
-            f"WHERE p.status = 'ok' AND p.parser_id IN ({id_list(parser_ids)}) "
-            "AND (p.objects LIKE ? ESCAPE '\\' OR p.attributes LIKE ? ESCAPE '\\') "
-            "UNION SELECT sample_id FROM verdicts WHERE tag = ? AND verdict = 'add'",
-            (pattern, pattern, tag),
-        )
+        ids = [int(i) for i in parser_ids]
+        rows = self.con.execute(_WITH_TAG.text(len(ids)), (*ids, pattern, pattern, tag))
         return (r[0] for r in rows)
 
     def parses_of_samples(
@@ -64,11 +104,6 @@ class ReviewReads:
         """
         if not parser_ids:
             return
+        pids = [int(i) for i in parser_ids]
         for chunk in chunks(list(sample_ids)):
-            yield from self.con.execute(
-                "SELECT s.id, p.parser_id, p.objects, p.attributes FROM samples s "
-                "CROSS JOIN parses p ON p.caption_hash = s.caption_hash AND p.status = 'ok' "
-                f"AND p.parser_id IN ({id_list(parser_ids)}) "
-                f"WHERE s.id IN ({marks(len(chunk))})",
-                chunk,
-            )
+            yield from self.con.execute(_OF_SAMPLES.text(len(chunk), len(pids)), (*pids, *chunk))

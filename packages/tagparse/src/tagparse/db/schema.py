@@ -1,23 +1,30 @@
-"""SQLAlchemy models of the tag-label file (`tags.db`), format v1.
+"""The tables of the tag-label file (`tags.db`), format v1, declared once as SQLAlchemy Core.
 
-The spec is `docs/tag-label-format.md`; `tests/tagparse/test_format_spec.py` keeps the two in step.
-Tag lists are stored as JSON text in `parses` (human-inspectable, written once per caption) and as
-little-endian int32 blobs in `labels` (read by trainers for millions of samples at once).
+Every statement of `tagparse.db` is built from these `Table`s, so a column has one name, here.
+The spec is `docs/tag-label-format.md`; `tests/tagparse/test_format_spec.py` keeps the two in
+step, and the DDL compiled from them is the v1 schema as written by every earlier release
+(`tests/tagparse/test_db.py` compares `sqlite_master`). Tag lists are stored as JSON text in
+`parses` (human-inspectable, written once per caption) and as little-endian int32 blobs in
+`labels` (read by trainers for millions of samples at once).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import (
+    Column,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 FORMAT_NAME = "tagalign-tags"
 FORMAT_VERSION = 1
@@ -26,87 +33,107 @@ KINDS = ("object", "attribute")
 VERDICTS = ("accept", "reject", "add")
 PARSE_STATUSES = ("ok", "error")
 
+metadata = MetaData()
 
-class Base(DeclarativeBase):
-    pass
+# Key/value metadata: format name and version, active vocabulary description (`VocabMeta`).
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# One image/caption pair, identified by the corpus key (webdataset `__key__`, filename...).
+samples = Table(
+    "samples",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String, unique=True, nullable=False),
+    Column("caption", Text, nullable=False),
+    Column("caption_hash", String, nullable=False, index=True),
+)
+
+# A parser configuration; its fingerprint decides which cached parses are valid.
+parsers = Table(
+    "parsers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fingerprint", String, unique=True, nullable=False),
+    Column("backend", String, nullable=False),
+    Column("model", String, nullable=False),
+    Column("prompt_id", String, nullable=False),
+    Column("prompt_hash", String, nullable=False),
+    Column("normalizer_version", String, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# The parse of one caption text by one parser (shared by every sample with that caption).
+parses = Table(
+    "parses",
+    metadata,
+    Column("caption_hash", String, primary_key=True),
+    Column("parser_id", ForeignKey("parsers.id"), primary_key=True),
+    Column("objects", Text, nullable=False),
+    Column("attributes", Text, nullable=False),
+    Column("raw_output", Text, nullable=False),
+    Column("status", String, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_parses_parser_status", "parser_id", "status"),
+)
+
+# The active tag vocabulary: index -> tag for each kind, with its corpus frequency.
+vocab = Table(
+    "vocab",
+    metadata,
+    Column("kind", String, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("tag", String, nullable=False),
+    Column("count", Integer, nullable=False),
+    UniqueConstraint("kind", "tag", name="uq_vocab_kind_tag"),
+)
+
+# Per-sample label indices into the active vocabulary (int32 little-endian blobs).
+labels = Table(
+    "labels",
+    metadata,
+    Column("sample_id", ForeignKey("samples.id"), primary_key=True),
+    Column("objects", LargeBinary, nullable=False),
+    Column("attributes", LargeBinary, nullable=False),
+)
+
+# A reviewer's verdict on one tag of one sample; the latest verdict per tag wins.
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sample_id", ForeignKey("samples.id"), nullable=False, index=True),
+    Column("parser_id", ForeignKey("parsers.id"), nullable=True),
+    Column("tag", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("verdict", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# The order v1 files have always been created in (references first), so that a new file is laid
+# out page for page as before: the same `sqlite_master`, root pages included.
+CREATION_ORDER = tuple(
+    metadata.tables[name]
+    for name in ("meta", "samples", "parsers", "vocab", "parses", "labels", "verdicts")
+)
 
 
-class Meta(Base):
-    """Key/value metadata: format name and version, active vocabulary description."""
+@dataclass(frozen=True)
+class Parser:
+    """One row of `parsers`, as commands that pick a parser by name see it."""
 
-    __tablename__ = "meta"
-    key: Mapped[str] = mapped_column(String, primary_key=True)
-    value: Mapped[str] = mapped_column(Text, nullable=False)
-
-
-class Sample(Base):
-    """One image/caption pair, identified by the corpus key (webdataset `__key__`, filename...)."""
-
-    __tablename__ = "samples"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String, unique=True, nullable=False)
-    caption: Mapped[str] = mapped_column(Text, nullable=False)
-    caption_hash: Mapped[str] = mapped_column(String, nullable=False, index=True)
-
-
-class Parser(Base):
-    """A parser configuration; its fingerprint decides which cached parses are valid."""
-
-    __tablename__ = "parsers"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String, unique=True, nullable=False)
-    backend: Mapped[str] = mapped_column(String, nullable=False)
-    model: Mapped[str] = mapped_column(String, nullable=False, default="")
-    prompt_id: Mapped[str] = mapped_column(String, nullable=False, default="")
-    prompt_hash: Mapped[str] = mapped_column(String, nullable=False, default="")
-    normalizer_version: Mapped[str] = mapped_column(String, nullable=False)
-    params: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
-    created_at: Mapped[float] = mapped_column(Float, nullable=False)
-
-
-class Parse(Base):
-    """The parse of one caption text by one parser (shared by every sample with that caption)."""
-
-    __tablename__ = "parses"
-    caption_hash: Mapped[str] = mapped_column(String, primary_key=True)
-    parser_id: Mapped[int] = mapped_column(ForeignKey("parsers.id"), primary_key=True)
-    objects: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
-    attributes: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
-    raw_output: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    status: Mapped[str] = mapped_column(String, nullable=False)
-    error: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    created_at: Mapped[float] = mapped_column(Float, nullable=False)
-    __table_args__ = (Index("ix_parses_parser_status", "parser_id", "status"),)
-
-
-class VocabEntry(Base):
-    """The active tag vocabulary: index → tag for each kind, with its corpus frequency."""
-
-    __tablename__ = "vocab"
-    kind: Mapped[str] = mapped_column(String, primary_key=True)
-    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tag: Mapped[str] = mapped_column(String, nullable=False)
-    count: Mapped[int] = mapped_column(Integer, nullable=False)
-    __table_args__ = (UniqueConstraint("kind", "tag", name="uq_vocab_kind_tag"),)
-
-
-class Label(Base):
-    """Per-sample label indices into the active vocabulary (int32 little-endian blobs)."""
-
-    __tablename__ = "labels"
-    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id"), primary_key=True)
-    objects: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    attributes: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-
-
-class Verdict(Base):
-    """A reviewer's verdict on one tag of one sample; the latest verdict per tag wins."""
-
-    __tablename__ = "verdicts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id"), nullable=False, index=True)
-    parser_id: Mapped[int | None] = mapped_column(ForeignKey("parsers.id"), nullable=True)
-    tag: Mapped[str] = mapped_column(String, nullable=False)
-    kind: Mapped[str] = mapped_column(String, nullable=False)
-    verdict: Mapped[str] = mapped_column(String, nullable=False)
-    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    id: int
+    fingerprint: str
+    backend: str
+    model: str
+    prompt_id: str
+    prompt_hash: str
+    normalizer_version: str
+    params: str
+    created_at: float

@@ -92,5 +92,7 @@ def _take(fd: int, deadline: float) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise sqlite3.OperationalError("database is locked") from None
+                error = sqlite3.OperationalError("database is locked")
+                error.sqlite_errorcode = 5  # SQLITE_BUSY: `tagparse.faults` words it as one line
+                raise error from None
             time.sleep(random.uniform(*_POLL_S))
