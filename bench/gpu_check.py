@@ -211,7 +211,7 @@ def toy_world(root: Path, dry_run: bool) -> tuple[Path, Path, str]:
     run_parse(db, shards, NAME, {"gold": str(world / "train" / "gold.jsonl")}, progress=False)
     tags = TagsDB.open(db)
     build_vocab(tags, 40, 30, progress=False)
-    tags.engine.dispose()
+    tags.close()
     weights = toy_clip_weights(root / "cache", progress=False)
     return world, db, model_spec(weights)
 
