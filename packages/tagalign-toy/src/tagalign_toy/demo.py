@@ -24,6 +24,7 @@ from pathlib import Path
 import click
 import numpy as np
 from PIL import Image
+from tagparse.numbers import count_range
 
 from tagalign_toy.benchmark import ATTR_CLASS_FILE
 from tagalign_toy.generator import (
@@ -319,7 +320,17 @@ def run_demo(
     return summary
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Command):
+    """A usage mistake (`--n-train -3`, a typo in a flag) is the project's one `error:` line."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        from tagalign_eval.cli import one_line_usage_errors
+
+        with one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+
+@click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--out",
     default="demo-out",
@@ -328,7 +339,13 @@ def run_demo(
     help="Output folder (world, caches, runs, results, overlays).",
 )
 @click.option("--quick", is_flag=True, help="A reduced world and fewer steps (about 3 minutes).")
-@click.option("--seed", default=0, show_default=True, help="World seed (and training seed).")
+@click.option(
+    "--seed",
+    type=count_range(0, 2**32 - 1),
+    default=0,
+    show_default=True,
+    help="World seed (and training seed).",
+)
 @click.option(
     "--train-seeds",
     default=None,
@@ -336,13 +353,18 @@ def run_demo(
     help="Train every variant once per seed and report mean ± sd (default: --seed only).",
 )
 @click.option(
-    "--train-steps", type=int, default=None, help="Projector steps per variant (default: by size)."
+    "--train-steps",
+    type=count_range(1),
+    default=None,
+    help="Projector steps per variant (default: by size).",
 )
-@click.option("--n-train", type=int, default=None, help="Train images/captions (default: by size).")
-@click.option("--n-val", type=int, default=None, help="Val images (default: by size).")
+@click.option(
+    "--n-train", type=count_range(1), default=None, help="Train images/captions (default: by size)."
+)
+@click.option("--n-val", type=count_range(1), default=None, help="Val images (default: by size).")
 @click.option(
     "--clip-steps",
-    type=int,
+    type=count_range(1),
     default=None,
     help="Toy-CLIP pretraining steps (default: the shipped recipe's; others train now).",
 )
