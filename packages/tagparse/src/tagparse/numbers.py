@@ -24,7 +24,9 @@ class FiniteFloatRange(click.FloatRange):
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{number} is not a finite number", param, ctx)
+            bounded = self.min is not None or self.max is not None
+            wanted = f"; give one in the range {self._describe_range()}" if bounded else ""
+            self.fail(f"{number} is not a finite number{wanted}", param, ctx)
         return number
 
 
