@@ -11,11 +11,11 @@ images of other shapes have more or fewer windows, so this is a VOC-shaped estim
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
+from benchargs import OneLineParser, count
 from tagalign_eval.datasets import PAPER_ORDER, get_benchmark
 from tagalign_eval.inference import Segmenter, encode_classes
 from tagalign_eval.metrics import ConfusionMatrix
@@ -25,10 +25,10 @@ from tagalign_train.model import build_model
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=500)
-    ap.add_argument("--crop-batch", type=int, default=64)
-    ap.add_argument("--images-per-step", type=int, default=8)
+    ap = OneLineParser()
+    ap.add_argument("--images", type=count(), default=500)
+    ap.add_argument("--crop-batch", type=count(), default=64)
+    ap.add_argument("--images-per-step", type=count(), default=8)
     ap.add_argument("--amp", action="store_true", help="bfloat16 autocast for the forward")
     args = ap.parse_args()
     device = torch.device("cuda")

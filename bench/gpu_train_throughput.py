@@ -12,10 +12,10 @@ the GPU's dense bf16 peak, and the hours the paper preset (30,001 steps × 4,096
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
+from benchargs import OneLineParser, count, finite
 from tagalign_train.losses import TagAlignLoss, TagLoss
 from tagalign_train.model import build_model
 from tagalign_train.optim import param_groups
@@ -34,11 +34,14 @@ def make_batch(n: int, device, vocab: int = 49408):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=20)
+    ap = OneLineParser()
+    ap.add_argument("--batch", type=count(), default=512)
+    ap.add_argument("--steps", type=count(), default=20)
     ap.add_argument(
-        "--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)"
+        "--peak-tflops",
+        type=finite(0, low_open=True),
+        default=989.0,
+        help="dense bf16 peak (H100/H200 SXM: 989)",
     )
     args = ap.parse_args()
     device = torch.device("cuda")
