@@ -16,7 +16,6 @@ Rounds alternate the two; each figure is the median round. A ratio above 1 means
 
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import time
@@ -24,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from benchargs import OneLineParser, count
 from PIL import Image
 from tagalign_train.data import seed_augmentation, train_transform
 from tagalign_train.preprocess import NORMALIZATIONS, normalize
@@ -95,10 +95,10 @@ def torchvision_batch(size: int, mean, std) -> Callable[[list[Image.Image]], tor
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--size", type=int, default=224)
+    ap = OneLineParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=count(), default=128)
+    ap.add_argument("--rounds", type=count(), default=5)
+    ap.add_argument("--size", type=count(), default=224)
     args = ap.parse_args()
     torch.set_num_threads(1)
     mean, std = NORMALIZATIONS["imagenet"]

@@ -10,7 +10,6 @@ trains from them. The speed-up grows with the backbone's share of the step (ViT-
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
 
+from benchargs import OneLineParser, count
 from tagalign_train.config import TrainConfig
 from tagalign_train.train import train
 from train_helpers import make_tags_db, make_world, save_random_weights
@@ -36,13 +36,13 @@ def steady_rate(history: list[dict]) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = OneLineParser()
     ap.add_argument("--model", default="tagalign-tiny-ViT")
-    ap.add_argument("--images", type=int, default=256)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--image-size", type=int, default=64)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--images", type=count(), default=256)
+    ap.add_argument("--epochs", type=count(), default=3)
+    ap.add_argument("--batch-size", type=count(), default=32)
+    ap.add_argument("--image-size", type=count(), default=64)
+    ap.add_argument("--workers", type=count(0), default=2)
     args = ap.parse_args()
     steps = args.epochs * args.images // args.batch_size
     with tempfile.TemporaryDirectory() as tmp:

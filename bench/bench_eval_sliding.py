@@ -9,7 +9,6 @@ stride 56 on 500x375 images -> 4 windows each); only the number of crops per for
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import open_clip
 import tagalign_train.backbone  # noqa: F401  (registers the tiny configs)
 import torch
+from benchargs import OneLineParser, count
 from tagalign_eval.datasets.classes import builtin_class_list
 from tagalign_eval.inference import Segmenter, encode_classes
 from tagalign_eval.models import load_eval_model
@@ -36,11 +36,11 @@ def timed(seg: Segmenter, images: list[np.ndarray], per_step: int) -> tuple[floa
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--crop-batch", type=int, default=32)
-    ap.add_argument("--images-per-step", type=int, default=4)
+    ap = OneLineParser()
+    ap.add_argument("--images", type=count(), default=8)
+    ap.add_argument("--threads", type=count(), default=2)
+    ap.add_argument("--crop-batch", type=count(), default=32)
+    ap.add_argument("--images-per-step", type=count(), default=4)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_scale import build_synthetic  # the same synthetic file
+from benchargs import OneLineParser, count
 
 CC12M_CAPTIONS = 12_400_000
 
@@ -67,10 +68,8 @@ def measure(kind: str, path: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--samples", type=int, default=4_000_000)
+    ap = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=count(), default=4_000_000)
     ap.add_argument("--keep", default=None, help="directory to keep the synthetic tags.db in")
     ap.add_argument("--step", nargs=2, metavar=("KIND", "DB"), help=argparse.SUPPRESS)
     args = ap.parse_args()

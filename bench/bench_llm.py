@@ -14,7 +14,6 @@ figures.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import sys
@@ -32,6 +31,7 @@ from tagparse.score import score_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tagparse" / "llm"))
 import llamacpp  # test support: starts the llama.cpp server the LLM tests use
+from benchargs import OneLineParser, count
 
 FACTUAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "factual" / "test.csv"
 MAX_TOKENS = 96
@@ -137,15 +137,17 @@ def tagparse_rate(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--captions", type=int, default=48, help="captions per throughput measurement")
+    ap = OneLineParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--captions", type=count(), default=48, help="captions per throughput measurement"
+    )
     ap.add_argument("--concurrency", default="1,4,8")
     ap.add_argument(
-        "--score-n", type=int, default=200, help="FACTUAL test captions to score (0: skip)"
+        "--score-n", type=count(0), default=200, help="FACTUAL test captions to score (0: skip)"
     )
-    ap.add_argument("--threads", type=int, default=2, help="llama.cpp server CPU threads")
+    ap.add_argument("--threads", type=count(), default=2, help="llama.cpp server CPU threads")
     ap.add_argument(
-        "--parallel", type=int, default=1, help="llama.cpp server slots (continuous batching)"
+        "--parallel", type=count(), default=1, help="llama.cpp server slots (continuous batching)"
     )
     args = ap.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]

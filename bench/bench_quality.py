@@ -10,10 +10,10 @@ stop-list shows what dropping non-visual nouns costs on this benchmark.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
+from benchargs import OneLineParser
 from tagparse.inputs import InputOptions
 from tagparse.normalize import Normalizer
 from tagparse.pipeline import run_parse
@@ -24,7 +24,7 @@ TARGETS = {"objects": 0.90, "attributes": 0.80}  # issue 2, spaCy backend
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
     ap.add_argument(
         "--db", type=Path, default=None, help="keep the tags.db here (default: a temp dir)"

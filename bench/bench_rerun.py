@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchargs import OneLineParser
+
 ROOT = Path(__file__).resolve().parents[1]
 FACTUAL = ROOT.parent / "shared" / "benchmarks" / "factual" / "train.csv"
 SAMPLE = ROOT / "examples" / "captions.csv"
@@ -64,9 +66,7 @@ def api_run(db: Path, args: argparse.Namespace) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default = FACTUAL if FACTUAL.exists() else SAMPLE
     ap.add_argument("--input", default=str(default))
     ap.add_argument("--key-column", default="region_id" if default == FACTUAL else "filename")

@@ -14,7 +14,6 @@ the wall time includes waiting for other processes).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchargs import OneLineParser, count
 from tagparse.db import TagsDB
 
 NOUNS = [f"noun{i}" for i in range(800)]
@@ -136,10 +136,13 @@ def row(name: str, value: float, target: float | None) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--samples", type=int, default=1_000_000)
+    ap = OneLineParser()
+    ap.add_argument("--samples", type=count(), default=1_000_000)
     ap.add_argument(
-        "--keys", type=int, default=300, help="keystrokes to time (next, reject, unbound in turn)"
+        "--keys",
+        type=count(),
+        default=300,
+        help="keystrokes to time (next, reject, unbound in turn)",
     )
     ap.add_argument("--db", type=Path, default=Path("/tmp/review_bench.db"))
     ap.add_argument("--reuse", action="store_true", help="reuse --db if it exists")

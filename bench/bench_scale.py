@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchargs import OneLineParser, count
 
 CC12M = 12_000_000
 N_OBJECT_NAMES, N_ATTRIBUTE_NAMES = 50_000, 5_000
@@ -115,10 +116,8 @@ def extrapolate_rss(r: dict, scale: float) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--samples", type=int, default=1_000_000)
+    ap = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=count(), default=1_000_000)
     ap.add_argument("--keep", default=None, help="directory to keep the synthetic tags.db in")
     ap.add_argument("--step", nargs=2, metavar=("KIND", "DB"), help=argparse.SUPPRESS)
     args = ap.parse_args()

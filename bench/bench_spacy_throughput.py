@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import resource
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import spacy
+from benchargs import OneLineParser, count
 from tagparse.backends.spacy_backend import create, resolve_pipeline
 from tagparse.inputs import InputOptions
 from tagparse.pipeline import run_parse
@@ -84,10 +84,12 @@ def pipeline(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--captions", type=Path, default=DEFAULT_CAPTIONS)
-    ap.add_argument("--limit", type=int, default=None, help="first N captions only (default: all)")
-    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument(
+        "--limit", type=count(), default=None, help="first N captions only (default: all)"
+    )
+    ap.add_argument("--batch-size", type=count(), default=256)
     ap.add_argument(
         "--parts",
         default="per-process,workers",

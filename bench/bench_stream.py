@@ -15,7 +15,6 @@ Usage: python3 -m uv run python bench/bench_stream.py [--captions 2000] [--concu
 
 from __future__ import annotations
 
-import argparse
 import csv
 import random
 import statistics
@@ -26,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tagparse" / "llm"))
 
+from benchargs import OneLineParser, count
 from conftest import FakeChatServer
 from tagparse.backends import openai_backend, register_backend
 from tagparse.pipeline import run_parse
@@ -61,9 +61,9 @@ def one_run(arm: str, url: str, captions: Path, db: Path, concurrency: int) -> f
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--captions", type=int, default=2000)
-    ap.add_argument("--concurrency", type=int, default=64)
+    ap = OneLineParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--captions", type=count(), default=2000)
+    ap.add_argument("--concurrency", type=count(), default=64)
     args = ap.parse_args()
     register_backend("barrier", Barrier)
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,12 +18,12 @@ the Markdown tables. Re-runs reuse the world, the parses and the feature cache.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from benchargs import OneLineParser, count
 from tagalign_toy.demo import BENCHMARKS, COLUMNS, FULL, QUICK, VARIANTS, mean_sd, run_demo
 from tagalign_toy.figures import save_picture, seed_spread_plot
 from tagalign_toy.gold_backend import NAME as GOLD
@@ -176,17 +176,17 @@ def sweep(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/toy-v2"))
     parser.add_argument("--seeds", type=seeds_arg, default=(0, 1, 2))
     parser.add_argument("--sweep-seeds", type=seeds_arg, default=(0, 1))
     parser.add_argument("--no-sweep", action="store_true")
     parser.add_argument("--llm", default=None, help="OpenAI-compatible server URL for the sweep")
-    parser.add_argument("--probe-images", type=int, default=2000)
+    parser.add_argument("--probe-images", type=count(), default=2000)
     parser.add_argument(
         "--quick", action="store_true", help="The demo's --quick world (a smoke run)"
     )
-    parser.add_argument("--train-steps", type=int, default=None)
+    parser.add_argument("--train-steps", type=count(), default=None)
     args = parser.parse_args()
     started = time.perf_counter()
     report: dict = {"command": " ".join(["bench/bench_toy_v2.py", *map(str, vars(args).values())])}

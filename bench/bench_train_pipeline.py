@@ -14,7 +14,6 @@ the workers and the training step.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
 
+from benchargs import OneLineParser, count
 from tagalign_train.config import PRESETS, TrainConfig
 from tagalign_train.data import (
     BatchCollate,
@@ -94,10 +94,10 @@ def data_only(db: str, shards: list[str], batch: int, size: int, workers: int, s
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--workers", type=int, default=TrainConfig.workers)
+    ap = OneLineParser()
+    ap.add_argument("--images", type=count(), default=512)
+    ap.add_argument("--steps", type=count(), default=40)
+    ap.add_argument("--workers", type=count(0), default=TrainConfig.workers)
     args = ap.parse_args()
     toy = PRESETS["toy"]
     with tempfile.TemporaryDirectory() as tmp:

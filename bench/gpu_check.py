@@ -38,6 +38,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests" / "train")]  # bench modules, train_helpers
 
+from benchargs import OneLineParser  # found through the path set above
+
 #: (step, time budget in seconds on the GPU, on the CPU dry run). The GPU budgets sum to 465 s,
 #: inside the 8 minutes one H100 is lent for, installation included.
 STEPS = (
@@ -522,7 +524,7 @@ def drive(out: Path, dry_run: bool) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true", help="every step on the CPU, tiny sizes")
     ap.add_argument("--out", default=os.environ.get("OUT", "gpu_check_out"))
     ap.add_argument("--step", choices=sorted(STEP_FUNCTIONS), help=argparse.SUPPRESS)

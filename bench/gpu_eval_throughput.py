@@ -15,12 +15,12 @@ fewer windows, so this is a VOC-shaped estimate).
 
 from __future__ import annotations
 
-import argparse
 import time
 from contextlib import nullcontext
 
 import numpy as np
 import torch
+from benchargs import OneLineParser, count
 from tagalign_eval.datasets import PAPER_ORDER, get_benchmark
 from tagalign_eval.inference import Segmenter, encode_classes
 from tagalign_eval.metrics import ConfusionMatrix
@@ -101,10 +101,10 @@ def measure(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=500)
-    ap.add_argument("--crop-batch", type=int, default=64)
-    ap.add_argument("--images-per-step", type=int, default=8)
+    ap = OneLineParser()
+    ap.add_argument("--images", type=count(), default=500)
+    ap.add_argument("--crop-batch", type=count(), default=64)
+    ap.add_argument("--images-per-step", type=count(), default=8)
     ap.add_argument("--amp", action="store_true", help="bfloat16 autocast for the forward")
     args = ap.parse_args()
     r = measure(args.images, args.crop_batch, args.images_per_step, args.amp)

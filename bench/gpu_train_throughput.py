@@ -16,10 +16,10 @@ hours the paper preset (30,001 steps x 4,096 images) takes on 1 and on 8 such GP
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
+from benchargs import OneLineParser, count, finite
 from tagalign_train.losses import TagAlignLoss, TagLoss
 from tagalign_train.model import build_model
 from tagalign_train.optim import param_groups
@@ -122,12 +122,12 @@ def measure(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=20)
+    ap = OneLineParser()
+    ap.add_argument("--batch", type=count(), default=512)
+    ap.add_argument("--steps", type=count(), default=20)
     ap.add_argument(
         "--peak-tflops",
-        type=float,
+        type=finite(0, low_open=True),
         default=H100_BF16_PEAK_TFLOPS,
         help="dense bf16 peak (H100/H200 SXM: 989)",
     )

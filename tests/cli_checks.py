@@ -103,3 +103,14 @@ def db_snapshot(path: str | os.PathLike) -> dict[str, object]:
     finally:
         con.close()
     return snapshot
+
+
+def assert_runner_error(result, *must_mention: str) -> str:
+    """`assert_user_error` for a command run in-process by `click.testing.CliRunner` (cheap: no
+    interpreter start), so a battery can hold many pure-validation cases; the same promise,
+    and no exception other than the SystemExit of `sys.exit(2)`."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    proc = subprocess.CompletedProcess([], result.exit_code, result.stdout, result.stderr)
+    return assert_user_error(proc, *must_mention)

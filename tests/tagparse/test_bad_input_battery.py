@@ -300,3 +300,63 @@ def test_export_to_a_closed_pipe_is_quiet(tmp_path):
 
 def test_db_that_is_a_directory(tmp_path):
     assert_user_error(run_cli(["tagparse", "stats", "--db", tmp_path]), "is a directory")
+
+
+# -- issue 24 part 3: the vLLM launcher flags, huge counts, NaN/inf -------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, named",
+    [
+        ("", "--vllm-python is empty"),
+        ("{tmp}/nope", "no such file"),
+        ("{tmp}", "a folder without bin/python"),
+        ("{tmp}/notes.txt", "cannot run"),
+        ("{tmp}/notes.txt/python", "no such file"),
+    ],
+    ids=["empty", "missing", "folder-not-a-venv", "not-executable", "below-a-file"],
+)
+def test_vllm_python_that_is_not_a_python(tmp_path, value, named):
+    (tmp_path / "notes.txt").write_text("not a python\n")
+    write_captions(tmp_path / "c.csv", 2)
+    args = ["run", "--backend", "vllm", "--model", "m", "--input", tmp_path / "c.csv"]
+    args += ["--db", tmp_path / "t.db", "--vllm-python", value.format(tmp=tmp_path)]
+    proc = run_cli(["tagparse", *args])
+    assert_user_error(proc, named)
+    assert db_snapshot(tmp_path / "t.db") == {}
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--data-parallel-size", "0"],
+        ["--data-parallel-size", str(2**63)],
+        ["--tensor-parallel-size", "nan"],
+        ["--concurrency", str(2**63)],
+        ["--chunk-size", str(2**63)],
+        ["--workers", str(2**63)],
+        ["--timeout", "nan"],
+        ["--timeout", "inf"],
+        ["--temperature", "inf"],
+        ["--max-tokens", str(2**63)],
+    ],
+    ids=lambda f: " ".join(f) if isinstance(f, list) else f,
+)
+def test_run_refuses_huge_and_non_finite_numbers_in_process(tmp_path, flags):
+    """Parse-time checks, in-process (`--timeout nan` passed the old `x>0` check)."""
+    from cli_checks import assert_runner_error
+    from click.testing import CliRunner
+    from tagparse.cli import main
+
+    args = ["run", "--backend", "vllm", "--input", "c.csv", "--db", str(tmp_path / "t.db")]
+    result = CliRunner().invoke(main, [*args, *flags], prog_name="tagparse")
+    assert_runner_error(result, flags[0], "see `tagparse run --help`")
+    assert db_snapshot(tmp_path / "t.db") == {}
+
+
+@pytest.mark.parametrize("flags", [["--seed", "-1"], ["--seed", str(2**63)], ["--target", "0"]])
+def test_review_seed_and_target_are_range_checked(db, flags):
+    before = db_snapshot(db)
+    proc = run_cli(["tagparse", "review", "--db", db, "--report", *flags])
+    assert_user_error(proc, flags[0], "range")
+    assert_unchanged(db, before)

@@ -535,3 +535,132 @@ def test_convert_checkpoint_refuses_a_planted_pickle_even_with_trust(trained, tm
     proc = run_cli(["tagalign-train", "convert-checkpoint", "--trust", run])
     assert_user_error(proc, TRAIN_STATE, "not converted")
     assert not marker.exists(), "the planted object ran"
+
+
+# --- issue 24 part 3: new surfaces, huge values, symbolic links in a run folder ----------------
+
+HUGE = str(2**63)
+PARSE_TIME = [
+    ("--batch-size", HUGE),
+    ("--steps", HUGE),
+    ("--image-size", "100000"),
+    ("--workers", HUGE),
+    ("--accum", HUGE),
+    ("--keep-last", HUGE),
+    ("--save-every", HUGE),
+    ("--log-every", HUGE),
+    ("--seed", str(2**32)),
+    ("--lr", "inf"),
+    ("--tag-weight", "nan"),
+    ("--itc-weight", "inf"),
+    ("--dense", "SCLIP"),
+    ("--dense", "sclp"),
+    ("--projector", "mlp"),
+    ("--tag-loss", "focal"),
+]
+
+
+@pytest.mark.parametrize("flag, value", PARSE_TIME, ids=[f"{f} {v}" for f, v in PARSE_TIME])
+def test_flag_values_refused_in_process(tmp_path, flag, value):
+    """Pure parse-time validation, in-process (cheap); `--batch-size 2**63` was a traceback."""
+    from cli_checks import assert_runner_error
+    from click.testing import CliRunner
+    from tagalign_train.cli import main
+
+    args = ["--labels", "x.db", "--data", "x.tar", "--out", str(tmp_path / "run"), flag, value]
+    result = CliRunner().invoke(main, args, prog_name="tagalign-train")
+    assert_runner_error(result, flag, value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_huge_batch_size_through_the_real_entry_point(world, tiny_weights, tmp_path):
+    proc = run_cli(train_args(world, tiny_weights, tmp_path / "run", "--batch-size", HUGE))
+    assert_user_error(proc, "--batch-size", HUGE, "range")
+    assert not (tmp_path / "run").exists()
+
+
+def _link_step(run: Path, step: str, target: Path | str) -> Path:
+    link = run / "checkpoints" / step
+    if link.exists() or link.is_symlink():
+        shutil.rmtree(link)
+    link.symlink_to(target)
+    return link
+
+
+@pytest.mark.parametrize("kind", ["outside", "dangling", "inside"])
+def test_resume_refuses_a_step_folder_that_is_a_symlink(
+    world, tiny_weights, trained, tmp_path, kind
+):
+    """A `checkpoints/step-N` link (to a folder outside the run, to nothing, or to a sibling)
+    is refused in one line before anything runs; nothing is deleted through it."""
+    run = copy_run(trained, tmp_path)
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(run / "checkpoints" / "step-0000002", outside)
+    target = {
+        "outside": outside,
+        "dangling": tmp_path / "gone",
+        "inside": run / "checkpoints" / "step-0000001",
+    }[kind]
+    link = _link_step(run, "step-0000002", target)
+    before = sorted(p.name for p in outside.iterdir())
+    args = train_args(world, tiny_weights, run, "--resume", "--steps", "3", "--keep-last", "1")
+    assert_user_error(run_cli(args), str(link), "symbolic link", "cp -rL")
+    assert link.is_symlink() and sorted(p.name for p in outside.iterdir()) == before
+    assert (run / "checkpoints" / "step-0000001" / WEIGHTS).is_file()
+
+
+def test_keep_last_never_deletes_through_a_link(trained, tmp_path):
+    """The Python API: a checkpoint write into a run with a linked step folder is refused
+    before `keep_last` would prune, and the folder the link points at is intact."""
+    from dataclasses import replace
+
+    from tagalign_train.checkpoint import read_config, read_weights, write_checkpoint
+    from tagalign_train.errors import TrainError
+
+    run = copy_run(trained, tmp_path)
+    outside = tmp_path / "precious"
+    shutil.copytree(run / "checkpoints" / "step-0000001", outside)
+    _link_step(run, "step-0000001", outside)
+    newest = run / "checkpoints" / "step-0000002"
+    config, weights = read_config(newest), read_weights(newest)
+    before = {p.name: p.read_bytes() for p in outside.iterdir()}
+    newest_before = {p.name: p.read_bytes() for p in newest.iterdir()}
+    with pytest.raises(TrainError, match="symbolic link"):
+        write_checkpoint(run, replace(config, step=3), weights, None, keep_last=1)
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in newest.iterdir()} == newest_before
+    assert not (run / "checkpoints" / "step-0000003").exists()  # refused before writing
+
+
+def test_eval_refuses_a_checkpoint_file_linked_out_of_its_folder(trained, tmp_path):
+    """Issue 24 part 1's audit: a checkpoint's weights linked to a file outside its folder is
+    refused when named, skipped with a warning when the run is given."""
+    run = copy_run(trained, tmp_path)
+    named = run / "checkpoints" / "step-0000002"
+    outside = tmp_path / "outside.safetensors"
+    shutil.copy(named / WEIGHTS, outside)
+    (named / WEIGHTS).unlink()
+    (named / WEIGHTS).symlink_to(outside)
+    assert_user_error(_predict(tmp_path, named), str(named), "outside the checkpoint folder")
+    proc = _predict(tmp_path, run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warned = [line for line in proc.stderr.splitlines() if "outside the checkpoint" in line]
+    assert len(warned) == 1 and "using step-0000001" in warned[0], proc.stderr
+
+
+def test_local_dir_with_a_pickled_bin_is_one_line(world, tmp_path):
+    """A `local-dir:` CLIP folder whose weights are a pickle with a planted object: refused by
+    torch.load(weights_only=True), now as one line saying to convert to safetensors; the
+    planted object never runs."""
+    from tagalign_toy.toy_clip import LOCAL_CONFIG_FILE, SHIPPED_DIR
+
+    shipped = next(p for p in SHIPPED_DIR.iterdir() if (p / LOCAL_CONFIG_FILE).is_file())
+    local = tmp_path / "clip"
+    local.mkdir()
+    shutil.copy(shipped / LOCAL_CONFIG_FILE, local)
+    marker = tmp_path / "pwned"
+    torch.save({"planted": _Planted(marker)}, local / "open_clip_pytorch_model.bin")
+    args = train_args(world, "none", tmp_path / "run", "--model", f"local-dir:{local}")
+    proc = run_cli(args)
+    assert_user_error(proc, str(local), "pickle", "convert it to safetensors")
+    assert not marker.exists() and not (tmp_path / "run").exists()

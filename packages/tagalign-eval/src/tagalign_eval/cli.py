@@ -252,7 +252,7 @@ def _print_result(result: BenchmarkResult) -> None:
 
 
 @contextmanager
-def _one_line_usage_errors() -> Iterator[None]:
+def one_line_usage_errors() -> Iterator[None]:
     """A usage mistake (a value out of range, an unknown choice or flag, a missing option) ends
     in the project's one `error:` line and exit code 2, not in click's usage block."""
     try:
@@ -273,11 +273,11 @@ class BenchmarkGroup(click.Group):
     usage mistakes in any sub-command are one `error:` line."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        with _one_line_usage_errors():
+        with one_line_usage_errors():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
-        with _one_line_usage_errors():
+        with one_line_usage_errors():
             return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagalign_eval.errors import EvalError
+from tagalign_eval.uniquejson import loads_unique
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -38,42 +39,90 @@ def _class_images(folder: Path) -> list[Path]:
 
 def read_class_mapping(path: str | Path) -> dict[str, str]:
     """`--classes FILE`: a JSON object {folder: name}, or text lines `FOLDER<tab>NAME` (or
-    `FOLDER NAME`, split at the first run of spaces); blank and `#` lines are skipped."""
+    `FOLDER NAME`, split at the first run of spaces); blank and `#` lines are skipped, a UTF-8
+    BOM is ignored.
+
+    A folder given twice, an empty folder or name, and one name for two folders are refused:
+    each would silently change which prompt scores which images."""
     p = Path(path)
+    if p.is_dir():
+        raise EvalError(f"--classes {p} is a folder; pass a folder -> name mapping file")
     if not p.is_file():
         raise EvalError(f"--classes {p}: no such file; pass a folder -> name mapping file")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except (UnicodeDecodeError, OSError) as exc:
         raise EvalError(f"--classes {p}: cannot read it as UTF-8 text ({exc})") from None
-    if p.suffix.lower() == ".json":
-        try:
-            mapping = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise EvalError(f"--classes {p}: not valid JSON ({exc})") from None
-        if not isinstance(mapping, dict) or not all(
-            isinstance(v, str) and v.strip() for v in mapping.values()
-        ):
-            raise EvalError(f'--classes {p}: must be a JSON object {{"folder": "class name"}}')
-        return {str(k): v.strip() for k, v in mapping.items()}
-    mapping = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        folder, _, name = line.partition("\t") if "\t" in line else line.partition(" ")
-        if not name.strip():
+    source = f"--classes {p}"
+    is_json = p.suffix.lower() == ".json"
+    entries = _json_entries(text, source) if is_json else _text_entries(text, source)
+    mapping: dict[str, str] = {}
+    where_given: dict[str, str] = {}
+    folder_of_name: dict[str, str] = {}
+    for where, folder, name in entries:
+        if folder in mapping:  # a JSON key given twice is refused while parsing
             raise EvalError(
-                f"--classes {p} line {number}: {line!r} has no class name; write "
+                f"{source}: folder {folder!r} is given twice ({where_given[folder]}: "
+                f"{mapping[folder]!r}, {where}: {name!r}); give each folder once"
+            )
+        if name in folder_of_name:
+            other = folder_of_name[name]
+            raise EvalError(
+                f"{source}: {where_given[other]} (folder {other!r}) and {where} (folder "
+                f"{folder!r}) both name the class {name!r}; two classes with one name cannot "
+                "be told apart, give each its own name"
+            )
+        mapping[folder], where_given[folder], folder_of_name[name] = name, where, folder
+    return mapping
+
+
+def _json_entries(text: str, source: str) -> list[tuple[str, str, str]]:
+    """(where, folder, name) of each entry of a JSON object {folder: name}."""
+    try:
+        mapping = loads_unique(text, source)
+    except json.JSONDecodeError as exc:
+        raise EvalError(f"{source}: not valid JSON ({exc})") from None
+    if not isinstance(mapping, dict):
+        raise EvalError(f'{source}: must be a JSON object {{"folder": "class name"}}')
+    entries = []
+    for folder, name in mapping.items():
+        if not folder.strip():
+            raise EvalError(
+                f"{source}: an empty key (for {name!r}); key each class name by its folder"
+            )
+        if not isinstance(name, str) or not name.strip():
+            raise EvalError(
+                f"{source}: key {folder!r} has the class name {name!r}, not a non-empty "
+                'string; write {"folder": "class name"}'
+            )
+        entries.append((f"key {folder.strip()!r}", folder.strip(), name.strip()))
+    return entries
+
+
+def _text_entries(text: str, source: str) -> list[tuple[str, str, str]]:
+    """(where, folder, name) of each `FOLDER<tab>NAME` / `FOLDER NAME` line."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        body = line.rstrip()
+        folder, _, name = body.partition("\t") if "\t" in body else stripped.partition(" ")
+        missing = "folder" if not folder.strip() else "class name" if not name.strip() else None
+        if missing:
+            raise EvalError(
+                f"{source} line {number}: {stripped!r} has no {missing}; write "
                 "FOLDER<tab>NAME (or FOLDER NAME)"
             )
-        mapping[folder.strip()] = name.strip()
-    return mapping
+        entries.append((f"line {number}", folder.strip(), name.strip()))
+    return entries
 
 
 def open_image_folder(root: str | Path, classes: str | Path | None = None) -> ImageFolder:
     """The dataset under `root`, its classes named by the mapping file `classes` if given."""
     base = Path(root)
+    if base.is_file():
+        raise EvalError(f"{base} is a file; pass a folder with one sub-folder per class")
     if not base.is_dir():
         raise EvalError(f"{base}: no such folder; pass a folder with one sub-folder per class")
     folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import click
+from tagparse.numbers import MAX_COUNT, FiniteFloatRange
 
 from tagalign_eval.errors import EvalError
 
@@ -38,21 +39,22 @@ class Range:
 
 RANGES: dict[str, Range] = {
     # how a run is executed
-    "batch_size": Range(1),
-    "crop_batch": Range(1),
-    "workers": Range(0),
-    "limit": Range(1),
+    # every count has an upper bound (2**63 is a typo that overflows in torch)
+    "batch_size": Range(1, 2**20),
+    "crop_batch": Range(1, 2**20),
+    "workers": Range(0, 1024),
+    "limit": Range(1, MAX_COUNT),
     # protocol settings (`Protocol` fields)
-    "short_side": Range(1),
-    "max_long_side": Range(1),
-    "crop": Range(1),
-    "stride": Range(1),
+    "short_side": Range(1, 2**16),
+    "max_long_side": Range(1, 2**16),
+    "crop": Range(1, 2**16),
+    "stride": Range(1, 2**16),
     "scale": Range(0, low_open=True),
     "bias": Range(),
     "clip_blend": Range(0.0, 1.0),
     "bg_thresh": Range(0.0, 1.0),
     # a custom benchmark's mask value that is not a class
-    "ignore_index": Range(0),
+    "ignore_index": Range(0, MAX_COUNT),
 }
 """Setting name (its flag is `--` + the name with `-` for `_`) -> allowed values."""
 
@@ -68,7 +70,7 @@ def click_range(name: str, kind: type) -> click.ParamType:
         low = None if bounds.low is None else int(bounds.low) + int(bounds.low_open)
         high = None if bounds.high is None else int(bounds.high)
         return click.IntRange(low, high)
-    return _FiniteFloatRange(bounds.low, bounds.high, min_open=bounds.low_open)
+    return FiniteFloatRange(bounds.low, bounds.high, min_open=bounds.low_open)
 
 
 def check_range(name: str, value: float | None) -> None:
@@ -78,13 +80,3 @@ def check_range(name: str, value: float | None) -> None:
     bounds = RANGES[name]
     if not bounds.contains(value):
         raise EvalError(f"{flag(name)} must be {bounds.describe()}, not {value}")
-
-
-class _FiniteFloatRange(click.FloatRange):
-    """A FloatRange that also refuses nan and inf (click's comparisons let nan through)."""
-
-    def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{number} is not a finite number", param, ctx)
-        return number

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagalign_eval.errors import EvalError
+from tagalign_eval.uniquejson import loads_unique
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, object, object]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = loads_unique(line, f"{path} line {number}")
         except json.JSONDecodeError as exc:
             raise EvalError(f"{path} line {number}: not valid JSON ({exc.msg})") from None
         if not isinstance(row, dict) or "image" not in row or "caption" not in row:
@@ -48,7 +49,9 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, object, object]]:
 
 def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, object, object]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = [c for c in ("image", "caption") if c not in (reader.fieldnames or [])]
+    header = reader.fieldnames or []
+    _check_header(path, header)
+    missing = [c for c in ("image", "caption") if c not in header]
     if missing:
         raise EvalError(
             f"{path} line 1: no column(s) {', '.join(missing)} in the header; the first row "
@@ -58,14 +61,39 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, object, object]]:
         number = reader.line_num
         if row["image"] is None or row["caption"] is None:
             raise EvalError(f"{path} line {number}: fewer fields than the header's columns")
+        if None in row:  # DictReader's key for fields past the header's
+            raise EvalError(
+                f"{path} line {number}: more fields than the header's columns; quote a "
+                'caption that holds a comma ("a dog, running")'
+            )
         yield number, row["image"], row["caption"]
 
 
+def _check_header(path: Path, header: Sequence[str]) -> None:
+    """A column named twice or not at all: csv.DictReader would keep the last of two `image`
+    columns and key a nameless one by "", silently reading another column than meant."""
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, 1):
+        if not name.strip():
+            raise EvalError(
+                f"{path} line 1: column {number} has no name; name every column of the header "
+                "(image,caption,...) or remove the empty one"
+            )
+        if name in seen:
+            raise EvalError(
+                f"{path} line 1: column {name!r} is named twice (columns {seen[name]} and "
+                f"{number}); give each column one name"
+            )
+        seen[name] = number
+
+
 def _read(path: Path) -> Iterator[tuple[int, object, object]]:
+    if path.is_dir():
+        raise EvalError(f"{path} is a folder; pass a .jsonl or .csv file of image,caption pairs")
     if not path.is_file():
         raise EvalError(f"{path}: no such pair file; pass a .jsonl or .csv file of image,caption")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Excel, Notepad) is not data
     except (UnicodeDecodeError, OSError) as exc:
         raise EvalError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
     if path.suffix.lower() == ".csv":

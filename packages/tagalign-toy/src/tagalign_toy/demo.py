@@ -24,6 +24,10 @@ from pathlib import Path
 import click
 import numpy as np
 from PIL import Image
+from tagalign_eval.errors import EvalError
+from tagalign_eval.outputs import check_folder_target
+from tagalign_train.config import NUMERIC_BOUNDS
+from tagparse.numbers import count_range
 
 from tagalign_toy.benchmark import ATTR_CLASS_FILE
 from tagalign_toy.generator import (
@@ -49,6 +53,8 @@ VARIANTS: tuple[tuple[str, str | None, list[str]], ...] = (
     ),
 )
 BENCHMARKS = ("toyshapes", "toyshapes-attr", "toyshapes-pairs")
+#: The largest seed: the trainer's --seed range (numpy's).
+SEED_MAX = int(NUMERIC_BOUNDS["seed"].high)
 COLUMNS = {
     "toyshapes": "shapes mIoU",
     "toyshapes-attr": "attribute-shapes mIoU",
@@ -319,7 +325,52 @@ def run_demo(
     return summary
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _chosen_variants(text: str | None) -> tuple[str, ...] | None:
+    """`--variants a,b`: known names, each once (None: all of them)."""
+    if text is None:
+        return None
+    known = [v[1] for v in VARIANTS if v[1]]
+    names = tuple(v.strip() for v in text.split(","))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise DemoError(
+            f"--variants {text!r}: {unknown[0]!r} is not one; choose from {', '.join(known)}"
+        )
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice:
+        raise DemoError(f"--variants {text!r}: {twice} is named twice; name each variant once")
+    return names
+
+
+def _train_seeds(text: str) -> tuple[int, ...]:
+    """`--train-seeds 0,1,2`: integers in numpy's seed range, each once (a seed given twice
+    would count one run twice in the mean ± sd)."""
+    try:
+        seeds = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise DemoError(
+            f"--train-seeds {text!r}: give integers separated by commas, e.g. 0,1,2"
+        ) from None
+    bad = next((s for s in seeds if not 0 <= s <= SEED_MAX), None)
+    if bad is not None:
+        raise DemoError(f"--train-seeds {text!r}: {bad} is outside 0..{SEED_MAX}")
+    twice = next((s for s in seeds if seeds.count(s) > 1), None)
+    if twice is not None:
+        raise DemoError(f"--train-seeds {text!r}: seed {twice} is given twice; give each once")
+    return seeds
+
+
+class _Command(click.Command):
+    """A usage mistake (`--n-train -3`, a typo in a flag) is the project's one `error:` line."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        from tagalign_eval.cli import one_line_usage_errors
+
+        with one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+
+@click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--out",
     default="demo-out",
@@ -328,7 +379,13 @@ def run_demo(
     help="Output folder (world, caches, runs, results, overlays).",
 )
 @click.option("--quick", is_flag=True, help="A reduced world and fewer steps (about 3 minutes).")
-@click.option("--seed", default=0, show_default=True, help="World seed (and training seed).")
+@click.option(
+    "--seed",
+    type=count_range(0, SEED_MAX),
+    default=0,
+    show_default=True,
+    help="World seed (and training seed).",
+)
 @click.option(
     "--train-seeds",
     default=None,
@@ -336,13 +393,18 @@ def run_demo(
     help="Train every variant once per seed and report mean ± sd (default: --seed only).",
 )
 @click.option(
-    "--train-steps", type=int, default=None, help="Projector steps per variant (default: by size)."
+    "--train-steps",
+    type=count_range(1),
+    default=None,
+    help="Projector steps per variant (default: by size).",
 )
-@click.option("--n-train", type=int, default=None, help="Train images/captions (default: by size).")
-@click.option("--n-val", type=int, default=None, help="Val images (default: by size).")
+@click.option(
+    "--n-train", type=count_range(1), default=None, help="Train images/captions (default: by size)."
+)
+@click.option("--n-val", type=count_range(1), default=None, help="Val images (default: by size).")
 @click.option(
     "--clip-steps",
-    type=int,
+    type=count_range(1),
     default=None,
     help="Toy-CLIP pretraining steps (default: the shipped recipe's; others train now).",
 )
@@ -360,7 +422,11 @@ def run_demo(
     + " (default: all; training-free always runs).",
 )
 @click.option(
-    "--threads", default=2, show_default=True, help="Torch threads for toy-CLIP pretraining."
+    "--threads",
+    type=count_range(1, 1024),
+    default=2,
+    show_default=True,
+    help="Torch threads for toy-CLIP pretraining.",
 )
 @click.option("--no-progress", is_flag=True)
 def main(
@@ -379,18 +445,17 @@ def main(
 ) -> None:
     """Run the whole TagAlign pipeline on the ToyShapes world and print the ablation table."""
     base = QUICK if quick else FULL
-    known = [v[1] for v in VARIANTS if v[1]]
-    wanted = tuple(v.strip() for v in variants.split(",")) if variants else None
-    if wanted is not None and set(wanted) - set(known):
-        click.echo(f"error: --variants {variants!r}: choose from {', '.join(known)}", err=True)
-        sys.exit(2)
     try:
-        seeds = tuple(int(v) for v in train_seeds.split(",")) if train_seeds else (seed,)
-    except ValueError:
-        click.echo(
-            f"error: --train-seeds {train_seeds!r}: give integers separated by commas, e.g. 0,1,2",
-            err=True,
-        )
+        wanted = _chosen_variants(variants)
+        seeds = _train_seeds(train_seeds) if train_seeds is not None else (seed,)
+        if n_train is not None and n_train < base.train_batch:
+            raise DemoError(
+                f"--n-train {n_train}: fewer images than one training batch "
+                f"({base.train_batch}); pass --n-train {base.train_batch} or more"
+            )
+        check_folder_target(out, "--out")
+    except (DemoError, EvalError) as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     n_train = n_train or base.world.n_train
     world = replace(

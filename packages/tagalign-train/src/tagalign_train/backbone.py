@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def load_backbone(
     is given, so the same seed rebuilds the same towers (open_clip builds on the CPU before
     moving to `device`); that seeds torch's global generator, as the call's name says.
     """
+    local = None
     if model_name.startswith(open_clip.factory.LOCAL_DIR_PREFIX):
         local = model_name[len(open_clip.factory.LOCAL_DIR_PREFIX) :]
         if not Path(local, "open_clip_config.json").is_file():
@@ -92,6 +94,14 @@ def load_backbone(
         clip = open_clip.create_model(
             model_name, pretrained=weights, force_quick_gelu=quick_gelu, device=device
         )
+    except pickle.UnpicklingError as exc:  # torch.load(weights_only=True) refused a pickle
+        source = local if local is not None else pretrained
+        raise TrainError(
+            f"{source}: the weights file is a pickle holding objects other than tensors, which "
+            "could run code when loaded, so it was not loaded; convert it to safetensors "
+            "(safetensors.torch.save_file(state_dict, 'open_clip_model.safetensors')) from a "
+            "copy you trust"
+        ) from exc
     except Exception as exc:  # a download failure, or a file that is not weights for this model
         if not (isinstance(exc, RuntimeError) or (weights and os.path.isfile(weights))):
             raise

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import pickle
 import random
 import re
@@ -65,11 +66,21 @@ FOR_RESUME = (WEIGHTS, CONFIG, TRAIN_STATE)
 
 
 def step_dirs(run_dir: Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints of a run, oldest first."""
+    """Complete checkpoints of a run, oldest first.
+
+    A `step-N` that is a symbolic link or not a folder is refused (TrainError): the run would
+    read a checkpoint from outside its folder, and `keep_last` would delete through the link."""
     root = Path(run_dir) / "checkpoints"
     if not root.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name))]
+    for _, path in found:
+        if path.is_symlink() or not path.is_dir():
+            what = f"a symbolic link to {os.readlink(path)}" if path.is_symlink() else "a file"
+            raise TrainError(
+                f"{path} is {what}, not a checkpoint folder of this run; a run's checkpoints "
+                "are its own folders: replace it by a copy of the folder (cp -rL) or remove it"
+            )
     return sorted(found)
 
 
@@ -168,6 +179,7 @@ def write_checkpoint(
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{config.step:07d}"
+    existing = step_dirs(run_dir)  # before anything is written: refuses a linked step folder
     tensors = {k: v.detach().contiguous().cpu() for k, v in weights.items()}
     payloads = {WEIGHTS: safetensors_bytes(tensors), CONFIG: config.to_json().encode()}
     if train_state is not None:
@@ -177,7 +189,7 @@ def write_checkpoint(
     _write_checkpoint_dir(final, payloads)
     atomic_write_text(Path(run_dir) / "latest", final.name + "\n")
     if keep_last > 0:
-        for _, old in step_dirs(run_dir)[:-keep_last]:
+        for _, old in sorted({*existing, (config.step, final)})[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     return final
 

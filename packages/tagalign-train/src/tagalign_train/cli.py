@@ -15,6 +15,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 import click
+from tagparse.numbers import FiniteFloatRange
 
 from tagalign_train.config import (
     DECODE_ON,
@@ -52,7 +53,7 @@ def _number(flag: str, kind: type, **extra) -> Callable:
         low = int(bounds.low) + (1 if bounds.low_open else 0)
         value_type: click.ParamType = click.IntRange(low, high)
     else:
-        value_type = click.FloatRange(bounds.low, bounds.high, min_open=bounds.low_open)
+        value_type = FiniteFloatRange(bounds.low, bounds.high, min_open=bounds.low_open)
     return click.option(flag, type=value_type, **extra)
 
 

@@ -8,6 +8,7 @@ choice (dense.py, projector.py, losses.py, text.py, data.py) import its names fr
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -100,6 +101,8 @@ class Bounds:
     high: float | None = None
 
     def admits(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
         above = value > self.low if self.low_open else value >= self.low
         return above and (self.high is None or value <= self.high)
 
@@ -114,19 +117,20 @@ def _number(value: float) -> str:
 
 #: Every numeric TrainConfig field and what it accepts; the CLI's IntRange/FloatRange and
 #: `TrainConfig.resolved` (the Python API) both check against this one table.
+#: Every integer has an upper bound too (a count of 2**63 is a typo, and it overflows in torch).
 NUMERIC_BOUNDS: dict[str, Bounds] = {
-    "steps": Bounds(1),
-    "batch_size": Bounds(1),
+    "steps": Bounds(1, high=10**9),
+    "batch_size": Bounds(1, high=2**20),
     "lr": Bounds(0, low_open=True),
-    "image_size": Bounds(1),
-    "save_every": Bounds(1),
-    "log_every": Bounds(1),
+    "image_size": Bounds(1, high=8192),
+    "save_every": Bounds(1, high=10**9),
+    "log_every": Bounds(1, high=10**9),
     "tag_weight": Bounds(0),
     "itc_weight": Bounds(0),
-    "workers": Bounds(0),
+    "workers": Bounds(0, high=1024),
     "seed": Bounds(0, high=2**32 - 1),  # numpy's seed range
-    "accum": Bounds(1),
-    "keep_last": Bounds(0),  # 0 keeps every checkpoint
+    "accum": Bounds(1, high=2**16),
+    "keep_last": Bounds(0, high=10**6),  # 0 keeps every checkpoint
     "weight_decay": Bounds(0),
     "grad_clip": Bounds(0, low_open=True),
 }

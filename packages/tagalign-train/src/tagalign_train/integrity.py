@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
@@ -36,10 +36,30 @@ def damage(ckpt_dir: Path, required: tuple[str, ...]) -> str | None:
     for name in required:
         if not (ckpt_dir / name).is_file():
             return f"{name} is missing"
+    outside = _link_out_of(ckpt_dir, (*required, MANIFEST))
+    if outside:
+        return outside
     manifest = ckpt_dir / MANIFEST
     if manifest.is_file():
         return _against_manifest(ckpt_dir, manifest, required)
     return _unparseable(ckpt_dir, required)
+
+
+def _link_out_of(ckpt_dir: Path, names: Iterable[str]) -> str | None:
+    """A file of the checkpoint that lies outside its folder (a symbolic link pointing out, or a
+    manifest entry like `../x`): a shared checkpoint could make a run read, and a manifest vouch
+    for, any file on the machine."""
+    home = ckpt_dir.resolve()
+    for name in names:
+        path = ckpt_dir / name
+        target = path.resolve()
+        if not target.is_relative_to(home):
+            how = "a symbolic link to" if path.is_symlink() else "a path to"
+            return (
+                f"{name} is {how} {target}, outside the checkpoint folder (refused; copy the "
+                "file into the folder if you trust it)"
+            )
+    return None
 
 
 def _against_manifest(ckpt_dir: Path, manifest: Path, required: tuple[str, ...]) -> str | None:
@@ -47,9 +67,14 @@ def _against_manifest(ckpt_dir: Path, manifest: Path, required: tuple[str, ...])
         listed = json.loads(manifest.read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"{MANIFEST} is unreadable ({exc})"
+    if not isinstance(listed, dict):
+        return f"{MANIFEST} is unreadable (its files are not an object)"
     for name in required:
         if name not in listed:
             return f"{name} is not in {MANIFEST}"
+    outside = _link_out_of(ckpt_dir, listed)
+    if outside:
+        return outside
     for name, expected in listed.items():
         path = ckpt_dir / name
         size = path.stat().st_size if path.is_file() else None

@@ -7,6 +7,7 @@ import click
 from tagparse.cli import main
 from tagparse.db import TagsDB
 from tagparse.errors import TagparseError
+from tagparse.numbers import count_range
 from tagparse.review.order import ORDERS
 from tagparse.review.report import RENDERERS, build_report, write_verdicts_csv
 from tagparse.review.session import DEFAULT_TARGET
@@ -33,9 +34,12 @@ from tagparse.review.session import DEFAULT_TARGET
     show_default=True,
     help="sample order; reproducible from --seed",
 )
-@click.option("--seed", default=0, show_default=True, help="seed of the sample order")
+@click.option(
+    "--seed", type=count_range(0), default=0, show_default=True, help="seed of the sample order"
+)
 @click.option(
     "--target",
+    type=count_range(1),
     default=DEFAULT_TARGET,
     show_default=True,
     help="samples to review (385 gives ±5 points on a 50% precision)",

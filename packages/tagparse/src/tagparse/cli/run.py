@@ -10,14 +10,16 @@ from tqdm import tqdm
 from tagparse.cli import main
 from tagparse.errors import TagparseError
 from tagparse.inputs import FORMATS, InputOptions
+from tagparse.numbers import FiniteFloatRange, count_range
 from tagparse.pipeline import run_parse
 
 _FILE = click.Path(dir_okay=False)
-# Every numeric flag is range-checked: a negative count or a zero batch is a one-line error.
-_AT_LEAST_0 = click.IntRange(min=0)
-_AT_LEAST_1 = click.IntRange(min=1)
-_NON_NEGATIVE = click.FloatRange(min=0)
-_POSITIVE = click.FloatRange(min=0, min_open=True)
+# Every numeric flag is range-checked: a negative count, a zero batch, a huge count or a NaN/inf
+# is a one-line error.
+_AT_LEAST_0 = count_range(0)
+_AT_LEAST_1 = count_range(1)
+_NON_NEGATIVE = FiniteFloatRange(min=0)
+_POSITIVE = FiniteFloatRange(min=0, min_open=True)
 
 
 def _parse_shard(text: str | None) -> tuple[int, int]:

@@ -6,6 +6,7 @@ import click
 
 from tagparse.cli import main
 from tagparse.db import TagsDB
+from tagparse.numbers import count_range
 from tagparse.stats import collect_stats
 
 
@@ -15,7 +16,7 @@ from tagparse.stats import collect_stats
 )
 @click.option(
     "--top",
-    type=click.IntRange(min=0),
+    type=count_range(0),
     default=10,
     show_default=True,
     help="how many top tags to list per kind",

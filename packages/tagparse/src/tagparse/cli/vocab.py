@@ -6,6 +6,7 @@ import click
 
 from tagparse.cli import main
 from tagparse.db import TagsDB
+from tagparse.numbers import count_range
 from tagparse.vocab import build_vocab
 
 
@@ -16,7 +17,7 @@ from tagparse.vocab import build_vocab
 @click.option(
     "--objects",
     "n_objects",
-    type=click.IntRange(min=1),
+    type=count_range(1),
     default=10000,
     show_default=True,
     help="object vocabulary size K",
@@ -24,14 +25,14 @@ from tagparse.vocab import build_vocab
 @click.option(
     "--attributes",
     "n_attributes",
-    type=click.IntRange(min=0),
+    type=count_range(0),
     default=1000,
     show_default=True,
     help="attribute vocabulary size K (0: objects only)",
 )
 @click.option(
     "--min-count",
-    type=click.IntRange(min=1),
+    type=count_range(1),
     default=1,
     show_default=True,
     help="drop tags seen in fewer samples",

@@ -75,6 +75,11 @@ class VllmRuntime:
 
 def find_vllm(vllm_python: str | None = None) -> VllmRuntime:
     """The vLLM installation to launch; a one-line TagparseError naming the fix when none works."""
+    if vllm_python is not None and not vllm_python.strip():
+        raise TagparseError(
+            "--vllm-python is empty; pass the Python (or venv folder) holding vLLM, or leave "
+            "the flag out to look for vLLM on PATH"
+        )
     explicit = vllm_python or os.environ.get(ENV_VAR)
     if explicit:
         source = "--vllm-python" if vllm_python else f"${ENV_VAR}"
@@ -94,6 +99,10 @@ def _interpreter(path: str, source: str) -> str:
     """The interpreter behind `path`: itself, a venv's bin/python, or a console script's shebang."""
     p = Path(path).expanduser()
     if p.is_dir():
+        if not (p / "bin" / "python").exists():
+            raise TagparseError(
+                f"{source} {path}: a folder without bin/python, so not a venv; {INSTALL_HINT}"
+            )
         p = p / "bin" / "python"
     if not p.exists():
         raise TagparseError(f"{source} {path}: no such file; {INSTALL_HINT}")
