@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from tagparse.cli import main
+from tagparse.cli.command import Command
 from tagparse.db import TagsDB
 from tagparse.export import export_jsonl, export_tagalign, import_tagalign
 
 _FILE = click.Path(dir_okay=False)
 
 
-@main.command()
+@click.command(cls=Command)
 @click.option("--db", "db_path", required=True, type=_FILE, help="tags.db file")
 @click.option(
     "--format",
@@ -51,7 +51,7 @@ def export(db_path: str, fmt: str, out: str, parser: str | None, kinds: str) -> 
         )
 
 
-@main.command("import-tagalign")
+@click.command("import-tagalign", cls=Command)
 @click.option("--db", "db_path", required=True, type=_FILE, help="tags.db to create or add to")
 @click.option(
     "--tags",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from tagparse.cli import main
+from tagparse.cli.command import Command
 from tagparse.merge import merge_dbs
 
 
-@main.command()
+@click.command(cls=Command)
 @click.argument("sources", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="merged tags.db")
 def merge(sources: tuple[str, ...], out: str) -> None:

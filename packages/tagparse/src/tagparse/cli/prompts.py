@@ -6,13 +6,13 @@ import json
 
 import click
 
-from tagparse.cli import main
+from tagparse.cli.command import Group
 from tagparse.errors import TagparseError
 from tagparse.llm.models import chat_format_for, resolve_model
 from tagparse.prompts import DEFAULT_PROMPT, list_prompts, load_prompt
 
 
-@main.group()
+@click.group(cls=Group)
 def prompts() -> None:
     """The LLM prompt templates (their id + content hash are part of the parser fingerprint)."""
 

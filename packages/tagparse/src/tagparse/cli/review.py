@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tagparse.cli import main
+from tagparse.cli.command import Command
 from tagparse.db import TagsDB
 from tagparse.errors import TagparseError
 from tagparse.numbers import count_range
@@ -13,7 +13,7 @@ from tagparse.review.report import RENDERERS, build_report, write_verdicts_csv
 from tagparse.review.session import DEFAULT_TARGET
 
 
-@main.command()
+@click.command(cls=Command)
 @click.option(
     "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file"
 )

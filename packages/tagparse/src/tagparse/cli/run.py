@@ -7,7 +7,7 @@ import sys
 import click
 from tqdm import tqdm
 
-from tagparse.cli import main
+from tagparse.cli.command import Command
 from tagparse.errors import TagparseError
 from tagparse.inputs import FORMATS, InputOptions
 from tagparse.numbers import FiniteFloatRange, count_range
@@ -32,7 +32,7 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     return i, n
 
 
-@main.command()
+@click.command(cls=Command)
 @click.option("--backend", required=True, help="spacy, nltk, openai or vllm")
 @click.option(
     "--input",

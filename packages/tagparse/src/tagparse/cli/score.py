@@ -6,11 +6,11 @@ import json
 
 import click
 
-from tagparse.cli import main
+from tagparse.cli.command import Command
 from tagparse.score import score_db
 
 
-@main.command()
+@click.command(cls=Command)
 @click.option(
     "--gold",
     "gold_path",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from tagparse.cli import main
+from tagparse.cli.command import Command
 from tagparse.db import TagsDB
 from tagparse.numbers import count_range
 from tagparse.stats import collect_stats
 
 
-@main.command()
+@click.command(cls=Command)
 @click.option(
     "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file"
 )
