@@ -16,7 +16,7 @@ _EXPORTS = {
     "EvalError": "tagalign_eval.errors",
     "ModelSpec": "tagalign_eval.suite",
     "SuiteRequest": "tagalign_eval.suite",
-    "SuiteResult": "tagalign_eval.suite",
+    "SuiteResult": "tagalign_eval.result",
     "load_eval_model": "tagalign_eval.models",
     "predict_images": "tagalign_eval.predict",
     "run_suite": "tagalign_eval.suite",
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from tagalign_eval.errors import EvalError
     from tagalign_eval.models import load_eval_model
     from tagalign_eval.predict import predict_images
-    from tagalign_eval.result import BenchmarkResult
-    from tagalign_eval.suite import ModelSpec, SuiteRequest, SuiteResult, run_suite
+    from tagalign_eval.result import BenchmarkResult, SuiteResult
+    from tagalign_eval.suite import ModelSpec, SuiteRequest, run_suite
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""What one benchmark run yields: a frozen record whose `to_dict()` is one entry of results.json.
+"""What one benchmark run yields: a frozen record whose `to_dict()` is one entry of results.json;
+and what a suite of them yields (`SuiteResult`, the whole results.json).
 
 The record keeps everything needed to reproduce or audit the number: the data and its class list,
 the protocol, the model's fingerprint and config, the label values left out of the metric, the
@@ -13,6 +14,7 @@ from typing import Any
 
 from tagalign_eval.metrics import ReportedMetrics
 from tagalign_eval.protocols import Protocol
+from tagalign_eval.table import markdown_table
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,22 @@ class BenchmarkResult:
             "images_per_s": self.images_per_s,
             "versions": dict(self.versions),
         }
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """Every benchmark's result in request order, and the benchmarks skipped (name, reason)."""
+
+    results: tuple[BenchmarkResult, ...]
+    label: str
+    """Row label of the table (see `ModelSpec.label`)."""
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def table(self) -> str:
+        """The Markdown table of mIoU in the paper's column order, with averages."""
+        return markdown_table(self.results, label=self.label)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results.json payload."""
+        return {"results": [r.to_dict() for r in self.results], "table": self.table}

@@ -22,7 +22,6 @@ import torch
 from tagalign_train import distributed
 from tagalign_train.refs import is_reference
 
-from tagalign_eval import report
 from tagalign_eval.datasets import (
     BenchmarkNotFound,
     BenchmarkSpec,
@@ -37,7 +36,7 @@ from tagalign_eval.limits import check_range
 from tagalign_eval.models import EvalModel, load_eval_model
 from tagalign_eval.outputs import check_folder_target
 from tagalign_eval.protocols import resolve_protocol
-from tagalign_eval.result import BenchmarkResult
+from tagalign_eval.result import BenchmarkResult, SuiteResult
 
 
 @dataclass(frozen=True)
@@ -102,25 +101,6 @@ class SuiteRequest:
     def __post_init__(self) -> None:
         names = (self.benchmarks,) if isinstance(self.benchmarks, str) else self.benchmarks
         object.__setattr__(self, "benchmarks", tuple(names))
-
-
-@dataclass(frozen=True)
-class SuiteResult:
-    """Every benchmark's result in request order, and the benchmarks skipped (name, reason)."""
-
-    results: tuple[BenchmarkResult, ...]
-    label: str
-    """Row label of the table (see `ModelSpec.label`)."""
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def table(self) -> str:
-        """The Markdown table of mIoU in the paper's column order, with averages."""
-        return report.markdown_table(self.results, label=self.label)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The results.json payload."""
-        return {"results": [r.to_dict() for r in self.results], "table": self.table}
 
 
 def pick_device(name: str | None = None) -> torch.device:
