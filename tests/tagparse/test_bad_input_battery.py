@@ -354,6 +354,52 @@ def test_run_refuses_huge_and_non_finite_numbers_in_process(tmp_path, flags):
     assert db_snapshot(tmp_path / "t.db") == {}
 
 
+@pytest.mark.parametrize(
+    ("backend", "flags", "named"),
+    [
+        ("spacy", ["--temperature", "0.7"], "--temperature"),
+        ("nltk", ["--base-url", "http://127.0.0.1:1/v1", "--api-key-env", "K"], "--api-key-env"),
+        ("spacy", ["--data-parallel-size", "2"], "--data-parallel-size"),
+        ("openai", ["--vllm-python", "/usr/bin/python3"], "--vllm-python"),
+        ("vllm", ["--base-url", "http://127.0.0.1:1/v1"], "--base-url"),
+        ("nltk", ["--prompt", "tags-v1"], "--prompt"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else v,
+)
+def test_run_refuses_another_backends_flags(tmp_path, backend, flags, named):
+    """A flag the chosen backend does not take changed nothing and used to pass without a word;
+    it is refused before anything is read or written (issue 20, item 3)."""
+    from cli_checks import assert_runner_error
+    from click.testing import CliRunner
+    from tagparse.cli import main
+
+    write_captions(tmp_path / "c.csv", 2)
+    args = ["run", "--backend", backend, "--input", str(tmp_path / "c.csv")]
+    args += ["--db", str(tmp_path / "t.db"), "--no-progress", *flags]
+    result = CliRunner().invoke(main, args, prog_name="tagparse")
+    line = assert_runner_error(result, named, f"not an option of --backend {backend}", "--model")
+    assert ("drop it" in line) == (len(flags) == 2), line
+    assert db_snapshot(tmp_path / "t.db") == {}
+
+
+def test_run_refuses_another_backends_flag_as_a_real_command(tmp_path):
+    write_captions(tmp_path / "c.csv", 2)
+    args = ["tagparse", "run", "--backend", "spacy", "--input", tmp_path / "c.csv"]
+    proc = run_cli([*args, "--db", tmp_path / "t.db", "--max-tokens", "64"])
+    assert_user_error(proc, "--max-tokens: not an option of --backend spacy")
+    assert db_snapshot(tmp_path / "t.db") == {}
+
+
+def test_run_parse_refuses_another_backends_option_through_the_api(tmp_path):
+    from tagparse.errors import TagparseError
+    from tagparse.pipeline import run_parse
+
+    write_captions(tmp_path / "c.csv", 2)
+    with pytest.raises(TagparseError, match="--temperature: not an option of --backend nltk"):
+        run_parse(tmp_path / "t.db", [str(tmp_path / "c.csv")], "nltk", {"temperature": 0.5})
+    assert not (tmp_path / "t.db").exists()
+
+
 @pytest.mark.parametrize("flags", [["--seed", "-1"], ["--seed", str(2**63)], ["--target", "0"]])
 def test_review_seed_and_target_are_range_checked(db, flags):
     before = db_snapshot(db)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from tagparse.backends import check_options
 from tagparse.db import TagsDB, caption_hash
 from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError
@@ -112,6 +113,7 @@ def run_parse(
     _check_args(batch_size, workers, limit, shard)
     if isinstance(input_options, dict):
         input_options = InputOptions(**input_options)
+    check_options(backend, options)
     stream = InputStream(inputs, input_options, on_warning)
     parser = LazyParser(backend, _backend_options(options, batch_size), workers)
     with removed_if_left_empty(db_path):  # a run that fails before its first batch leaves none

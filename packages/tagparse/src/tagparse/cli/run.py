@@ -104,7 +104,7 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
 @click.option(
     "--max-retries", type=_AT_LEAST_0, default=None, help="[openai/vllm] retries per caption"
 )
-@click.option("--timeout", type=_POSITIVE, default=None, help="[openai] seconds per request")
+@click.option("--timeout", type=_POSITIVE, default=None, help="[openai/vllm] seconds per request")
 @click.option("--prompt", default=None, help="[llm] prompt template id")
 @click.option(
     "--tensor-parallel-size", type=_AT_LEAST_1, default=None, help="[vllm] GPUs per model"
