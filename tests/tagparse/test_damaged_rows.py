@@ -142,3 +142,21 @@ def test_export_jsonl_names_the_damaged_parse(db, tmp_path, objects, says):
     line = _cli_error("export", "--db", db, "--format", "jsonl", "-o", out)
     assert "table parses" in line and repr(KEY) in line and says in line, line
     assert not out.exists()
+
+
+def test_stats_names_the_damaged_parse(db):
+    _damage_parse(db, '{"car": 1}')
+    before = db_snapshot(db)
+    line = _cli_error("stats", "--db", db)
+    assert "table parses" in line and repr(KEY) in line and "objects is a JSON dict" in line, line
+    assert "DELETE FROM parses WHERE" in line, line
+    assert db_snapshot(db) == before
+
+
+def test_score_names_the_damaged_parse(db, tmp_path):
+    _damage_parse(db, '["car", 7]')
+    gold = tmp_path / "gold.csv"
+    caption = "a red car number 7 near a tall tree"  # the damaged sample's caption
+    gold.write_text(f'caption,scene_graph\n{caption},"( car ) , ( tree )"\n', encoding="utf-8")
+    line = _cli_error("score", "--gold", gold, "--db", db)
+    assert "table parses" in line and repr(KEY) in line and "objects holds 7" in line, line

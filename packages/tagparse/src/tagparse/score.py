@@ -10,7 +10,6 @@ sides; scores are set matches per caption, micro-averaged over all gold rows.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import shlex
 from collections.abc import Iterable, Sequence
@@ -18,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tagparse.db import TagsDB, caption_hash
+from tagparse.db.damage import damaged_parse, decoded_parse
 from tagparse.db.schema import Parser
 from tagparse.errors import TagparseError
 from tagparse.normalize import NUMBER_WORDS, singularize_head
@@ -231,5 +231,13 @@ def _ok_parses(
 ) -> dict[str, tuple[list, list]]:
     hashes = list({h for v in variants for h in v})
     with db.reader() as r:
-        stored = r.ok_parses_among(parser_id, hashes)
-    return {h: (json.loads(objs), json.loads(attrs)) for h, (objs, attrs) in stored.items()}
+        return {
+            h: decoded_parse(
+                objs,
+                attrs,
+                lambda problem, h=h: damaged_parse(
+                    db.path, r.first_key_of_caption(h), parser_id, h, problem
+                ),
+            )
+            for h, (objs, attrs) in r.ok_parses_among(parser_id, hashes).items()
+        }

@@ -6,11 +6,12 @@ SQL pass over distinct captions, so the cost grows with distinct captions, not s
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from tagparse.db import Reader, TagsDB
+from tagparse.db.damage import damaged_parse, decoded_parse
 from tagparse.db.schema import KINDS
 
 
@@ -73,7 +74,7 @@ def collect_stats(db: TagsDB, top: int = 10) -> DBStats:
         verdicts = r.count_verdicts()
         sizes = r.vocab_sizes()
         parsers = [
-            _parser_stats(r, pid, f"{backend}{':' + model if model else ''}@{fp[:8]}", top)
+            _parser_stats(r, db.path, pid, f"{backend}{':' + model if model else ''}@{fp[:8]}", top)
             for pid, fp, backend, model in r.parser_rows()
         ]
     return DBStats(
@@ -88,13 +89,20 @@ def collect_stats(db: TagsDB, top: int = 10) -> DBStats:
     )
 
 
-def _parser_stats(r: Reader, parser_id: int, label: str, top: int) -> ParserStats:
+def _parser_stats(r: Reader, db_path: Path, parser_id: int, label: str, top: int) -> ParserStats:
     status = r.parse_status_counts(parser_id)
     counts = {k: Counter() for k in KINDS}
     parsed = tagged = 0
-    for obj_json, attr_json, n in r.ok_parses_with_sample_counts(parser_id):
+    for obj_json, attr_json, h, n in r.ok_parses_with_sample_counts(parser_id):
         parsed += n
-        tags = {"object": set(json.loads(obj_json)), "attribute": set(json.loads(attr_json))}
+        objects, attributes = decoded_parse(
+            obj_json,
+            attr_json,
+            lambda problem, h=h: damaged_parse(
+                db_path, r.first_key_of_caption(h), parser_id, h, problem
+            ),
+        )
+        tags = {"object": set(objects), "attribute": set(attributes)}
         if tags["object"] or tags["attribute"]:
             tagged += n
         for kind in KINDS:

@@ -29,6 +29,9 @@ _COUNT = Sql(lambda: select(func.count()).select_from(samples))
 _COUNT_CAPTIONS = Sql(lambda: select(func.count(_S.caption_hash.distinct())))
 _ID_RANGE = Sql(lambda: select(func.min(_S.id), func.max(_S.id), func.count()))
 _IDS = Sql(lambda: select(_S.id).order_by(_S.id))
+_KEY_OF_CAPTION = Sql(
+    lambda: select(_S.key).where(_S.caption_hash == bindparam("h")).order_by(_S.id).limit(1)
+)
 _SAMPLE = Sql(lambda: select(_S.key, _S.caption, _S.caption_hash).where(_S.id == bindparam("id")))
 _PARSER_ROWS = Sql(
     lambda: select(
@@ -63,7 +66,7 @@ _TAG_LISTS = Sql(  # the vocab scan over every sample (bench_scale.py): one JSON
 def _ok_with_counts():
     n = select(_S.caption_hash, func.count().label("n")).group_by(_S.caption_hash).subquery("n")
     return (
-        select(_P.objects, _P.attributes, n.c.n)
+        select(_P.objects, _P.attributes, _P.caption_hash, n.c.n)
         .join(n, n.c.caption_hash == _P.caption_hash)
         .where(_P.parser_id == _PARSER, _P.status == "ok")
     )
@@ -123,12 +126,18 @@ class CorpusReads:
             found.update((h, (objs, attrs)) for h, objs, attrs in rows)
         return found
 
+    def first_key_of_caption(self, caption_hash: str) -> str | None:
+        """The key of the first sample with this caption (what an error about its parse names)."""
+        row = self.con.execute(_KEY_OF_CAPTION.text, (caption_hash,)).fetchone()
+        return row[0] if row else None
+
     def tag_lists_by_sample(self, parser_id: int) -> Iterator[tuple[int, str]]:
         """(sample id, `[objects, attributes]` as one JSON text) of parsed samples, by id."""
         return self.con.execute(_TAG_LISTS.text, (parser_id,))
 
-    def ok_parses_with_sample_counts(self, parser_id: int) -> Iterator[tuple[str, str, int]]:
-        """(objects, attributes, samples with that caption) per successfully parsed caption."""
+    def ok_parses_with_sample_counts(self, parser_id: int) -> Iterator[tuple[str, str, str, int]]:
+        """(objects, attributes, caption hash, samples with that caption) per successfully
+        parsed caption."""
         return self.con.execute(_OK_WITH_COUNTS.text, (parser_id,))
 
     def samples_with_parse(

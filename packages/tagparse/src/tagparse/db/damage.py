@@ -9,6 +9,7 @@ raise these errors instead of a traceback (or, worse, labels shifted into the ne
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import delete
@@ -41,6 +42,20 @@ def check_tags(tags: object) -> None:
     bad = next((t for t in tags if not isinstance(t, str)), None)
     if bad is not None:
         raise NotTagList(f"holds {json.dumps(bad)}, not only strings")
+
+
+def decoded_parse(
+    objects: object, attributes: object, damaged: Callable[[str], TagparseError]
+) -> tuple[list[str], list[str]]:
+    """Both stored tag lists of a parse, or the error `damaged(problem)` (the caller knows which
+    row it read, and looks up what the error names only when there is one)."""
+    decoded = []
+    for name, text in (("objects", objects), ("attributes", attributes)):
+        try:
+            decoded.append(tag_list(text))
+        except NotTagList as exc:
+            raise damaged(f"{name} {exc}") from None
+    return decoded[0], decoded[1]
 
 
 def damaged_parse(
