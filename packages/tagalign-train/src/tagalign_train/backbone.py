@@ -66,6 +66,16 @@ def resolve_pretrained(model_name: str, pretrained: str | None) -> tuple[str | N
     raise TrainError(f"--pretrained {pretrained!r} is neither a weights file nor a tag ({known})")
 
 
+def _not_weights(model_name: str, pretrained: str | None, exc: Exception) -> TrainError:
+    """The line for a file that is not weights of `model_name` (or a failed download)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
+    return TrainError(
+        f"could not load {model_name} with weights {pretrained!r} ({first}); pass "
+        f"{model_name} weights saved by open_clip or torch, a hub tag, or none"
+    )
+
+
 def load_backbone(
     model_name: str,
     pretrained: str | None,
@@ -94,7 +104,10 @@ def load_backbone(
         clip = open_clip.create_model(
             model_name, pretrained=weights, force_quick_gelu=quick_gelu, device=device
         )
-    except pickle.UnpicklingError as exc:  # torch.load(weights_only=True) refused a pickle
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not a pickle at all: not weights
+            raise _not_weights(model_name, pretrained, exc) from exc
+        # torch.load(weights_only=True) refused a pickle that names code (a class or function)
         source = local if local is not None else pretrained
         raise TrainError(
             f"{source}: the weights file is a pickle holding objects other than tensors, which "
@@ -105,12 +118,7 @@ def load_backbone(
     except Exception as exc:  # a download failure, or a file that is not weights for this model
         if not (isinstance(exc, RuntimeError) or (weights and os.path.isfile(weights))):
             raise
-        text = str(exc).strip()
-        first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
-        raise TrainError(
-            f"could not load {model_name} with weights {pretrained!r} ({first}); pass "
-            f"{model_name} weights saved by open_clip or torch, a hub tag, or none"
-        ) from exc
+        raise _not_weights(model_name, pretrained, exc) from exc
     clip.requires_grad_(False)
     clip.eval()
     recorded = weights if weights and os.path.isfile(weights) else (pretrained or "none")
