@@ -87,9 +87,8 @@ def check_options(name: str, options: dict) -> None:
     accepted = OPTIONS.get(name)
     if accepted is None:
         return
-    foreign = sorted(
-        k for k, v in options.items() if v is not None and k not in accepted | _API_ONLY
-    )
+    allowed = accepted | _API_ONLY
+    foreign = sorted(k for k, v in options.items() if v is not None and k not in allowed)
     if foreign:
         given = ", ".join(_flag(k) for k in foreign)
         takes = ", ".join(_flag(k) for k in sorted(accepted))
