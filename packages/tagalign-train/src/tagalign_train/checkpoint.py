@@ -56,9 +56,9 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAIN_STATE = "train_state.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-#: What a killed write leaves in checkpoints/: atomic_path's `.step-N.tmp-PID`, and the
-#: `.tmp-step-N` of trainers before it.
-_STALE_TMP = re.compile(r"^\.(step-\d+\.tmp-\d+|tmp-step-\d+.*)$")
+#: What a killed write leaves in checkpoints/: atomic_path's `.step-N.tmp-HOST-PID` (before it,
+#: `.step-N.tmp-PID`), and the `.tmp-step-N` of trainers before that.
+_STALE_TMP = re.compile(r"^\.(step-\d+\.tmp-(?:[^/]+-)?\d+|tmp-step-\d+.*)$")
 _LOSS = "loss."  # prefix of the loss temperatures in model.safetensors
 #: Files eval needs / files an exact resume needs.
 FOR_EVAL = (WEIGHTS, CONFIG)
