@@ -21,6 +21,9 @@ from tagalign_eval.baselines import BASELINES
 from tagalign_eval.errors import EvalError
 from tagalign_eval.limits import RANGES
 from tagalign_eval.outputs import check_file_target, check_folder_target
+from tagalign_eval.prepare import PREPARERS
+from tagalign_eval.prepare import run as prepare_benchmark
+from tagalign_eval.templates import DEFAULT_TEMPLATES, read_templates
 
 if TYPE_CHECKING:
     from tagalign_eval.datasets import BenchmarkSpec
@@ -438,16 +441,18 @@ def _run_global_task(task: Callable[..., Any], inputs: Any, kw: dict[str, Any], 
     "--template",
     "templates",
     multiple=True,
-    help='Prompt template with {} (repeat to ensemble; default "a photo of a {}.").',
+    help=f"Prompt template with {{}} (repeat to ensemble; default {DEFAULT_TEMPLATES[0]!r}).",
 )
 @click.option("--templates", "templates_file", type=click.Path(), help="One template per line.")
 @global_task_options
 @user_errors
 def classify_command(root, classes_file, templates, templates_file, **kw: Any) -> None:
     """Zero-shot top-1/top-5 accuracy on an image folder (ROOT/CLASS/*.jpg|png)."""
-    from tagalign_eval.classify import DEFAULT_TEMPLATES, classify, read_templates
+    from tagalign_eval.classify import classify
 
-    prompts = list(templates) + (read_templates(templates_file) if templates_file else [])
+    prompts = list(templates) + (
+        read_templates(templates_file, "--templates") if templates_file else []
+    )
     _run_global_task(
         classify, root, kw, classes=classes_file, templates=prompts or DEFAULT_TEMPLATES
     )
@@ -465,17 +470,13 @@ def retrieval_command(pairs, **kw: Any) -> None:
 
 
 @main.command("prepare")
-@click.argument(
-    "benchmark", type=click.Choice(["coco-object", "coco-stuff", "cityscapes", "context"])
-)
+@click.argument("benchmark", type=click.Choice(list(PREPARERS)))
 @click.option("--data-root", required=True, type=click.Path(), help="Folder holding the raw data.")
 @click.option("--split", default=None, help="Split folder (default val2017 / val).")
 @user_errors
 def prepare_command(benchmark: str, data_root: str, split: str | None) -> None:
     """Convert raw annotations into the layout the evaluator reads."""
-    from tagalign_eval import prepare
-
-    written = prepare.run(benchmark, Path(data_root), split)
+    written = prepare_benchmark(benchmark, Path(data_root), split)
     click.echo(f"{benchmark}: wrote {written} masks")
 
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tagparse.faults import write_error
 from tagparse.writable import write_refusal
 
 from tagalign_eval.errors import EvalError
@@ -49,4 +48,6 @@ def writing(path: str | Path, flag: str | None = None) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
+        from tagparse.faults import write_error  # SQLAlchemy's import waits for a fault
+
         raise EvalError(str(write_error(exc, f"{flag} {path}" if flag else path))) from None

@@ -52,8 +52,11 @@ DECODE_ON = ("cpu", "gpu")
 #: `--tag-kinds` -> the tags.db kinds it trains on, in this order.
 KIND_FLAGS = {"objects": ["object"], "attributes": ["attribute"], "both": ["object", "attribute"]}
 
+#: The one default prompt template of the project (training, segmentation and classification).
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
-#: The 7-template subset OpenAI recommends for ImageNet zero-shot (CLIP notebook).
+#: The 7-template subset OpenAI recommends for ImageNet zero-shot (CLIP notebook): open_clip's
+#: `zero_shot_metadata.SIMPLE_IMAGENET_TEMPLATES`, written out because importing open_clip
+#: imports torch and this module must not (`--help` answers at once); a test keeps them equal.
 ENSEMBLE_TEMPLATES = (
     "itap of a {}.",
     "a bad photo of the {}.",
