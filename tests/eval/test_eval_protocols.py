@@ -153,7 +153,7 @@ def test_overrides_win_are_recorded_and_validated():
     assert d["stride"] == 112 and d["bg_thresh"] == 0.45 and d["templates"] == ["itap of a {}."]
     with pytest.raises(EvalError, match="larger than --crop"):
         resolve_protocol("tagalign-v3", None, {"stride": 500})
-    with pytest.raises(EvalError, match="must contain"):
+    with pytest.raises(EvalError, match="not a format string with one {} for the class name"):
         resolve_protocol("sclip", None, {"templates": ["a photo"]})
     with pytest.raises(EvalError, match="unknown protocol"):
         resolve_protocol("tagalign-v2")

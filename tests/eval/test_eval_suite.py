@@ -109,7 +109,9 @@ def test_protocol_mistakes_surface_before_the_model_loads(data, tmp_path):
     """Fail fast: a bad protocol is reported even though the model could never load."""
     never = ModelSpec(baseline="surgery", model_name=TINY, pretrained=str(tmp_path / "none.pt"))
     request = _request(data, None, model=never, overrides={"clip_blend": 2.0})
-    with pytest.raises(EvalError, match="--clip-blend must be in"):
+    with pytest.raises(
+        EvalError, match="--clip-blend 2.0 is out of range: it must be >= 0 and <= 1"
+    ):
         run_suite(request)
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from tagalign_train.config import TrainConfig
+from tagalign_train.config import ENSEMBLE_TEMPLATES, TrainConfig
 from tagalign_train.errors import TrainError
 
 PROBE = """
@@ -71,3 +71,11 @@ def test_every_numeric_flag_is_range_checked():
         assert isinstance(param.type, (click.IntRange, click.FloatRange)), param.name
         assert param.name in NUMERIC_BOUNDS, param.name
     assert set(NUMERIC_BOUNDS) <= {f for f in TrainConfig.__dataclass_fields__}
+
+
+def test_the_ensemble_is_open_clips_simple_imagenet_templates():
+    """config.py writes the 7 templates out (importing open_clip would import torch): they must
+    stay open_clip's `SIMPLE_IMAGENET_TEMPLATES`."""
+    from open_clip.zero_shot_metadata import SIMPLE_IMAGENET_TEMPLATES
+
+    assert ENSEMBLE_TEMPLATES == tuple(t("{}") for t in SIMPLE_IMAGENET_TEMPLATES)

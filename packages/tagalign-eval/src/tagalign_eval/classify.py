@@ -21,14 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from tagalign_eval.embedding import GlobalEncoder, embed_images, load_encoders
-from tagalign_eval.errors import EvalError
 from tagalign_eval.evaluate import package_versions
 from tagalign_eval.imagefolder import ImageFolder, open_image_folder
 from tagalign_eval.limits import check_range
 from tagalign_eval.ranking import recall_at_k
 from tagalign_eval.scores import ModelScores, model_scores, scores_table
-
-DEFAULT_TEMPLATES = ("a photo of a {}.",)
+from tagalign_eval.templates import DEFAULT_TEMPLATES, check_templates
 
 
 @dataclass(frozen=True)
@@ -67,38 +65,6 @@ class ClassifyResult:
             "device": self.device,
             "versions": dict(self.versions),
         }
-
-
-def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
-    """The templates, each a format string with one `{}` for the class name."""
-    if not templates:
-        raise EvalError("no --template given; pass at least one, e.g. 'a photo of a {}.'")
-    for template in templates:
-        try:
-            ok = "{}" in template and template.format("cat") != template
-        except (KeyError, IndexError, ValueError):
-            ok = False
-        if not ok:
-            raise EvalError(
-                f"--template {template!r} is not a format string with one {{}} for the class "
-                "name; write a literal brace as {{ or }}"
-            )
-    return tuple(templates)
-
-
-def read_templates(path: str | Path) -> list[str]:
-    """`--templates FILE`: one template per non-blank line."""
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except (UnicodeDecodeError, OSError) as exc:
-        raise EvalError(f"--templates {p}: cannot read it as UTF-8 text ({exc})") from None
-    templates = [line.strip() for line in lines if line.strip()]
-    if not templates:
-        raise EvalError(
-            f"--templates {p}: no templates; write one per line, e.g. a photo of a {{}}."
-        )
-    return templates
 
 
 @torch.no_grad()

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from tagparse.numbers import number_option
+from tagparse.usage import OneLineUsageErrors
 
 from tagalign_eval.baselines import BASELINES
 from tagalign_eval.errors import EvalError
-from tagalign_eval.limits import click_range
+from tagalign_eval.limits import RANGES
 from tagalign_eval.outputs import check_file_target, check_folder_target
+from tagalign_eval.prepare import PREPARERS
+from tagalign_eval.prepare import run as prepare_benchmark
+from tagalign_eval.templates import DEFAULT_TEMPLATES, read_templates
 
 if TYPE_CHECKING:
     from tagalign_eval.datasets import BenchmarkSpec
@@ -42,9 +46,8 @@ _OVERRIDES = (
 )
 
 
-def _number(flag: str, kind: type, **extra: Any) -> Callable:
-    """`--flag`, range-checked at parse time from `limits.RANGES` (a bad value is one line)."""
-    return click.option(flag, type=click_range(flag[2:].replace("-", "_"), kind), **extra)
+_number = functools.partial(number_option, RANGES)
+"""`--flag`, range-checked at parse time from `limits.RANGES` (a bad value is one line)."""
 
 
 _crop_batch_option = _number(
@@ -251,34 +254,9 @@ def _print_result(result: BenchmarkResult) -> None:
         click.echo(out_of_range_warning(result), err=True)
 
 
-@contextmanager
-def one_line_usage_errors() -> Iterator[None]:
-    """A usage mistake (a value out of range, an unknown choice or flag, a missing option) ends
-    in the project's one `error:` line and exit code 2, not in click's usage block."""
-    try:
-        yield
-    except click.exceptions.NoArgsIsHelpError:
-        raise  # a bare `tagalign-eval` shows the help
-    except click.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx is not None else "tagalign-eval"
-        message = exc.format_message().rstrip(".")
-        click.echo(
-            f"error: {where}: {message[:1].lower()}{message[1:]}; see `{where} --help`", err=True
-        )
-        sys.exit(2)
-
-
-class BenchmarkGroup(click.Group):
+class BenchmarkGroup(OneLineUsageErrors, click.Group):
     """Adds one sub-command per registered benchmark, including ones registered by plugins;
-    usage mistakes in any sub-command are one `error:` line."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        with one_line_usage_errors():
-            return super().make_context(*args, **kwargs)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        with one_line_usage_errors():
-            return super().invoke(ctx)
+    usage mistakes in any sub-command are one `error:` line (`tagparse.usage`)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         from tagalign_eval.datasets import benchmark_names
@@ -463,16 +441,18 @@ def _run_global_task(task: Callable[..., Any], inputs: Any, kw: dict[str, Any], 
     "--template",
     "templates",
     multiple=True,
-    help='Prompt template with {} (repeat to ensemble; default "a photo of a {}.").',
+    help=f"Prompt template with {{}} (repeat to ensemble; default {DEFAULT_TEMPLATES[0]!r}).",
 )
 @click.option("--templates", "templates_file", type=click.Path(), help="One template per line.")
 @global_task_options
 @user_errors
 def classify_command(root, classes_file, templates, templates_file, **kw: Any) -> None:
     """Zero-shot top-1/top-5 accuracy on an image folder (ROOT/CLASS/*.jpg|png)."""
-    from tagalign_eval.classify import DEFAULT_TEMPLATES, classify, read_templates
+    from tagalign_eval.classify import classify
 
-    prompts = list(templates) + (read_templates(templates_file) if templates_file else [])
+    prompts = list(templates) + (
+        read_templates(templates_file, "--templates") if templates_file else []
+    )
     _run_global_task(
         classify, root, kw, classes=classes_file, templates=prompts or DEFAULT_TEMPLATES
     )
@@ -490,17 +470,13 @@ def retrieval_command(pairs, **kw: Any) -> None:
 
 
 @main.command("prepare")
-@click.argument(
-    "benchmark", type=click.Choice(["coco-object", "coco-stuff", "cityscapes", "context"])
-)
+@click.argument("benchmark", type=click.Choice(list(PREPARERS)))
 @click.option("--data-root", required=True, type=click.Path(), help="Folder holding the raw data.")
 @click.option("--split", default=None, help="Split folder (default val2017 / val).")
 @user_errors
 def prepare_command(benchmark: str, data_root: str, split: str | None) -> None:
     """Convert raw annotations into the layout the evaluator reads."""
-    from tagalign_eval import prepare
-
-    written = prepare.run(benchmark, Path(data_root), split)
+    written = prepare_benchmark(benchmark, Path(data_root), split)
     click.echo(f"{benchmark}: wrote {written} masks")
 
 

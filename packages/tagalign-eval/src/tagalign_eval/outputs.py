@@ -2,15 +2,17 @@
 
 A results file that cannot be written should be refused in the first second, not after an hour
 of evaluation; and a disk that fills up while pictures are written is the user's to fix, so it
-ends in one `error:` line naming the file, never a traceback.
+ends in one `error:` line naming the file, never a traceback. The checks and the lines are
+tagparse's (`tagparse.writable`, `tagparse.faults`), shared with the other CLIs.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tagparse.writable import write_refusal
 
 from tagalign_eval.errors import EvalError
 
@@ -34,26 +36,18 @@ def check_folder_target(path: str | Path, flag: str) -> None:
 
 
 def _check_writable(folder: Path, flag: str, target: Path) -> None:
-    existing = folder.absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise EvalError(f"{flag} {target}: {existing} is a file, not a folder; choose another path")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise EvalError(
-            f"{flag} {target}: folder {existing} is not writable (read-only or no permission); "
-            "choose a path in a writable folder"
-        )
+    refusal = write_refusal(folder)
+    if refusal is not None:
+        raise EvalError(f"{flag} {target}: {refusal}; choose a path in a writable folder")
 
 
 @contextmanager
 def writing(path: str | Path, flag: str | None = None) -> Iterator[None]:
-    """An OS fault (disk full, read-only, permission) writing `path` becomes an `EvalError`."""
+    """An OS fault (disk full, read-only, permission) writing `path` becomes an `EvalError`
+    (the line `tagparse.faults` writes for it)."""
     try:
         yield
     except OSError as exc:
-        what = f"{flag} {path}" if flag else str(path)
-        reason = exc.strerror or str(exc)
-        raise EvalError(
-            f"{what}: cannot write it ({reason}); free space or choose a writable path"
-        ) from None
+        from tagparse.faults import write_error  # SQLAlchemy's import waits for a fault
+
+        raise EvalError(str(write_error(exc, f"{flag} {path}" if flag else path))) from None

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -253,47 +254,69 @@ def _need(folder: Path, what: str) -> Path:
     return folder
 
 
+def _coco_raw(data_root: Path, split: str | None) -> list[Path]:
+    folder = _need(
+        data_root / "coco_stuff164k" / "annotations" / (split or "val2017"),
+        "unzip stuffthingmaps_trainval2017.zip into coco_stuff164k/annotations/",
+    )
+    raw = sorted(
+        p
+        for p in folder.glob("*.png")
+        if not p.name.endswith(("_labelTrainIds.png", "_instanceTrainIds.png"))
+    )
+    if not raw:
+        raise EvalError(f"{folder}: no raw stuffthingmaps PNGs (<id>.png) to convert")
+    return raw
+
+
+def _prepare_coco_stuff(data_root: Path, split: str | None) -> int:
+    return _convert(
+        _coco_raw(data_root, split),
+        lambda p: p.with_name(p.stem + "_labelTrainIds.png"),
+        coco_stuff_lut(),
+        "coco-stuff",
+    )
+
+
+def _prepare_coco_object(data_root: Path, split: str | None) -> int:
+    return _convert(
+        _coco_raw(data_root, split),
+        lambda p: p.with_name(p.stem + "_instanceTrainIds.png"),
+        coco_object_lut(),
+        "coco-object",
+    )
+
+
+def _prepare_cityscapes(data_root: Path, split: str | None) -> int:
+    folder = _need(
+        data_root / "cityscapes" / "gtFine" / (split or "val"),
+        "unzip gtFine_trainvaltest.zip into cityscapes/",
+    )
+    raw = sorted(folder.rglob("*_gtFine_labelIds.png"))
+    if not raw:
+        raise EvalError(f"{folder}: no *_gtFine_labelIds.png files to convert")
+    return _convert(
+        raw,
+        lambda p: p.with_name(p.name.replace("_labelIds.png", "_labelTrainIds.png")),
+        cityscapes_lut(),
+        "cityscapes",
+    )
+
+
+#: `tagalign-eval prepare NAME` -> the converter of NAME's raw labels (data_root, split) ->
+#: masks written; the CLI's choices are this table's keys.
+PREPARERS: dict[str, Callable[[Path, str | None], int]] = {
+    "coco-object": _prepare_coco_object,
+    "coco-stuff": _prepare_coco_stuff,
+    "cityscapes": _prepare_cityscapes,
+    "context": lambda data_root, _split: _prepare_context(data_root),
+}
+
+
 def run(benchmark: str, data_root: Path, split: str | None = None) -> int:
     """Convert one benchmark's raw labels in place; returns the number of masks written."""
-    if benchmark in ("coco-stuff", "coco-object"):
-        folder = _need(
-            data_root / "coco_stuff164k" / "annotations" / (split or "val2017"),
-            "unzip stuffthingmaps_trainval2017.zip into coco_stuff164k/annotations/",
+    if benchmark not in PREPARERS:
+        raise EvalError(
+            f"prepare: unknown benchmark {benchmark!r}; choose one of {', '.join(PREPARERS)}"
         )
-        raw = sorted(
-            p
-            for p in folder.glob("*.png")
-            if not p.name.endswith(("_labelTrainIds.png", "_instanceTrainIds.png"))
-        )
-        if not raw:
-            raise EvalError(f"{folder}: no raw stuffthingmaps PNGs (<id>.png) to convert")
-        if benchmark == "coco-stuff":
-            return _convert(
-                raw,
-                lambda p: p.with_name(p.stem + "_labelTrainIds.png"),
-                coco_stuff_lut(),
-                benchmark,
-            )
-        return _convert(
-            raw,
-            lambda p: p.with_name(p.stem + "_instanceTrainIds.png"),
-            coco_object_lut(),
-            benchmark,
-        )
-    if benchmark == "cityscapes":
-        folder = _need(
-            data_root / "cityscapes" / "gtFine" / (split or "val"),
-            "unzip gtFine_trainvaltest.zip into cityscapes/",
-        )
-        raw = sorted(folder.rglob("*_gtFine_labelIds.png"))
-        if not raw:
-            raise EvalError(f"{folder}: no *_gtFine_labelIds.png files to convert")
-        return _convert(
-            raw,
-            lambda p: p.with_name(p.name.replace("_labelIds.png", "_labelTrainIds.png")),
-            cityscapes_lut(),
-            benchmark,
-        )
-    if benchmark == "context":
-        return _prepare_context(data_root)
-    raise EvalError(f"prepare: unknown benchmark {benchmark!r}")
+    return PREPARERS[benchmark](data_root, split)

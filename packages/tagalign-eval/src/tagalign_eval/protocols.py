@@ -35,6 +35,7 @@ from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
 from tagalign_eval.errors import EvalError
 from tagalign_eval.limits import check_range
+from tagalign_eval.templates import DEFAULT_TEMPLATES, check_templates
 
 HEADS = ("sigmoid", "softmax")
 BACKGROUND_MODES = ("constant", "threshold")
@@ -120,7 +121,7 @@ _BASE: dict[str, dict[str, Any]] = {
         "background": "constant",
         "bg_thresh": 0.4,
         "pamr": False,
-        "templates": ("a photo of a {}.",),
+        "templates": DEFAULT_TEMPLATES,
         "normalize": "imagenet",
     },
     "tagalign-v3": {
@@ -135,7 +136,7 @@ _BASE: dict[str, dict[str, Any]] = {
         "background": "constant",
         "bg_thresh": 0.3,
         "pamr": False,
-        "templates": ("a photo of a {}.",),
+        "templates": DEFAULT_TEMPLATES,
         "normalize": "imagenet",
     },
     "sclip": {
@@ -274,13 +275,4 @@ def _validate(p: Protocol) -> None:
         check_range(name, getattr(p, name))
     if p.stride > p.crop:
         raise EvalError(f"--stride {p.stride} is larger than --crop {p.crop}: pixels are skipped")
-    if not p.templates or any("{}" not in t for t in p.templates):
-        raise EvalError("every --template must contain '{}' where the class name goes")
-    for template in p.templates:
-        try:
-            template.format("cat")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise EvalError(
-                f"--template {template!r} is not a format string with one {{}} ({exc!r}); "
-                "write a literal brace as {{ or }}"
-            ) from None
+    check_templates(p.templates)

@@ -28,6 +28,7 @@ from tagalign_eval.errors import EvalError
 from tagalign_eval.outputs import check_folder_target
 from tagalign_train.config import NUMERIC_BOUNDS
 from tagparse.numbers import count_range
+from tagparse.usage import OneLineUsageErrors
 
 from tagalign_toy.benchmark import ATTR_CLASS_FILE
 from tagalign_toy.generator import (
@@ -360,14 +361,8 @@ def _train_seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
-class _Command(click.Command):
+class _Command(OneLineUsageErrors, click.Command):
     """A usage mistake (`--n-train -3`, a typo in a flag) is the project's one `error:` line."""
-
-    def make_context(self, *args, **kwargs) -> click.Context:
-        from tagalign_eval.cli import one_line_usage_errors
-
-        with one_line_usage_errors():
-            return super().make_context(*args, **kwargs)
 
 
 @click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from tagalign_eval import vis
 from tqdm import tqdm
 
 TOYSHAPES_VERSION = "2"
@@ -508,25 +509,10 @@ def jpeg_bytes(image: Image.Image) -> bytes:
 def palette_png_bytes(mask: np.ndarray) -> bytes:
     """Palette PNG of class indices with VOC's colour map (index 255 = ignore)."""
     image = Image.fromarray(mask, "P")
-    image.putpalette(voc_palette())
+    image.putpalette(vis.palette(256).reshape(-1).tolist())  # the evaluator's VOC colours
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
-
-
-def voc_palette() -> list[int]:
-    """The 256-entry VOC colour map (bit-interleaved), flattened RGB."""
-    palette = []
-    for i in range(256):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette += [r, g, b]
-    return palette
 
 
 @dataclass

@@ -6,6 +6,7 @@ mistyped choice answer at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -15,7 +16,8 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 import click
-from tagparse.numbers import FiniteFloatRange
+from tagparse.numbers import number_option
+from tagparse.usage import OneLineUsageErrors
 
 from tagalign_train.config import (
     DECODE_ON,
@@ -44,23 +46,14 @@ def _choice(flag: str, choices: Iterable[str], **extra) -> Callable:
     )
 
 
-def _number(flag: str, kind: type, **extra) -> Callable:
-    """`--flag` range-checked by click against config.NUMERIC_BOUNDS (a bad value is a one-line
-    usage error naming the flag and its range)."""
-    bounds = NUMERIC_BOUNDS[flag.removeprefix("--").replace("-", "_")]
-    if kind is int:
-        high = None if bounds.high is None else int(bounds.high)
-        low = int(bounds.low) + (1 if bounds.low_open else 0)
-        value_type: click.ParamType = click.IntRange(low, high)
-    else:
-        value_type = FiniteFloatRange(bounds.low, bounds.high, min_open=bounds.low_open)
-    return click.option(flag, type=value_type, **extra)
+_number = functools.partial(number_option, NUMERIC_BOUNDS)
+"""`--flag` range-checked by click against config.NUMERIC_BOUNDS."""
 
 
-class _OneLineUsageErrors(click.Command):
+class _OneLineUsageErrors(OneLineUsageErrors, click.Command):
     """A usage mistake (a value out of range, an unknown choice, a missing option) ends in the
-    project's one `error:` line and exit code 2, like every other user error, instead of click's
-    usage block."""
+    project's one `error:` line and exit code 2 (`tagparse.usage`), like every other user
+    error, instead of click's usage block."""
 
     def main(self, args=None, *rest, **kwargs):
         """`tagalign-train SUBCOMMAND ...` runs a maintenance subcommand; anything else is the
@@ -70,13 +63,6 @@ class _OneLineUsageErrors(click.Command):
         if argv and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]].main(argv[1:], *rest, **kwargs)
         return super().main(argv, *rest, **kwargs)
-
-    def make_context(self, *args, **kwargs) -> click.Context:
-        try:
-            return super().make_context(*args, **kwargs)
-        except click.UsageError as exc:
-            click.echo(f"error: {exc.format_message()} (see `tagalign-train --help`)", err=True)
-            sys.exit(2)
 
 
 class _ConsoleLines(logging.Handler):

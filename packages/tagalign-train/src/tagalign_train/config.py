@@ -8,9 +8,10 @@ choice (dense.py, projector.py, losses.py, text.py, data.py) import its names fr
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from tagparse.numbers import Range, flag_name
 
 from tagalign_train.errors import TrainError
 
@@ -51,8 +52,11 @@ DECODE_ON = ("cpu", "gpu")
 #: `--tag-kinds` -> the tags.db kinds it trains on, in this order.
 KIND_FLAGS = {"objects": ["object"], "attributes": ["attribute"], "both": ["object", "attribute"]}
 
+#: The one default prompt template of the project (training, segmentation and classification).
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
-#: The 7-template subset OpenAI recommends for ImageNet zero-shot (CLIP notebook).
+#: The 7-template subset OpenAI recommends for ImageNet zero-shot (CLIP notebook): open_clip's
+#: `zero_shot_metadata.SIMPLE_IMAGENET_TEMPLATES`, written out because importing open_clip
+#: imports torch and this module must not (`--help` answers at once); a test keeps them equal.
 ENSEMBLE_TEMPLATES = (
     "itap of a {}.",
     "a bad photo of the {}.",
@@ -91,48 +95,24 @@ def parse_report_to(value: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-@dataclass(frozen=True)
-class Bounds:
-    """The range a numeric setting accepts: `low` is inclusive unless `low_open` (a learning
-    rate must be > 0, a loss weight may be 0); `high` is inclusive, None for no upper bound."""
-
-    low: float
-    low_open: bool = False
-    high: float | None = None
-
-    def admits(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        above = value > self.low if self.low_open else value >= self.low
-        return above and (self.high is None or value <= self.high)
-
-    def describe(self) -> str:
-        low = f"> {_number(self.low)}" if self.low_open else f">= {_number(self.low)}"
-        return low if self.high is None else f"{low} and <= {_number(self.high)}"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-#: Every numeric TrainConfig field and what it accepts; the CLI's IntRange/FloatRange and
-#: `TrainConfig.resolved` (the Python API) both check against this one table.
+#: Every numeric TrainConfig field and what it accepts (tagparse's `Range`, shared by the three
+#: CLIs); the CLI's options and `TrainConfig.resolved` (the Python API) both check against it.
 #: Every integer has an upper bound too (a count of 2**63 is a typo, and it overflows in torch).
-NUMERIC_BOUNDS: dict[str, Bounds] = {
-    "steps": Bounds(1, high=10**9),
-    "batch_size": Bounds(1, high=2**20),
-    "lr": Bounds(0, low_open=True),
-    "image_size": Bounds(1, high=8192),
-    "save_every": Bounds(1, high=10**9),
-    "log_every": Bounds(1, high=10**9),
-    "tag_weight": Bounds(0),
-    "itc_weight": Bounds(0),
-    "workers": Bounds(0, high=1024),
-    "seed": Bounds(0, high=2**32 - 1),  # numpy's seed range
-    "accum": Bounds(1, high=2**16),
-    "keep_last": Bounds(0, high=10**6),  # 0 keeps every checkpoint
-    "weight_decay": Bounds(0),
-    "grad_clip": Bounds(0, low_open=True),
+NUMERIC_BOUNDS: dict[str, Range] = {
+    "steps": Range(1, high=10**9),
+    "batch_size": Range(1, high=2**20),
+    "lr": Range(0, low_open=True),
+    "image_size": Range(1, high=8192),
+    "save_every": Range(1, high=10**9),
+    "log_every": Range(1, high=10**9),
+    "tag_weight": Range(0),
+    "itc_weight": Range(0),
+    "workers": Range(0, high=1024),
+    "seed": Range(0, high=2**32 - 1),  # numpy's seed range
+    "accum": Range(1, high=2**16),
+    "keep_last": Range(0, high=10**6),  # 0 keeps every checkpoint
+    "weight_decay": Range(0),
+    "grad_clip": Range(0, low_open=True),
 }
 
 
@@ -213,12 +193,9 @@ class TrainConfig:
             raise TrainError(f"--templates must be one of {', '.join(TEMPLATE_SETS)}")
         resolved = replace(self, **preset)
         for name, bounds in NUMERIC_BOUNDS.items():
-            value = getattr(resolved, name)
-            if value is not None and not bounds.admits(value):
-                raise TrainError(
-                    f"--{name.replace('_', '-')} {value} is out of range: it must be "
-                    f"{bounds.describe()}"
-                )
+            refusal = bounds.refusal(flag_name(name), getattr(resolved, name))
+            if refusal is not None:
+                raise TrainError(refusal)
         if resolved.tag_weight == 0 and resolved.itc_weight == 0:
             raise TrainError("--tag-weight and --itc-weight are both 0: nothing would train")
         parse_report_to(resolved.report_to)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tagparse.errors import TagparseError
 from tagparse.reader import TagLabels, load_labels
+from tagparse.writable import write_refusal
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
@@ -236,12 +237,9 @@ def _check_out_dir(cfg: TrainConfig) -> Path:
         raise TrainError(
             f"{out} already holds checkpoints; pass --resume to continue it or choose a new --out"
         )
-    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise TrainError(
-            f"--out {out}: cannot write in {existing} (read-only or no permission); "
-            "choose a run directory on a writable disk"
-        )
+    refusal = write_refusal(out)
+    if refusal is not None:
+        raise TrainError(f"--out {out}: {refusal}; choose a run directory on a writable disk")
     if distributed.is_main():
         for stale in ckpt.remove_stale_temporaries(out):
             log.info("removed %s, a checkpoint a killed run left half-written", stale)

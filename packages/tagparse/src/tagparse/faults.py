@@ -100,6 +100,13 @@ def user_error(exc: BaseException, path: str | Path | None = None) -> TagparseEr
     return None
 
 
+def write_error(exc: OSError, path: str | Path) -> TagparseError:
+    """The one-line error for an OS fault while writing `path`: what the OS said and, for the
+    faults of the table above, what to do."""
+    todo = _ERRNO.get(exc.errno, (None, "free space or choose a writable path"))[1]
+    return TagparseError(f"{path}: cannot write it ({exc.strerror or exc}); {todo}")
+
+
 @contextmanager
 def faults_named(path: str | Path | None = None) -> Iterator[None]:
     """Re-raise OS and SQLite faults inside the block as `user_error(exc, path)`."""

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tagparse.errors import TagparseError
 from tagparse.faults import user_error
+from tagparse.usage import OneLineUsageErrors
 
 # The command parameters that name the file a command writes, in the order a fault is blamed on.
 _FAULT_PATH_PARAMS = ("db_path", "out")
@@ -45,18 +46,9 @@ def fail(error: TagparseError) -> None:
     sys.exit(2)
 
 
-class Group(click.Group):
+class Group(OneLineUsageErrors, click.Group):
     """Sub-commands are `Command`s (sub-groups such as `prompts` are `Group`s, so theirs are
-    too); a bad flag or value is one `error:` line as well."""
+    too); a bad flag or value is one `error:` line as well (`tagparse.usage`)."""
 
     command_class = Command
     group_class = type
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as e:
-            sub = e.ctx.command_path if e.ctx is not None else ctx.command_path
-            hint = f"see `{sub} --help`"
-            message = e.format_message().rstrip(".")
-            fail(TagparseError(f"{sub}: {message[:1].lower()}{message[1:]}; {hint}"))
