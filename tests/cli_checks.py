@@ -1,7 +1,10 @@
 """Shared checks for bad-input and fault tests of the three CLIs (tagparse, tagalign-train,
 tagalign-eval), so every package's battery asserts the same promise (issue 12):
 
-- the command runs as a real subprocess through the real console script (`run_cli`);
+- the command runs as a real subprocess through the real console script (`run_cli`), or, for
+  the pure-validation cases of a battery, in-process through the same console script's click
+  command (`invoke_cli`: no interpreter start and no torch import per case; each battery keeps
+  real subprocesses for at least one case per command and per kind of fault);
 - a user mistake or a fault ends in exit code 2 and exactly one `error: ...` line on stderr that
   names the file/row/key, never a traceback (`assert_user_error`);
 - a tags.db that a failed command touched is unchanged: same rows per table, same content, and
@@ -13,11 +16,13 @@ tagalign-eval), so every package's battery asserts the same promise (issue 12):
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 BIN = Path(sys.executable).parent  # the venv's bin folder: .venv/bin/tagparse etc.
@@ -49,6 +54,27 @@ def run_cli(
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=timeout, env=full_env, check=False, **kw
     )
+
+
+def invoke_cli(args: Sequence[str | os.PathLike], *, env: dict[str, str] | None = None):
+    """Run `args` (its first item a console script name, as for `run_cli`) in this process
+    through `click.testing.CliRunner`, calling the function the console script calls (found
+    from the installed entry point, so it is the same command). Returns the runner's `Result`;
+    check it with `assert_runner_error`. `env` entries are set for the call only. The root
+    logger's handlers and level are restored after (a CLI may install its own console handler).
+    """
+    from click.testing import CliRunner
+
+    name = str(args[0])
+    (script,) = entry_points(group="console_scripts", name=name)
+    command = script.load()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return CliRunner().invoke(command, [str(a) for a in args[1:]], prog_name=name, env=env)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, *must_mention: str) -> str:

@@ -43,3 +43,13 @@ def test_snapshot_sees_a_changed_row(tmp_path):
     con.close()
     after = db_snapshot(path)
     assert after["rows:t"] == 1 and after != before
+
+
+def test_in_process_runs_the_console_scripts_command(tmp_path):
+    """`invoke_cli` finds the command through the installed entry point and keeps its output."""
+    from cli_checks import assert_runner_error, invoke_cli
+
+    result = invoke_cli(["tagparse", "stats", "--db", tmp_path / "missing.db"])
+    assert assert_runner_error(result, "missing.db") == assert_user_error(
+        run_cli(["tagparse", "stats", "--db", tmp_path / "missing.db"]), "missing.db"
+    )

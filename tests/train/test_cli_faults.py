@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_checks import assert_user_error, cli_path, db_snapshot, run_cli
+from cli_checks import (
+    assert_runner_error,
+    assert_user_error,
+    cli_path,
+    db_snapshot,
+    invoke_cli,
+    run_cli,
+)
 from PIL import Image
 from tagalign_train.checkpoint import CONFIG, TRAIN_STATE, WEIGHTS, load_checkpoint, step_dirs
 from tagalign_train.model import build_model
@@ -102,10 +109,15 @@ OUT_OF_RANGE = [
 def test_numeric_flag_out_of_range_is_one_line_and_creates_nothing(
     world, tiny_weights, tmp_path, flag, value
 ):
+    """In-process (click's range checks, before torch loads); the first case also runs the real
+    console script in a subprocess."""
     out = tmp_path / "run"
-    proc = run_cli(train_args(world, tiny_weights, out, flag, value), timeout=60)
-    assert_user_error(proc, flag, "range")
+    args = train_args(world, tiny_weights, out, flag, value)
+    assert_runner_error(invoke_cli(args), flag, "range")
     assert not out.exists()
+    if (flag, value) == OUT_OF_RANGE[0]:
+        assert_user_error(run_cli(args, timeout=60), flag, "range")
+        assert not out.exists()
 
 
 def test_both_loss_weights_zero_is_refused(world, tiny_weights, tmp_path):
