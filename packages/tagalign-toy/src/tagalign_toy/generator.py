@@ -33,6 +33,17 @@ from PIL import Image, ImageDraw
 from tagalign_eval import vis
 from tqdm import tqdm
 
+from tagalign_toy.caption_noise import (
+    BASE_GHOST_SHAPE,
+    BASE_MISSING_COLOUR,
+    CLEAN,
+    CaptionDraws,
+    CaptionNoise,
+    add_distractors,
+    distractor_phrases,
+)
+from tagalign_toy.caption_noise import level as noise_level
+
 TOYSHAPES_VERSION = "2"
 IMAGE_SIZE = 96
 MIN_VISIBLE = 0.5
@@ -133,10 +144,17 @@ class Scene:
     tags: dict[str, list[str]] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    #: one `{"shape", "colour", "said"}` per caption phrase about a real object: its true colour
+    #: and the colour the caption names for it (None: left unsaid)
+    mentions: list[dict] = field(default_factory=list)
+    noise: str = CLEAN.name
 
     def gold(self) -> dict:
-        """The JSON record of `gold.jsonl`: caption, ground-truth tags and the scene."""
-        return {
+        """The JSON record of `gold.jsonl`: caption, ground-truth tags and the scene (and, at a
+        noisy caption level, the level and every real object's mention; the clean level's record
+        is version 2's, byte for byte)."""
+        noisy = {} if self.noise == CLEAN.name else {"noise": self.noise, "mentions": self.mentions}
+        return noisy | {
             "key": self.key,
             "caption": self.caption,
             "objects": self.tags["objects"],
@@ -345,24 +363,36 @@ def _relation(a: ShapeObject, b: ShapeObject) -> str:
     return RELATIONS["above" if dy > 0 else "below"]
 
 
-def _phrase(rng: np.random.Generator, group: list[ShapeObject], said: set[str]) -> str:
-    """Noun phrase for one object or a group of identical ones ("two yellow stars")."""
+def _phrase(
+    rng: np.random.Generator,
+    group: list[ShapeObject],
+    said: set[str],
+    draws: CaptionDraws | None = None,
+) -> tuple[str, str | None]:
+    """Noun phrase for one object or a group of identical ones ("two yellow stars") and the
+    colour it names; `draws` (a real object's phrase at a noisy level) may drop or change it."""
     obj = group[0]
     words = []
     if rng.random() < 0.6:
         words.append(str(rng.choice(SIZE_WORDS[obj.size])))
         said.add(obj.size)
-    if rng.random() < 0.85:
+    colour = None
+    if rng.random() < 1 - BASE_MISSING_COLOUR:
         options = [obj.colour, *COLOUR_SYNONYMS[obj.colour]]
-        words.append(str(rng.choice(options, p=_favour_first(len(options)))))
-        said.add(obj.colour)
+        spoken = (obj.colour, str(rng.choice(options, p=_favour_first(len(options)))))
+        if draws is not None:
+            spoken = draws.colour(*spoken)
+        if spoken is not None:
+            colour, word = spoken
+            words.append(word)
+            said.add(colour)
     options = [obj.shape, *SHAPE_SYNONYMS[obj.shape]]
     noun = str(rng.choice(options, p=_favour_first(len(options))))
     if len(group) > 1:
         noun = noun + "s" if not noun.endswith("s") else noun + "es"
-        return " ".join([NUMBER_WORDS[len(group)], *words, noun])
+        return " ".join([NUMBER_WORDS[len(group)], *words, noun]), colour
     article = "an" if (words or [noun])[0][0] in "aeiou" else "a"
-    return " ".join([article, *words, noun])
+    return " ".join([article, *words, noun]), colour
 
 
 def _favour_first(n: int) -> list[float]:
@@ -370,8 +400,19 @@ def _favour_first(n: int) -> list[float]:
     return [1.0] if n == 1 else [0.8] + [0.2 / (n - 1)] * (n - 1)
 
 
-def write_caption(scene: Scene, rng: np.random.Generator) -> None:
-    """Fill `scene.caption`, `scene.tags`, `scene.dropped` and `scene.extra` (see module doc)."""
+def write_caption(
+    scene: Scene,
+    rng: np.random.Generator,
+    noise: CaptionNoise = CLEAN,
+    noise_rng: np.random.Generator | None = None,
+) -> None:
+    """Fill `scene.caption`, `scene.tags`, `scene.dropped`, `scene.extra` and `scene.mentions`
+    (see module doc). A noisy `noise` level draws its changes from `noise_rng` only, so `rng`
+    advances exactly as at the clean level (and the image drawn after it stays the same)."""
+    draws = None
+    if not noise.is_clean:
+        assert noise_rng is not None, "a noisy caption level needs its own random stream"
+        draws = CaptionDraws(noise, noise_rng, {o.colour for o in scene.objects})
     groups: dict[tuple[str, str, str], list[ShapeObject]] = {}
     for obj in scene.objects:
         groups.setdefault((obj.shape, obj.colour, obj.size), []).append(obj)
@@ -384,45 +425,65 @@ def write_caption(scene: Scene, rng: np.random.Generator) -> None:
         dropped = [] if gone[0].shape in remaining else [gone[0].shape]
     extra: list[str] = []
     absent = [s for s in SHAPES if s not in {o.shape for o in scene.objects}]
-    if rng.random() < 0.08:
-        ghost = str(rng.choice(absent))
-        extra = [ghost]
-        mentioned.append(
-            [
-                ShapeObject(
-                    ghost, str(rng.choice(list(COLOURS))), str(rng.choice(list(SIZES))), 0, 0, 0, 0
-                )
-            ]
-        )
+    if rng.random() < BASE_GHOST_SHAPE:
+        extra = [_ghost(rng, absent, mentioned)]
     attributes: set[str] = set()
-    phrases = [_phrase(rng, g, attributes) for g in mentioned]
+    phrases, scene.mentions = [], []
+    for g in mentioned:
+        real = not (extra and g is mentioned[-1])
+        phrase, colour = _phrase(rng, g, attributes, draws if real else None)
+        phrases.append(phrase)
+        if real:
+            scene.mentions.append({"shape": g[0].shape, "colour": g[0].colour, "said": colour})
     if len(phrases) == 1:
         body = phrases[0]
     elif len(phrases) == 2 and rng.random() < 0.6 and not extra:
         body = f"{phrases[0]} {_relation(mentioned[0][0], mentioned[1][0])} {phrases[1]}"
     else:
         body = ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    if not extra and draws is not None and draws.extra_ghost():
+        # a level's own ghost, drawn and phrased from its stream (the main one stays as it was)
+        extra = [_ghost(draws.rng, absent, mentioned)]
+        body += " and " + _phrase(draws.rng, mentioned[-1], attributes)[0]
     objects = {g[0].shape for g in mentioned}
     if rng.random() < 0.65:
         place = str(rng.choice(BACKGROUND_PHRASES[scene.background]))
         body = f"{place}, {body}" if rng.random() < 0.2 else f"{body} {place}"
         objects.add(scene.background)
     caption = str(rng.choice(PREFIXES)) + body + str(rng.choice(SUFFIXES))
+    if draws is not None:
+        phrases = distractor_phrases(draws.rng, noise.distractor_words)
+        caption = add_distractors(caption, phrases, draws.rng)
     scene.caption = caption[0].upper() + caption[1:] if rng.random() < 0.7 else caption
     scene.tags = {"objects": sorted(objects), "attributes": sorted(attributes)}
-    scene.dropped, scene.extra = dropped, extra
+    scene.dropped, scene.extra, scene.noise = dropped, extra, noise.name
+
+
+def _ghost(rng: np.random.Generator, absent: list[str], mentioned: list) -> str:
+    """Append to `mentioned` a shape that is not in the image, in a random colour and size."""
+    ghost = str(rng.choice(absent))
+    colour, size = str(rng.choice(list(COLOURS))), str(rng.choice(list(SIZES)))
+    mentioned.append([ShapeObject(ghost, colour, size, 0, 0, 0, 0)])
+    return ghost
 
 
 # ---------------------------------------------------------------- samples and splits
 
 
+#: The third word of a sample's caption-noise stream `(seed, split, index, NOISE_STREAM)`.
+NOISE_STREAM = 2
+
+
 def make_sample(
-    seed: int, split: str, index: int
+    seed: int, split: str, index: int, noise: CaptionNoise = CLEAN
 ) -> tuple[Scene, Image.Image, np.ndarray, np.ndarray]:
-    """One sample from its own random stream: captioned scene, image, shape mask, attribute mask."""
+    """One sample from its own random stream: captioned scene, image, shape mask, attribute mask.
+    The caption's `noise` level draws from a second stream, so the image is the same at every
+    level."""
     rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
     scene = sample_scene(rng, f"{split}{index:07d}")
-    write_caption(scene, rng)
+    noise_rng = np.random.default_rng([seed, _SPLIT_IDS[split], index, NOISE_STREAM])
+    write_caption(scene, rng, noise, noise_rng)
     image, shape_mask, attr_mask = render(scene, rng)
     return scene, image, shape_mask, attr_mask
 
@@ -525,18 +586,18 @@ class EncodedSample:
     attr_png: bytes
 
 
-def encode_sample(seed: int, split: str, index: int) -> EncodedSample:
-    scene, image, shape_mask, attr_mask = make_sample(seed, split, index)
+def encode_sample(seed: int, split: str, index: int, captions: str = CLEAN.name) -> EncodedSample:
+    scene, image, shape_mask, attr_mask = make_sample(seed, split, index, noise_level(captions))
     return EncodedSample(
         scene.gold(), jpeg_bytes(image), palette_png_bytes(shape_mask), palette_png_bytes(attr_mask)
     )
 
 
 def encoded_samples(
-    seed: int, split: str, n: int, workers: int, desc: str, progress: bool
+    spec: WorldSpec, split: str, n: int, workers: int, desc: str, progress: bool
 ) -> Iterator[EncodedSample]:
     """Samples 0..n-1 in order; `workers` processes render them (order, hence bytes, unchanged)."""
-    jobs = [(seed, split, i) for i in range(n)]
+    jobs = [(spec.seed, split, i, spec.captions) for i in range(n)]
     bar = tqdm(total=n, desc=desc, unit="img", disable=not progress)
     with bar, mp.get_context("spawn").Pool(workers) if workers > 1 else nullcontext() as pool:
         results = pool.imap(_encode_job, jobs, chunksize=32) if pool else map(_encode_job, jobs)
@@ -545,7 +606,7 @@ def encoded_samples(
             yield sample
 
 
-def _encode_job(job: tuple[int, str, int]) -> EncodedSample:
+def _encode_job(job: tuple[int, str, int, str]) -> EncodedSample:
     return encode_sample(*job)
 
 
@@ -567,12 +628,21 @@ class WorldSpec:
     shard_size: int = 1000
     n_single: int = 360
     n_pairs: int = 200
+    #: the caption-quality level (`caption_noise.LEVELS`); only captions differ between levels
+    captions: str = CLEAN.name
+
+    def __post_init__(self) -> None:
+        noise_level(self.captions)  # a KeyError naming the known levels
 
     @property
     def key(self) -> str:
+        """The world's folder name and cache key; a noisy level adds its name and parameters'
+        digest (the clean level's key is version 2's, so its worlds and caches stay valid)."""
+        noise = noise_level(self.captions)
+        suffix = "" if noise.is_clean else f"-c{noise.name}-{noise.digest}"
         return (
             f"v{TOYSHAPES_VERSION}-s{self.seed}-t{self.n_train}-v{self.n_val}-sh{self.shard_size}"
-            f"-o{self.n_single}-p{self.n_pairs}"
+            f"-o{self.n_single}-p{self.n_pairs}{suffix}"
         )
 
 
@@ -581,7 +651,7 @@ def write_train(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = 
     out = root / "train"
     out.mkdir(parents=True, exist_ok=True)
     shards: list[Path] = []
-    samples = encoded_samples(spec.seed, "train", spec.n_train, workers, "world: train", progress)
+    samples = encoded_samples(spec, "train", spec.n_train, workers, "world: train", progress)
     with open(out / "gold.jsonl", "w", encoding="utf-8") as gold:
         for start in range(0, spec.n_train, spec.shard_size):
             shards.append(out / f"{start // spec.shard_size:05d}.tar")
@@ -614,9 +684,7 @@ def write_val(root: Path, spec: WorldSpec, workers: int = 1, progress: bool = Tr
         open(base / "gold.jsonl", "w", encoding="utf-8") as gold,
         open(base / CAPTIONS_FILE, "w", encoding="utf-8") as captions,
     ):
-        for sample in encoded_samples(
-            spec.seed, "val", spec.n_val, workers, "world: val", progress
-        ):
+        for sample in encoded_samples(spec, "val", spec.n_val, workers, "world: val", progress):
             key = sample.gold["key"]
             (base / "JPEGImages" / f"{key}.jpg").write_bytes(sample.jpeg)
             (base / SHAPE_MASK_DIR / f"{key}.png").write_bytes(sample.shape_png)
