@@ -60,6 +60,36 @@ def test_per_kind_softmax_is_one_softmax_per_group():
     assert loss == pytest.approx(expected, rel=1e-5)
 
 
+def soft_ce_part(rows, targets, cols):
+    """One kind's part of the joint soft-target CE: its tags' terms, normalised over all tags."""
+    total = 0.0
+    for row, t in zip(rows, targets):
+        if sum(t):
+            lp = log_softmax(row)
+            total -= sum(t[k] / sum(t) * lp[k] for k in cols)
+    return total / len(rows)
+
+
+KINDS = {"object": slice(0, 3), "attribute": slice(3, 5)}
+TARGETS_BOTH = [[1, 0, 0, 1, 0], [0, 0, 1, 0, 0], [0, 1, 0, 1, 1]]
+
+
+def test_joint_softmax_splits_into_kind_parts_and_weights_the_attribute_part():
+    img, tags = torch.tensor(IMAGES), torch.eye(5)
+    targets = torch.tensor(TARGETS_BOTH, dtype=torch.float32)
+    parts = TagLoss("softmax", kinds=KINDS).kind_terms(img, tags, targets)
+    objects = soft_ce_part(logits(), TARGETS_BOTH, range(3))
+    attributes = soft_ce_part(logits(), TARGETS_BOTH, range(3, 5))
+    assert parts["object"].item() == pytest.approx(objects, rel=1e-5)
+    assert parts["attribute"].item() == pytest.approx(attributes, rel=1e-5)
+    assert objects + attributes == pytest.approx(soft_ce(logits(), TARGETS_BOTH), rel=1e-6)
+    weighted = TagLoss("softmax", kinds=KINDS, kind_weights={"attribute": 4.0})
+    assert weighted(img, tags, targets).item() == pytest.approx(objects + 4 * attributes, rel=1e-5)
+    terms = TagAlignLoss(weighted, 1.0, 0.0)(img, tags, targets, None)
+    assert set(terms) == {"tag", "tag_object", "tag_attribute", "loss"}
+    assert terms["tag_attribute"].item() == pytest.approx(attributes, rel=1e-5)
+
+
 def test_balanced_softmax_adds_log_prior():
     img, tags, targets = tensors()
     prior = [0.4, 0.3, 0.15, 0.1, 0.05]

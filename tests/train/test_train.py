@@ -81,6 +81,16 @@ def test_toy_run_lowers_both_losses(world, tiny_weights, tmp_path):
     assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 60
 
 
+def test_tag_loss_is_logged_per_kind_and_the_attribute_part_weighted(world, tiny_weights, tmp_path):
+    """metrics.jsonl carries each kind's part of the tag loss (does the attribute part fall?),
+    and `attribute_weight` scales only that part of the optimised tag loss."""
+    result = train(config(world, tiny_weights, tmp_path / "run", attribute_weight=3.0))
+    for h in result.history:
+        assert h["tag_object"] > 0 and h["tag_attribute"] > 0
+        assert h["tag"] == pytest.approx(h["tag_object"] + 3.0 * h["tag_attribute"], rel=1e-4)
+    assert load_checkpoint(tmp_path / "run").config.train["attribute_weight"] == 3.0
+
+
 def test_checkpoints_keep_last_and_hold_only_trainable_weights(world, tiny_weights, tmp_path):
     train(config(world, tiny_weights, tmp_path / "run", steps=6, save_every=2, keep_last=2))
     assert [s for s, _ in step_dirs(tmp_path / "run")] == [4, 6]

@@ -109,6 +109,13 @@ def _warning_line(message, category, *_args, **_kwargs) -> None:
 @_choice("--projector", PROJECTORS)
 @_number("--tag-weight", float, default=1.0, show_default=True)
 @_number("--itc-weight", float, default=1.0, show_default=True)
+@_number(
+    "--attribute-weight",
+    float,
+    default=1.0,
+    show_default=True,
+    help="Weight of the attribute tags' part of the tag loss (the objects' part has 1).",
+)
 @_choice("--tag-kinds", KIND_FLAGS)
 @_choice("--tag-loss", TAG_LOSSES)
 @_choice("--tag-softmax", TAG_SOFTMAX, help="One softmax over all tags (paper) or one per kind.")

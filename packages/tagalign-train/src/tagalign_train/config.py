@@ -107,6 +107,7 @@ NUMERIC_BOUNDS: dict[str, Range] = {
     "log_every": Range(1, high=10**9),
     "tag_weight": Range(0),
     "itc_weight": Range(0),
+    "attribute_weight": Range(0),
     "workers": Range(0, high=1024),
     "seed": Range(0, high=2**32 - 1),  # numpy's seed range
     "accum": Range(1, high=2**16),
@@ -127,6 +128,7 @@ RESUME_MUST_MATCH = (
     "seed",
     "tag_weight",
     "itc_weight",
+    "attribute_weight",
     "tag_loss",
     "tag_softmax",
     "templates",
@@ -156,6 +158,8 @@ class TrainConfig:
     projector: str = "conv"
     tag_weight: float = 1.0
     itc_weight: float = 1.0
+    #: the attribute tags' part of the tag loss is weighted by this, the objects' part by 1
+    attribute_weight: float = 1.0
     tag_kinds: str = "both"
     tag_loss: str = "softmax"
     tag_softmax: str = "joint"

@@ -56,17 +56,19 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(_GatherWithGrad.apply(x), dim=0)
 
 
-def soft_target_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """-(log softmax · L1-normalised multi-hot).sum(-1), averaged over the batch.
+def soft_target_ce_columns(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each tag's term of -(log softmax · L1-normalised multi-hot), [B,K]: summed over the tags
+    and averaged over the batch it is the soft-target cross-entropy, summed over one kind's tags
+    that kind's part of it.
 
     Rows without any tag have a zero target and contribute 0 (they still count in the mean, as in
     the reference code).
     """
     weights = targets / targets.sum(-1, keepdim=True).clamp(min=1.0)
-    return -(F.log_softmax(logits, dim=-1) * weights).sum(-1).mean()
+    return -F.log_softmax(logits, dim=-1) * weights
 
 
-def asymmetric_loss(
+def asymmetric_loss_columns(
     logits: torch.Tensor,
     targets: torch.Tensor,
     gamma_neg: float = 4.0,
@@ -74,12 +76,13 @@ def asymmetric_loss(
     clip: float = 0.05,
     eps: float = 1e-8,
 ) -> torch.Tensor:
-    """Ridnik et al.'s ASL: focal down-weighting + probability shift for the many easy negatives."""
+    """Ridnik et al.'s ASL: focal down-weighting + probability shift for the many easy
+    negatives; each tag's term, [B,K]."""
     p = torch.sigmoid(logits)
     p_neg = (p - clip).clamp(min=0.0)
     pos = targets * torch.log(p.clamp(min=eps)) * (1 - p).pow(gamma_pos)
     neg = (1 - targets) * torch.log((1 - p_neg).clamp(min=eps)) * p_neg.pow(gamma_neg)
-    return -(pos + neg).sum(-1).mean()
+    return -(pos + neg)
 
 
 class TagLoss(nn.Module):
@@ -95,6 +98,8 @@ class TagLoss(nn.Module):
         kind: str = "softmax",
         groups: list[slice] | None = None,
         log_prior: torch.Tensor | None = None,
+        kinds: dict[str, slice] | None = None,
+        kind_weights: dict[str, float] | None = None,
     ):
         super().__init__()
         if kind not in TAG_LOSSES:
@@ -103,25 +108,46 @@ class TagLoss(nn.Module):
             raise TrainError("the balanced tag loss needs tag counts from tags.db")
         self.kind = kind
         self.groups = groups
+        self.kinds = kinds
+        self.kind_weights = kind_weights or {}
         self.scale = LogitScale()
         self.register_buffer(
             "log_prior", log_prior if log_prior is not None else torch.zeros(0), persistent=False
         )
 
-    def forward(
+    def columns(
         self, image_emb: torch.Tensor, tag_emb: torch.Tensor, targets: torch.Tensor
     ) -> torch.Tensor:
+        """Each tag's term of the loss, [B,K] (summed over tags, averaged over the batch: the
+        unweighted loss)."""
         logits = self.scale() * (F.normalize(image_emb, dim=-1) @ F.normalize(tag_emb, dim=-1).T)
         if self.kind == "bce":
-            return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / len(
-                logits
-            )
+            return F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
         if self.kind == "asymmetric":
-            return asymmetric_loss(logits, targets)
+            return asymmetric_loss_columns(logits, targets)
         if self.kind == "balanced":
             logits = logits + self.log_prior
         groups = self.groups or [slice(0, logits.shape[1])]
-        return sum(soft_target_ce(logits[:, g], targets[:, g]) for g in groups)
+        return torch.cat([soft_target_ce_columns(logits[:, g], targets[:, g]) for g in groups], 1)
+
+    def kind_terms(
+        self, image_emb: torch.Tensor, tag_emb: torch.Tensor, targets: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The loss split by tag kind (`kinds`: name -> its columns), unweighted: whether the
+        attribute part falls is a question of its own (issue 22). One term "tags" without kinds."""
+        columns = self.columns(image_emb, tag_emb, targets)
+        if not self.kinds:
+            return {"tags": columns.sum(-1).mean()}
+        return {name: columns[:, cols].sum(-1).mean() for name, cols in self.kinds.items()}
+
+    def weighted(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The tag loss: each kind's part times its weight (`kind_weights`, 1 if not given)."""
+        return sum(self.kind_weights.get(name, 1.0) * term for name, term in terms.items())
+
+    def forward(
+        self, image_emb: torch.Tensor, tag_emb: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        return self.weighted(self.kind_terms(image_emb, tag_emb, targets))
 
 
 class ContrastiveLoss(nn.Module):
@@ -164,8 +190,11 @@ class TagAlignLoss(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         total = image_emb.new_zeros(())
         if self.tag_weight > 0:
-            terms["tag"] = self.tag(image_emb, tag_emb, targets)
+            parts = self.tag.kind_terms(image_emb, tag_emb, targets)
+            terms["tag"] = self.tag.weighted(parts)
             total = total + self.tag_weight * terms["tag"]
+            if len(parts) > 1:  # logged per kind (metrics.jsonl: tag_object, tag_attribute)
+                terms.update({f"tag_{name}": term.detach() for name, term in parts.items()})
         if self.itc_weight > 0:
             terms["itc"] = self.itc(image_emb, text_emb)
             total = total + self.itc_weight * terms["itc"]

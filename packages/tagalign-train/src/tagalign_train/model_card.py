@@ -63,7 +63,8 @@ def model_card(
         f"| global batch | {config.global_batch} ({config.world_size} process(es)) |",
         f"| learning rate | {config.effective_lr} |",
     ]
-    for key in ("preset", "tag_kinds", "tag_loss", "tag_softmax", "tag_weight", "itc_weight"):
+    keys = ("preset", "tag_kinds", "tag_loss", "tag_softmax", "tag_weight", "itc_weight")
+    for key in (*keys, "attribute_weight"):
         if key in train:
             lines.append(f"| {key.replace('_', ' ')} | `{train[key]}` |")
     lines += ["", "## Tag vocabulary", ""]

@@ -195,7 +195,10 @@ def make_loss(cfg: TrainConfig, labels: TagLabels, offsets: np.ndarray) -> TagAl
     if cfg.tag_loss == "balanced":
         counts = np.concatenate([labels.counts[k] for k in cfg.kinds]).astype(np.float64) + 1.0
         log_prior = torch.tensor(np.log(counts / counts.sum()), dtype=torch.float32)
-    loss = TagAlignLoss(TagLoss(cfg.tag_loss, groups, log_prior), cfg.tag_weight, cfg.itc_weight)
+    kinds = {k: slice(int(a), int(b)) for k, (a, b) in zip(cfg.kinds, itertools.pairwise(offsets))}
+    weights = {"attribute": cfg.attribute_weight}
+    tag_loss = TagLoss(cfg.tag_loss, groups, log_prior, kinds=kinds, kind_weights=weights)
+    loss = TagAlignLoss(tag_loss, cfg.tag_weight, cfg.itc_weight)
     loss.tag.scale.requires_grad_(cfg.tag_weight > 0)
     loss.itc.scale.requires_grad_(cfg.itc_weight > 0)
     return loss
