@@ -269,22 +269,18 @@ def _coco_raw(data_root: Path, split: str | None) -> list[Path]:
     return raw
 
 
-def _prepare_coco_stuff(data_root: Path, split: str | None) -> int:
-    return _convert(
-        _coco_raw(data_root, split),
-        lambda p: p.with_name(p.stem + "_labelTrainIds.png"),
-        coco_stuff_lut(),
-        "coco-stuff",
-    )
+def _coco_preparer(
+    benchmark: str, suffix: str, lut: Callable[[], np.ndarray]
+) -> Callable[[Path, str | None], int]:
+    """COCO-Stuff and COCO-Object read the same raw stuffthingmaps and differ only in the lookup
+    table and the converted file's suffix (mmseg's `_labelTrainIds` / `_instanceTrainIds`)."""
 
+    def prepare(data_root: Path, split: str | None) -> int:
+        return _convert(
+            _coco_raw(data_root, split), lambda p: p.with_name(p.stem + suffix), lut(), benchmark
+        )
 
-def _prepare_coco_object(data_root: Path, split: str | None) -> int:
-    return _convert(
-        _coco_raw(data_root, split),
-        lambda p: p.with_name(p.stem + "_instanceTrainIds.png"),
-        coco_object_lut(),
-        "coco-object",
-    )
+    return prepare
 
 
 def _prepare_cityscapes(data_root: Path, split: str | None) -> int:
@@ -306,8 +302,8 @@ def _prepare_cityscapes(data_root: Path, split: str | None) -> int:
 #: `tagalign-eval prepare NAME` -> the converter of NAME's raw labels (data_root, split) ->
 #: masks written; the CLI's choices are this table's keys.
 PREPARERS: dict[str, Callable[[Path, str | None], int]] = {
-    "coco-object": _prepare_coco_object,
-    "coco-stuff": _prepare_coco_stuff,
+    "coco-object": _coco_preparer("coco-object", "_instanceTrainIds.png", coco_object_lut),
+    "coco-stuff": _coco_preparer("coco-stuff", "_labelTrainIds.png", coco_stuff_lut),
     "cityscapes": _prepare_cityscapes,
     "context": lambda data_root, _split: _prepare_context(data_root),
 }
