@@ -6,7 +6,9 @@ figure and the demo's table come from the same commands (printed as they run, st
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from tagparse.parentdeath import die_with_parent
 
 from tagalign_toy.benchmark import TOY_PROTOCOL
 from tagalign_toy.generator import IMAGE_SIZE
@@ -30,11 +33,22 @@ def tool(name: str) -> str:
 
 
 def run_cli(args: list[str], log: Path) -> None:
-    """Run one tool as a user would; progress bars go to the terminal, a copy of stdout to `log`."""
+    """Run one tool as a user would; progress bars go to the terminal, a copy of stdout to `log`.
+
+    The tool dies with the demo, even a SIGKILLed one (an orphaned `tagparse run` or trainer
+    would go on computing, and write into the folder a re-run is using).
+    """
     click.echo("$ " + " ".join(args))
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", encoding="utf-8") as f:
-        proc = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=False)
+        proc = subprocess.run(
+            args,
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+            # after fork only the prctl syscall runs (safe beside the demo's threads)
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),
+        )
         f.write(proc.stdout)
     click.echo(proc.stdout.rstrip())
     if proc.returncode != 0:
