@@ -3,8 +3,11 @@
 Every package writes results, caches and checkpoints this way: into a temporary sibling (same
 folder, so the final `os.replace` is a rename on one file system), then renamed over the target.
 A write that fails removes its temporary, so nothing is left behind. A write that is SIGKILLed
-cannot: its temporary (a half-built feature cache can be hundreds of GB) is removed by the next
-write of the same target, which sweeps the temporaries of writers that are dead. The temporary's
+cannot: its temporary folder (a half-built feature cache can be hundreds of GB) is removed by the
+next write of the same folder target, which sweeps the temporaries of writers that are dead. Only
+folder targets sweep: the sweep lists the parent folder, and file targets are written by the
+thousand into one folder (`tagalign-eval prepare`'s masks), where a listing per file would make
+the conversion quadratic. The temporary's
 name carries the writer's host and pid (`.NAME.tmp-HOST-PID`), so a write on one node of a shared
 file system never removes the live temporary of another node's writer.
 """
@@ -33,8 +36,8 @@ def atomic_path(dest: str | os.PathLike[str], directory: bool = False) -> Iterat
     dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.tmp-{_HOST}-{os.getpid()}")
     _remove(tmp)
-    remove_dead_temporaries(dest)
     if directory:
+        remove_dead_temporaries(dest)
         tmp.mkdir(parents=True)
     try:
         yield tmp
