@@ -2,10 +2,14 @@
 code 2 and one `error:` line naming the file or flag and what to do, never a traceback, and a
 results file from an earlier run is never lost.
 
-Every case runs the installed console script in a subprocess (`cli_checks.run_cli`). Disk-full
-and read-only faults are real: the command runs inside a user + mount namespace (`unshare -rm`)
-over a tiny tmpfs or a read-only bind mount; those cases are skipped where namespaces are not
-allowed.
+The validation cases (flags, class lists, data roots, damaged files, checkpoints, outputs) run
+the console script's own click command in-process (`cli_checks.in_process`, `eval_cli`): their
+outcome does not depend on the process, and a subprocess per case paid a torch import and a model
+load (10-15 s each on the 2-core box). Real subprocesses (`eval_process`) remain for every
+subcommand (voc, all, custom, predict, prepare) and for what depends on the process: DataLoader
+worker processes (`--workers 2`) and the disk-full and read-only faults, which are real: the
+command runs inside a user + mount namespace (`unshare -rm`) over a tiny tmpfs or a read-only bind
+mount; those cases are skipped where namespaces are not allowed.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_checks import assert_runner_error, assert_user_error, cli_path, invoke_cli, run_cli
+from cli_checks import (
+    assert_runner_error,
+    assert_user_error,
+    cli_path,
+    in_process,
+    invoke_cli,
+    run_cli,
+)
 from eval_synthetic import write_benchmark, write_image, write_mask
 from PIL import Image
 from tagalign_eval.datasets import get_benchmark
@@ -41,6 +52,12 @@ def model(tiny_weights) -> list[str]:
 
 
 def eval_cli(*args) -> subprocess.CompletedProcess:
+    """`tagalign-eval args` in-process (the validation cases)."""
+    return in_process(["tagalign-eval", *args])
+
+
+def eval_process(*args) -> subprocess.CompletedProcess:
+    """`tagalign-eval args` as a real subprocess of the installed console script."""
     return run_cli(["tagalign-eval", *args])
 
 
@@ -94,7 +111,7 @@ def test_every_numeric_flag_is_range_checked(voc_root, flag, value):
         invoke_cli(["tagalign-eval", *args]), flag, value, "tagalign-eval voc --help"
     )
     if (flag, value) == NUMERIC_FLAGS[0]:
-        assert_user_error(eval_cli(*args), flag, value, "tagalign-eval voc --help")
+        assert_user_error(eval_process(*args), flag, value, "tagalign-eval voc --help")
 
 
 @pytest.mark.parametrize(
@@ -120,7 +137,9 @@ def test_every_numeric_flag_is_range_checked(voc_root, flag, value):
     ids=["predict-crop-batch", "predict-stride", "custom-ignore-index"],
 )
 def test_predict_and_custom_numbers_are_range_checked(args, mentions):
-    assert_user_error(eval_cli(*args), mentions)
+    """`custom` runs as a real subprocess, the predict cases in-process."""
+    run = eval_process if args[0] == "custom" else eval_cli
+    assert_user_error(run(*args), mentions)
 
 
 def test_unknown_protocol_and_benchmark_are_one_line(voc_root):
@@ -171,8 +190,9 @@ def test_fewer_class_names_need_ignore_out_of_range(voc_root, model, tmp_path):
 
 
 def test_classes_apply_to_every_benchmark_of_all(voc_root, model):
-    """`all --classes` with a list that fits no found benchmark is an error, not a skip."""
-    proc = eval_cli("all", "--data-root", voc_root, *model, "--classes", "background,cat")
+    """`all --classes` with a list that fits no found benchmark is an error, not a skip (a
+    real subprocess: `all`'s one)."""
+    proc = eval_process("all", "--data-root", voc_root, *model, "--classes", "background,cat")
     assert_user_error(proc, "--classes has 2 names but benchmark 'voc'")
 
 
@@ -248,7 +268,8 @@ def test_undecodable_image_is_named(model, tmp_path, workers):
     image.write_text("this is not a JPEG\n")
     results = tmp_path / "results.json"
     results.write_text('{"earlier": "run"}')
-    proc = eval_cli(
+    run = eval_process if workers != "0" else eval_cli  # worker processes: a real process
+    proc = run(
         "voc", "--data-root", tmp_path / "data", *model, "--workers", workers, "--out", results
     )
     assert_user_error(proc, str(image), "not a readable image", "re-extract it")

@@ -1,5 +1,6 @@
 """The shared fault-test helpers (`tests/cli_checks.py`) catch what they promise to catch."""
 
+import importlib
 import sqlite3
 import subprocess
 
@@ -53,3 +54,51 @@ def test_in_process_runs_the_console_scripts_command(tmp_path):
     assert assert_runner_error(result, "missing.db") == assert_user_error(
         run_cli(["tagparse", "stats", "--db", tmp_path / "missing.db"]), "missing.db"
     )
+
+
+def test_in_process_shows_an_uncaught_exception_as_a_traceback(tmp_path, monkeypatch):
+    """`in_process` answers like a real process: an uncaught exception is a traceback on
+    stderr, which the one-line check refuses; a user error is the same line as the real CLI's."""
+    from cli_checks import in_process
+
+    stats_module = importlib.import_module("tagparse.cli.stats")  # the attribute is the command
+    args = ["tagparse", "stats", "--db", tmp_path / "missing.db"]
+    assert assert_user_error(in_process(args), "missing.db") == assert_user_error(
+        run_cli(args), "missing.db"
+    )
+
+    def boom(*_args, **_kwargs):
+        raise RuntimeError("a bug, not a user error")
+
+    monkeypatch.setattr(stats_module, "collect_stats", boom)
+    proc = in_process(["tagparse", "stats", "--db", _empty_tags_db(tmp_path)])
+    assert "Traceback" in proc.stderr and "RuntimeError: a bug" in proc.stderr
+    with pytest.raises(AssertionError, match="a traceback"):
+        assert_user_error(proc, "t.db")
+
+
+def test_in_process_prints_warnings_as_a_fresh_interpreter_does(tmp_path, monkeypatch):
+    """A stray Python warning reaches the captured stderr (not pytest's recorder), so a case
+    run in-process still fails on a multi-line warning the real process would print."""
+    import warnings
+
+    from cli_checks import in_process
+
+    stats_module = importlib.import_module("tagparse.cli.stats")
+    real = stats_module.collect_stats
+
+    def noisy(*args, **kwargs):
+        warnings.warn("something odd", UserWarning, stacklevel=1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stats_module, "collect_stats", noisy)
+    proc = in_process(["tagparse", "stats", "--db", _empty_tags_db(tmp_path)])
+    assert proc.returncode == 0 and "UserWarning: something odd" in proc.stderr
+    assert "warnings.warn(" in proc.stderr  # the source line: a second, non-`warning:` line
+
+
+def _empty_tags_db(folder):
+    from tagparse.db import TagsDB
+
+    TagsDB.open(folder / "t.db", create=True).close()
+    return folder / "t.db"
