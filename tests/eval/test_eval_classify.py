@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from cli_checks import assert_user_error, run_cli
+from cli_checks import assert_user_error, in_process, run_cli
 from click.testing import CliRunner
 from eval_global import TINY, brute_recall, clip_reference, trained_run, training_reference
 from eval_global import write_images as write_folder
@@ -166,11 +166,14 @@ def _bad_folder(tmp_path, case):
     ],
 )
 def test_bad_input_is_one_error_line(tmp_path, tiny_weights, case, mentions):
+    """The first case runs the real console script in a subprocess, the others in-process
+    (`in_process`: the same click command, without a torch import per case)."""
     if case == "missing root":
         args = [tmp_path / "nope", "--model", TINY]
     else:
         args = _bad_folder(tmp_path, case)
-    proc = run_cli(
+    run = run_cli if case == "missing root" else in_process
+    proc = run(
         ["tagalign-eval", "classify", "--pretrained", tiny_weights, *QUIET, *args],
         env={"OMP_NUM_THREADS": "1"},
     )

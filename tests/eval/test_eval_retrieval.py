@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from cli_checks import assert_user_error, run_cli
+from cli_checks import assert_user_error, in_process, run_cli
 from click.testing import CliRunner
 from eval_global import (
     TINY,
@@ -113,23 +113,25 @@ def test_python_api_clip_only(tmp_path, tiny_weights):
     assert result.to_dict()["models"][0]["label"] == f"CLIP {TINY}"
 
 
-@pytest.mark.parametrize(
-    "name, text, mentions",
-    [
-        ("p.jsonl", '{"image": "img0.png", "caption": "a"}\n{"image": "img0.png"}\n', ["line 2"]),
-        ("p.jsonl", '{"image": "img0.png", "caption": "a"}\nnot json\n', ["line 2", "JSON"]),
-        ("p.csv", "image,text\nimg0.png,a\n", ["p.csv", "caption", "image,caption"]),
-        ("p.csv", "image,caption\nimg0.png,a\nimg9.png,b\n", ["line 3", "img9.png"]),
-        ("p.csv", "image,caption\nimg0.png,  \n", ["line 2", "caption is empty"]),
-        ("p.csv", "image,caption\nbroken.png,a\n", ["broken.png", "not a readable image"]),
-        ("p.txt", "img0.png a\n", ["p.txt", ".jsonl or .csv"]),
-    ],
-)
+BAD_PAIRS = [
+    ("p.jsonl", '{"image": "img0.png", "caption": "a"}\n{"image": "img0.png"}\n', ["line 2"]),
+    ("p.jsonl", '{"image": "img0.png", "caption": "a"}\nnot json\n', ["line 2", "JSON"]),
+    ("p.csv", "image,text\nimg0.png,a\n", ["p.csv", "caption", "image,caption"]),
+    ("p.csv", "image,caption\nimg0.png,a\nimg9.png,b\n", ["line 3", "img9.png"]),
+    ("p.csv", "image,caption\nimg0.png,  \n", ["line 2", "caption is empty"]),
+    ("p.csv", "image,caption\nbroken.png,a\n", ["broken.png", "not a readable image"]),
+    ("p.txt", "img0.png a\n", ["p.txt", ".jsonl or .csv"]),
+]
+
+
+@pytest.mark.parametrize("name, text, mentions", BAD_PAIRS)
 def test_bad_input_is_one_error_line(tmp_path, tiny_weights, name, text, mentions):
     write_images(tmp_path, 1, seed=0)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     (tmp_path / name).write_text(text)
-    proc = run_cli(
+    # the first case through the real console script, the others in-process (the same command)
+    run = run_cli if (name, text) == BAD_PAIRS[0][:2] else in_process
+    proc = run(
         ["tagalign-eval", "retrieval", tmp_path / name, "--model", TINY]
         + ["--pretrained", tiny_weights, *QUIET],
         env={"OMP_NUM_THREADS": "1"},

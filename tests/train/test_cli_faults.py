@@ -1,12 +1,19 @@
 """Issue 12's battery for tagalign-train: every bad input and fault ends in one `error:` line.
 
 Each case runs the installed `tagalign-train` (or `tagalign-eval`, for the checkpoints it
-reads) as a real subprocess and asserts the shared promise (`cli_checks.assert_user_error`):
-exit code 2, no traceback, one `error:` line naming the flag or file, and nothing the user
-already had lost. The faults are real: disk full is a real EFBIG (RLIMIT_FSIZE in the child)
-and a real ENOSPC (a 1 MiB tmpfs), read-only is a real read-only bind mount (a private mount
-namespace, `unshare -m`); the damaged checkpoints are real files cut short, as a copy that ran
-out of space leaves them.
+reads) and asserts the shared promise (`cli_checks.assert_user_error`): exit code 2, no
+traceback, one `error:` line naming the flag or file, and nothing the user already had lost.
+Cases whose outcome does not depend on the process run the console script's click command
+in-process (`cli_checks.in_process`: a subprocess per case paid a torch + open_clip import, 10-15
+s here); real subprocesses remain for the training run the cases share (`trained`), the first
+range check, the huge `--batch-size`, a resume past a damaged checkpoint (its warning line), a
+planted pickle, `convert-checkpoint --trust`, an eval of a damaged run, and every fault that
+needs a process: RLIMIT_FSIZE, the mount namespaces.
+
+The faults are real: disk full is a real EFBIG (RLIMIT_FSIZE in the child) and a real ENOSPC
+(a 1 MiB tmpfs), read-only is a real read-only bind mount (a private mount namespace,
+`unshare -m`); the damaged checkpoints are real files cut short, as a copy that ran out of space
+leaves them.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from cli_checks import (
     assert_user_error,
     cli_path,
     db_snapshot,
+    in_process,
     invoke_cli,
     run_cli,
 )
@@ -122,7 +130,7 @@ def test_numeric_flag_out_of_range_is_one_line_and_creates_nothing(
 
 def test_both_loss_weights_zero_is_refused(world, tiny_weights, tmp_path):
     args = train_args(world, tiny_weights, tmp_path / "run", "--tag-weight", "0")
-    proc = run_cli([*args, "--itc-weight", "0"], timeout=120)
+    proc = in_process([*args, "--itc-weight", "0"])
     assert_user_error(proc, "--tag-weight", "--itc-weight", "nothing would train")
     assert not (tmp_path / "run").exists()
 
@@ -133,7 +141,7 @@ def test_both_loss_weights_zero_is_refused(world, tiny_weights, tmp_path):
 def test_pretrained_that_is_not_weights(world, tmp_path):
     csv = tmp_path / "some.csv"
     csv.write_text("filename,caption\na.jpg,a cat\n")
-    proc = run_cli(train_args(world, str(csv), tmp_path / "run"))
+    proc = in_process(train_args(world, str(csv), tmp_path / "run"))
     assert_user_error(proc, "some.csv", "could not load", "weights")
     assert not (tmp_path / "run").exists()
 
@@ -142,7 +150,7 @@ def test_pretrained_that_is_not_weights(world, tmp_path):
 def test_image_size_below_one_patch_creates_no_run_folder(
     world, tiny_weights, tmp_path, size, message
 ):
-    proc = run_cli(train_args(world, tiny_weights, tmp_path / "run", "--image-size", size))
+    proc = in_process(train_args(world, tiny_weights, tmp_path / "run", "--image-size", size))
     assert_user_error(proc, "--image-size 8", message)
     assert not (tmp_path / "run").exists()
 
@@ -152,7 +160,7 @@ def test_labels_that_are_not_a_tags_db(world, tiny_weights, tmp_path):
     fake.write_text("key,caption\n")
     args = train_args(world, tiny_weights, tmp_path / "run")
     args[args.index("--labels") + 1] = str(fake)
-    assert_user_error(run_cli(args), str(fake))
+    assert_user_error(in_process(args), str(fake))
     assert fake.read_text() == "key,caption\n" and not (tmp_path / "run").exists()
 
 
@@ -165,7 +173,7 @@ def test_labels_without_a_vocabulary(world, tiny_weights, tmp_path):
     before = db_snapshot(tmp_path / "novocab.db")
     args = train_args(world, tiny_weights, tmp_path / "run")
     args[args.index("--labels") + 1] = str(tmp_path / "novocab.db")
-    assert_user_error(run_cli(args), "novocab.db", "tagparse vocab")
+    assert_user_error(in_process(args), "novocab.db", "tagparse vocab")
     assert db_snapshot(tmp_path / "novocab.db") == before
     assert not (tmp_path / "run").exists()
 
@@ -187,7 +195,7 @@ def test_labels_in_a_read_only_folder_train(world, tiny_weights, tmp_path):
 def test_out_that_is_a_file(world, tiny_weights, tmp_path):
     out = tmp_path / "notes.txt"
     out.write_text("keep me\n")
-    assert_user_error(run_cli(train_args(world, tiny_weights, out)), "--out", "is a file, not")
+    assert_user_error(in_process(train_args(world, tiny_weights, out)), "--out", "is a file, not")
     assert out.read_text() == "keep me\n"
 
 
@@ -205,7 +213,7 @@ def test_out_in_a_read_only_folder(world, tiny_weights, tmp_path):
 def test_cache_folder_that_is_a_file(world, tiny_weights, tmp_path, flag):
     cache = tmp_path / "cache.bin"
     cache.write_bytes(b"keep me")
-    proc = run_cli(train_args(world, tiny_weights, tmp_path / "run", flag, cache))
+    proc = in_process(train_args(world, tiny_weights, tmp_path / "run", flag, cache))
     assert_user_error(proc, str(cache), "not a directory")  # --cache-features: ENOTDIR
     assert cache.read_bytes() == b"keep me" and not (tmp_path / "run").exists()
 
@@ -214,13 +222,13 @@ def test_data_pattern_matching_nothing(world, tiny_weights, tmp_path):
     args = train_args(world, tiny_weights, tmp_path / "run")
     shards = [i + 1 for i, a in enumerate(args) if a == "--data"]
     args = [a for i, a in enumerate(args) if i not in shards and i + 1 not in shards]
-    proc = run_cli([*args, "--data", str(tmp_path / "shards" / "{00000..00003}.tar")])
+    proc = in_process([*args, "--data", str(tmp_path / "shards" / "{00000..00003}.tar")])
     assert_user_error(proc, "00000.tar")
     assert not (tmp_path / "run").exists()
 
 
 def test_batch_larger_than_the_data(world, tiny_weights, tmp_path):
-    proc = run_cli(train_args(world, tiny_weights, tmp_path / "run", "--batch-size", "64"))
+    proc = in_process(train_args(world, tiny_weights, tmp_path / "run", "--batch-size", "64"))
     assert_user_error(proc, "--batch-size 64", "48 training samples", "--batch-size 48")
     assert not (tmp_path / "run").exists()
 
@@ -233,7 +241,7 @@ def test_resume_with_other_settings_is_refused(world, tiny_weights, trained, tmp
     run = copy_run(trained, tmp_path)
     before = sorted(p.name for p in (run / "checkpoints").iterdir())
     args = train_args(world, tiny_weights, run, "--resume", "--steps", "3", flag, value)
-    assert_user_error(run_cli(args), "step-0000002", "differs", "new --out")
+    assert_user_error(in_process(args), "step-0000002", "differs", "new --out")
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
 
 
@@ -241,10 +249,12 @@ def test_resume_with_other_settings_is_refused(world, tiny_weights, trained, tmp
 def test_resume_falls_back_to_the_newest_intact_checkpoint(
     world, tiny_weights, trained, tmp_path, damaged
 ):
+    """The train_state.pt case as a real subprocess (its stderr is the one warning line and
+    nothing else), the other in-process."""
     run = copy_run(trained, tmp_path)
     cut_in_half(run / "checkpoints" / "step-0000002" / damaged)
     args = train_args(world, tiny_weights, run, "--resume", "--steps", "3")
-    proc = run_cli(args)
+    proc = (run_cli if damaged == TRAIN_STATE else in_process)(args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     warnings = [line for line in proc.stderr.splitlines() if "damaged checkpoint" in line]
     assert len(warnings) == 1 and warnings[0].startswith("warning: "), proc.stderr
@@ -258,7 +268,7 @@ def test_resume_with_every_checkpoint_damaged(world, tiny_weights, trained, tmp_
     run = copy_run(trained, tmp_path)
     for _, ckpt in step_dirs(run):
         cut_in_half(ckpt / TRAIN_STATE)
-    proc = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    proc = in_process(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
     assert_user_error(proc, str(run), "no intact checkpoint", TRAIN_STATE, "restore")
 
 
@@ -269,7 +279,7 @@ def test_resume_removes_a_half_written_checkpoint(world, tiny_weights, trained, 
     for name in (".step-0000003.tmp-4242", ".tmp-step-0000003"):
         (run / "checkpoints" / name).mkdir()
         (run / "checkpoints" / name / WEIGHTS).write_bytes(b"half")
-    proc = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    proc = in_process(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == ["step-0000001", "step-0000002", "step-0000003"]
@@ -317,10 +327,12 @@ def test_checkpoint_on_a_full_disk(world, tiny_weights, tmp_path):
 # --- eval reads the checkpoints --------------------------------------------------------------
 
 
-def _predict(tmp_path: Path, checkpoint: Path) -> subprocess.CompletedProcess:
+def _predict(tmp_path: Path, checkpoint: Path, run=in_process) -> subprocess.CompletedProcess:
+    """`tagalign-eval predict` of one image with `checkpoint`, in-process unless `run` is
+    `run_cli`."""
     image = tmp_path / "photo.png"
     Image.new("RGB", (48, 48), (200, 40, 40)).save(image)
-    return run_cli(
+    return run(
         [
             "tagalign-eval",
             "predict",
@@ -338,9 +350,10 @@ def _predict(tmp_path: Path, checkpoint: Path) -> subprocess.CompletedProcess:
 
 
 def test_eval_of_a_run_skips_a_damaged_latest_checkpoint(trained, tmp_path):
+    """A real subprocess: stderr holds the one warning and nothing else a process prints."""
     run = copy_run(trained, tmp_path)
     cut_in_half(run / "checkpoints" / "step-0000002" / WEIGHTS)
-    proc = _predict(tmp_path, run)
+    proc = _predict(tmp_path, run, run=run_cli)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stderr.splitlines() if "damaged" in line]
     assert len(lines) == 1 and lines[0].startswith("warning: "), proc.stderr
@@ -373,7 +386,7 @@ def test_eval_refuses_a_legacy_random_tower_checkpoint(tmp_path):
 def test_random_tower_run_loads_to_the_same_model_every_time(world, tmp_path):
     """Issue 12 case 2 end to end: a `--pretrained none` run, loaded twice, scores the same."""
     out = tmp_path / "run"
-    proc = run_cli(train_args(world, "none", out, "--steps", "1", "--seed", "3"))
+    proc = in_process(train_args(world, "none", out, "--steps", "1", "--seed", "3"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     images = torch.rand(2, 3, 32, 32)
     first = load_checkpoint(out)
@@ -394,7 +407,7 @@ def test_damaged_tags_db_is_named(world, tiny_weights, tmp_path):
     cut_in_half(damaged)
     args = train_args(world, tiny_weights, tmp_path / "run")
     args[args.index("--labels") + 1] = str(damaged)
-    assert_user_error(run_cli(args), "tags.db")
+    assert_user_error(in_process(args), "tags.db")
     assert not (tmp_path / "run").exists()
 
 
@@ -416,7 +429,7 @@ def test_damaged_label_row_is_named(world, tiny_weights, tmp_path):
     con.close()
     args = train_args(world, tiny_weights, tmp_path / "run")
     args[args.index("--labels") + 1] = str(damaged)
-    proc = run_cli(args)
+    proc = in_process(args)
     assert_user_error(proc, "table labels", repr(key), "5 bytes", "tagparse vocab --db")
     assert not (tmp_path / "run").exists()
 
@@ -461,7 +474,8 @@ def test_resume_refuses_a_planted_pickle_and_runs_nothing(
     for _, ckpt in step_dirs(run):
         _plant(ckpt, marker, manifest=manifest)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    proc = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    args = train_args(world, tiny_weights, run, "--resume", "--steps", "3")
+    proc = (run_cli if manifest else in_process)(args)  # the first case a real subprocess
     assert_user_error(proc, TRAIN_STATE, "not plain data", "convert-checkpoint --trust")
     assert not marker.exists(), "the planted object ran"
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
@@ -497,14 +511,14 @@ def test_an_old_checkpoint_converts_with_trust_and_then_resumes(
     newest = step_dirs(run)[-1][1]
     for _, ckpt in step_dirs(run):
         _make_old_style(ckpt)
-    refused = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    refused = in_process(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
     assert_user_error(refused, "not plain data", f"convert-checkpoint --trust {newest}")
 
-    untrusted = run_cli(["tagalign-train", "convert-checkpoint", run])
+    untrusted = in_process(["tagalign-train", "convert-checkpoint", run])
     assert_user_error(untrusted, str(run), "--trust")
     assert "rng" in torch.load(newest / TRAIN_STATE, weights_only=False)  # still the old file
 
-    done = run_cli(["tagalign-train", "convert-checkpoint", "--trust", run])
+    done = run_cli(["tagalign-train", "convert-checkpoint", "--trust", run])  # a real process
     assert done.returncode == 0, done.stderr
     assert str(newest) in done.stdout
     state = read_train_state(newest)  # weights_only=True now reads it
@@ -519,7 +533,7 @@ def test_an_old_checkpoint_converts_with_trust_and_then_resumes(
     assert restored_np[2:] == expected_np[2:]
     assert random.getstate() == expected_py
 
-    resumed = run_cli(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
+    resumed = in_process(train_args(world, tiny_weights, run, "--resume", "--steps", "3"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"{newest.name} at step 2" in resumed.stdout
 
@@ -544,7 +558,7 @@ def test_convert_checkpoint_refuses_a_planted_pickle_even_with_trust(trained, tm
     marker = tmp_path / "pwned"
     for _, ckpt in step_dirs(run):
         _plant(ckpt, marker, manifest=True)
-    proc = run_cli(["tagalign-train", "convert-checkpoint", "--trust", run])
+    proc = in_process(["tagalign-train", "convert-checkpoint", "--trust", run])
     assert_user_error(proc, TRAIN_STATE, "not converted")
     assert not marker.exists(), "the planted object ran"
 
@@ -616,7 +630,7 @@ def test_resume_refuses_a_step_folder_that_is_a_symlink(
     link = _link_step(run, "step-0000002", target)
     before = sorted(p.name for p in outside.iterdir())
     args = train_args(world, tiny_weights, run, "--resume", "--steps", "3", "--keep-last", "1")
-    assert_user_error(run_cli(args), str(link), "symbolic link", "cp -rL")
+    assert_user_error(in_process(args), str(link), "symbolic link", "cp -rL")
     assert link.is_symlink() and sorted(p.name for p in outside.iterdir()) == before
     assert (run / "checkpoints" / "step-0000001" / WEIGHTS).is_file()
 
@@ -673,6 +687,6 @@ def test_local_dir_with_a_pickled_bin_is_one_line(world, tmp_path):
     marker = tmp_path / "pwned"
     torch.save({"planted": _Planted(marker)}, local / "open_clip_pytorch_model.bin")
     args = train_args(world, "none", tmp_path / "run", "--model", f"local-dir:{local}")
-    proc = run_cli(args)
+    proc = in_process(args)
     assert_user_error(proc, str(local), "pickle", "convert it to safetensors")
     assert not marker.exists() and not (tmp_path / "run").exists()
