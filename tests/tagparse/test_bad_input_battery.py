@@ -1,6 +1,11 @@
 """Issue 12, tagparse: bad inputs through the real `tagparse` CLI end in one `error:` line (exit 2,
 no traceback) that names the file/row/key, and leave every tags.db exactly as it was — same rows
-per table, same content, `integrity_check` ok — and no new empty tags.db behind."""
+per table, same content, `integrity_check` ok — and no new empty tags.db behind.
+
+A parametrized group runs its first case as a real subprocess of the console script and the
+others in-process through the same click command (`tagparse_cli`): the outcome of these
+validation cases does not depend on the process, and an interpreter start per case was most of
+the file's time."""
 
 from __future__ import annotations
 
@@ -10,13 +15,21 @@ import sqlite3
 import subprocess
 
 import pytest
-from cli_checks import assert_user_error, cli_path, db_snapshot, run_cli
+from cli_checks import assert_user_error, cli_path, db_snapshot, in_process, run_cli
 from tagsdb_factory import make_tagsdb, wordsplit_cli, write_captions
 
 
 @pytest.fixture
 def db(tmp_path):
     return make_tagsdb(tmp_path / "tags.db")
+
+
+def tagparse_cli(request: pytest.FixtureRequest, *args) -> subprocess.CompletedProcess:
+    """`tagparse args`: a real subprocess for a test's first (or only) parameter set, in-process
+    (`cli_checks.in_process`) for the others."""
+    callspec = getattr(request.node, "callspec", None)
+    first = callspec is None or not any(callspec.indices.values())
+    return (run_cli if first else in_process)(["tagparse", *args])
 
 
 def assert_unchanged(db_path, before):
@@ -78,9 +91,9 @@ def test_import_with_a_boolean_index_is_an_error(tmp_path):
         (["--object", "5"], "--object"),  # a typo of --objects
     ],
 )
-def test_vocab_refuses_out_of_range_sizes(db, flags, named):
+def test_vocab_refuses_out_of_range_sizes(request, db, flags, named):
     before = db_snapshot(db)
-    assert_user_error(run_cli(["tagparse", "vocab", "--db", db, *flags]), named, "--help")
+    assert_user_error(tagparse_cli(request, "vocab", "--db", db, *flags), named, "--help")
     assert_unchanged(db, before)
 
 
@@ -109,11 +122,11 @@ def test_import_refuses_a_repeated_tag_index_or_name(db, tmp_path, rows, named):
     ("caption", "kind"),
     [("5", "number"), ("[1, 2]", "array"), ('{"en": "a cat"}', "object"), ("true", "boolean")],
 )
-def test_jsonl_caption_that_is_not_a_string(db, tmp_path, caption, kind):
+def test_jsonl_caption_that_is_not_a_string(request, db, tmp_path, caption, kind):
     before = db_snapshot(db)
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text(f'{{"filename": "a.jpg", "caption": {caption}}}\n')
-    proc = run_cli(["tagparse", "run", "--backend", "nltk", "--input", jsonl, "--db", db])
+    proc = tagparse_cli(request, "run", "--backend", "nltk", "--input", jsonl, "--db", db)
     assert_user_error(proc, "c.jsonl: line 1", "'caption'", kind, "JSON strings")
     assert_unchanged(db, before)
 
@@ -130,12 +143,12 @@ def test_jsonl_key_that_is_a_list(tmp_path):
 @pytest.mark.parametrize(
     "graph", ["cat on a mat", "( cat ) , dog", "( cat , is , black ) )", "  "], ids=repr
 )
-def test_score_refuses_an_unparseable_gold_scene_graph(db, tmp_path, graph):
+def test_score_refuses_an_unparseable_gold_scene_graph(request, db, tmp_path, graph):
     gold = tmp_path / "gold.csv"
     gold.write_text(
         f'caption,scene_graph\na red car number 1 near a tall tree,"( car )"\nx,"{graph}"\n'
     )
-    proc = run_cli(["tagparse", "score", "--gold", gold, "--db", db])
+    proc = tagparse_cli(request, "score", "--gold", gold, "--db", db)
     assert_user_error(proc, "gold.csv: line 3", "scene_graph")
 
 
@@ -180,7 +193,7 @@ def test_export_jsonl_replaces_an_existing_file_whole(db, tmp_path):
     ],
     ids=lambda c: repr(c) if isinstance(c, str) else " ".join(c[:2]),
 )
-def test_format_version_that_is_not_an_integer(db, tmp_path, value, command):
+def test_format_version_that_is_not_an_integer(request, db, tmp_path, value, command):
     con = sqlite3.connect(db)
     con.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (value,))
     con.commit()
@@ -188,7 +201,7 @@ def test_format_version_that_is_not_an_integer(db, tmp_path, value, command):
     before = db_snapshot(db)
     other_src = make_tagsdb(tmp_path / "src" / "tags.db", n=3)
     names = {"db": db, "other": tmp_path / "merged.db", "other_src": other_src}
-    proc = run_cli(["tagparse", *(a.format(**names) for a in command)])
+    proc = tagparse_cli(request, *(a.format(**names) for a in command))
     assert_user_error(proc, str(db), "'format_version'", repr(value), "restore")
     assert_unchanged(db, before)
     assert db_snapshot(tmp_path / "merged.db") == {}
@@ -211,13 +224,13 @@ def test_format_version_that_is_not_an_integer(db, tmp_path, value, command):
     ],
     ids=lambda c: " ".join(c[:3]),
 )
-def test_failed_command_leaves_no_tags_db(tmp_path, command):
+def test_failed_command_leaves_no_tags_db(request, tmp_path, command):
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text("filename,text\na.jpg,a cat\n")  # no caption column
     good_csv = write_captions(tmp_path / "good.csv", 3)
     new = tmp_path / "sub" / "new.db"
     names = {"bad_csv": bad_csv, "good_csv": good_csv, "new": new}
-    proc = run_cli(["tagparse", *(a.format(**names) for a in command)])
+    proc = tagparse_cli(request, *(a.format(**names) for a in command))
     assert_user_error(proc)
     assert db_snapshot(new) == {}
     assert not any(p.name.startswith("new.db") for p in tmp_path.rglob("*"))
@@ -276,10 +289,10 @@ def test_merge_into_another_programs_sqlite_file(db, tmp_path):
     ],
     ids=lambda f: " ".join(f),
 )
-def test_run_refuses_out_of_range_numbers(db, tmp_path, flags):
+def test_run_refuses_out_of_range_numbers(request, db, tmp_path, flags):
     before = db_snapshot(db)
     csv = write_captions(tmp_path / "c.csv", 3)
-    proc = run_cli(["tagparse", "run", "--backend", "nltk", "--input", csv, "--db", db, *flags])
+    proc = tagparse_cli(request, "run", "--backend", "nltk", "--input", csv, "--db", db, *flags)
     assert_user_error(proc, flags[0])
     assert_unchanged(db, before)
 
@@ -316,12 +329,12 @@ def test_db_that_is_a_directory(tmp_path):
     ],
     ids=["empty", "missing", "folder-not-a-venv", "not-executable", "below-a-file"],
 )
-def test_vllm_python_that_is_not_a_python(tmp_path, value, named):
+def test_vllm_python_that_is_not_a_python(request, tmp_path, value, named):
     (tmp_path / "notes.txt").write_text("not a python\n")
     write_captions(tmp_path / "c.csv", 2)
     args = ["run", "--backend", "vllm", "--model", "m", "--input", tmp_path / "c.csv"]
     args += ["--db", tmp_path / "t.db", "--vllm-python", value.format(tmp=tmp_path)]
-    proc = run_cli(["tagparse", *args])
+    proc = tagparse_cli(request, *args)
     assert_user_error(proc, named)
     assert db_snapshot(tmp_path / "t.db") == {}
 
@@ -401,8 +414,8 @@ def test_run_parse_refuses_another_backends_option_through_the_api(tmp_path):
 
 
 @pytest.mark.parametrize("flags", [["--seed", "-1"], ["--seed", str(2**63)], ["--target", "0"]])
-def test_review_seed_and_target_are_range_checked(db, flags):
+def test_review_seed_and_target_are_range_checked(request, db, flags):
     before = db_snapshot(db)
-    proc = run_cli(["tagparse", "review", "--db", db, "--report", *flags])
+    proc = tagparse_cli(request, "review", "--db", db, "--report", *flags)
     assert_user_error(proc, flags[0], "range")
     assert_unchanged(db, before)
