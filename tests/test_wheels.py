@@ -153,7 +153,12 @@ def _locked_constraints(tmp_path: Path) -> Path:
 @pytest.mark.timeout(1500)
 def test_toy_package_installs_alone_and_runs_the_quick_demo(wheels, tmp_path):
     """`pip install tagalign-toy` (from the built wheels) into a fresh venv, then
-    `tagalign-demo --quick` to the end: the package declares everything it imports."""
+    `tagalign-demo --quick` to the end: the package declares everything it imports.
+
+    The smallest demo that still runs every stage and every installed CLI (tagparse run and
+    vocab, tagalign-train, tagalign-eval, the zero-shot check, the overlays): one trained
+    variant, 5 steps, a 32-image world (one batch). What it checks is the installation, not
+    the scores (tests/e2e/test_toy_demo.py checks those); the full `--quick` took 262 s here."""
     bin_dir = fresh_venv(tmp_path)
     install = pip_install(
         bin_dir,
@@ -170,6 +175,8 @@ def test_toy_package_installs_alone_and_runs_the_quick_demo(wheels, tmp_path):
         [
             str(bin_dir / "tagalign-demo"),
             "--quick",
+            *("--variants", "itc-obj-attr", "--train-steps", "5"),
+            *("--n-train", "32", "--n-val", "4"),
             "--out",
             str(tmp_path / "demo"),
             "--no-progress",
