@@ -14,8 +14,8 @@ A field becomes a flag when it is declared with `setting(...)`:
 The flag is `--` + the field name with `-` for `_` (or the setting's `flag`); an int or float is
 range-checked at parse time from its `range`; `choices` make a `click.Choice`; a bool defaulting
 to False is a plain switch, any other bool a `--x/--no-x` pair; a `tuple[str, ...]` is repeatable.
-With `unset=True` (settings that override a preset) every default is None and `--help` says
-`[default: preset]`, so an unset flag leaves the preset's value alone.
+With `unset=True` (settings that override a preset) every default is None and `--help` shows
+none, so an unset flag leaves the preset's value alone.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def _option(
 ) -> Callable[[Callable], Callable]:
     flag = spec.flag or flag_name(field.name)
     default = None if unset or field.default is dataclasses.MISSING else field.default
-    shown: Any = "preset" if unset else default is not None
+    shown = not unset and default is not None
     extra: dict[str, Any] = {"help": spec.help, "default": default, "show_default": shown}
     kind = _kind(hint)
     if kind is bool:
