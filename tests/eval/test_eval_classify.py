@@ -87,8 +87,24 @@ def test_classify_command_checkpoint_and_clip_side_by_side(tmp_path, run, folder
     templates_file = tmp_path / "templates.txt"
     templates_file.write_text("a drawing of a {}.\n\n")
     out = tmp_path / "results" / "cls.json"
-    args = ["classify", root, "--checkpoint", run, "--model", TINY, "--pretrained", tiny_weights]
-    args += ["--classes", mapping, "--template", "a photo of a {}.", "--templates", templates_file]
+    args = [
+        "classify",
+        root,
+        "--checkpoint",
+        run,
+        "--clip-model",
+        TINY,
+        "--pretrained",
+        tiny_weights,
+    ]
+    args += [
+        "--class-map",
+        mapping,
+        "--template",
+        "a photo of a {}.",
+        "--template-file",
+        templates_file,
+    ]
     args += ["--out", out, "--workers", "0", "--batch-size", "5", "--no-progress"]
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -143,14 +159,14 @@ def _bad_folder(tmp_path, case):
         extra = ["--workers", "1"]  # the error crosses from a decoding worker as one line
     elif case == "unnamed folder":
         (tmp_path / "names.txt").write_text("dog\tdog\n")
-        extra = ["--classes", tmp_path / "names.txt"]
+        extra = ["--class-map", tmp_path / "names.txt"]
     elif case == "bad template":
         extra = ["--template", "a photo"]
     elif case == "no model":
         return [root]
     elif case == "missing checkpoint":
         return [root, "--checkpoint", tmp_path / "nope-run"]
-    return [root, *extra, "--model", TINY]
+    return [root, *extra, "--clip-model", TINY]
 
 
 @pytest.mark.parametrize(
@@ -161,7 +177,7 @@ def _bad_folder(tmp_path, case):
         ("unreadable image", ["broken.jpg", "not a readable image"]),
         ("unnamed folder", ["names.txt", "cat", "FOLDER<tab>NAME"]),
         ("bad template", ["'a photo'", "{}"]),
-        ("no model", ["--checkpoint", "--model"]),
+        ("no model", ["--checkpoint", "--clip-model"]),
         ("missing checkpoint", ["nope-run", "tagalign-train"]),
     ],
 )
@@ -169,7 +185,7 @@ def test_bad_input_is_one_error_line(tmp_path, tiny_weights, case, mentions):
     """The first case runs the real console script in a subprocess, the others in-process
     (`in_process`: the same click command, without a torch import per case)."""
     if case == "missing root":
-        args = [tmp_path / "nope", "--model", TINY]
+        args = [tmp_path / "nope", "--clip-model", TINY]
     else:
         args = _bad_folder(tmp_path, case)
     run = run_cli if case == "missing root" else in_process

@@ -40,7 +40,7 @@ def eval_in_process(*args) -> object:
     return CliRunner().invoke(main, [str(a) for a in args], prog_name="tagalign-eval")
 
 
-# --- classify --classes FOLDER -> NAME maps -----------------------------------------------------
+# --- classify --class-map FOLDER -> NAME maps -----------------------------------------------------
 
 MAPPINGS = [
     # (file name, content, what the error must name)
@@ -81,19 +81,25 @@ MAPPINGS = [
 def test_bad_class_mapping_is_refused(data, tmp_path, name, content, mentions):
     mapping = tmp_path / name
     mapping.write_text(content, encoding="utf-8")
-    result = eval_in_process("classify", data / "images", "--model", "x", "--classes", mapping)
-    assert_runner_error(result, "--classes", *mentions)
+    result = eval_in_process(
+        "classify", data / "images", "--clip-model", "x", "--class-map", mapping
+    )
+    assert_runner_error(result, "--class-map", *mentions)
 
 
 def test_class_mapping_that_is_not_utf8_or_a_folder(data, tmp_path):
     latin = tmp_path / "latin.tsv"
     latin.write_bytes("cat\tchat noir \xe9\n".encode("latin-1"))
-    result = eval_in_process("classify", data / "images", "--model", "x", "--classes", latin)
+    result = eval_in_process("classify", data / "images", "--clip-model", "x", "--class-map", latin)
     assert_runner_error(result, "latin.tsv", "cannot read it as UTF-8")
-    result = eval_in_process("classify", data / "images", "--model", "x", "--classes", tmp_path)
+    result = eval_in_process(
+        "classify", data / "images", "--clip-model", "x", "--class-map", tmp_path
+    )
     assert_runner_error(result, str(tmp_path), "is a folder")
     below_a_file = data / "afile" / "map.json"
-    result = eval_in_process("classify", data / "images", "--model", "x", "--classes", below_a_file)
+    result = eval_in_process(
+        "classify", data / "images", "--clip-model", "x", "--class-map", below_a_file
+    )
     assert_runner_error(result, str(below_a_file), "no such file")
 
 
@@ -113,7 +119,7 @@ def test_class_mapping_with_a_bom_and_unicode_names_is_read(tmp_path):
     ids=["root-is-a-file", "root-missing"],
 )
 def test_classify_root_that_is_not_a_folder(data, root, mentions):
-    assert_runner_error(eval_in_process("classify", data / root, "--model", "x"), *mentions)
+    assert_runner_error(eval_in_process("classify", data / root, "--clip-model", "x"), *mentions)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +135,9 @@ def test_classify_root_that_is_not_a_folder(data, root, mentions):
 def test_bad_templates_file(data, tmp_path, content, mentions):
     templates = tmp_path / "templates.txt"
     templates.write_bytes(content)
-    result = eval_in_process("classify", data / "images", "--model", "x", "--templates", templates)
+    result = eval_in_process(
+        "classify", data / "images", "--clip-model", "x", "--template-file", templates
+    )
     assert_runner_error(result, *mentions)
 
 
@@ -165,7 +173,7 @@ def test_bad_pair_file_is_refused(tmp_path, name, content, mentions):
     Image.new("RGB", (8, 8)).save(tmp_path / "b.png")
     pairs = tmp_path / name
     pairs.write_text(content, encoding="utf-8")
-    result = eval_in_process("retrieval", pairs, "--model", "x")
+    result = eval_in_process("retrieval", pairs, "--clip-model", "x")
     assert_runner_error(result, name, *mentions)
 
 
@@ -173,11 +181,13 @@ def test_pair_file_that_is_not_utf8_a_folder_or_missing(tmp_path):
     latin = tmp_path / "latin.csv"
     latin.write_bytes("image,caption\na.png,caf\xe9\n".encode("latin-1"))
     assert_runner_error(
-        eval_in_process("retrieval", latin, "--model", "x"), "cannot read it as UTF-8"
+        eval_in_process("retrieval", latin, "--clip-model", "x"), "cannot read it as UTF-8"
     )
-    assert_runner_error(eval_in_process("retrieval", tmp_path, "--model", "x"), "is a folder")
+    assert_runner_error(eval_in_process("retrieval", tmp_path, "--clip-model", "x"), "is a folder")
     missing = tmp_path / "nope.jsonl"
-    assert_runner_error(eval_in_process("retrieval", missing, "--model", "x"), "no such pair file")
+    assert_runner_error(
+        eval_in_process("retrieval", missing, "--clip-model", "x"), "no such pair file"
+    )
 
 
 def test_pair_csv_with_a_bom_and_unicode_is_read(tmp_path):
@@ -195,13 +205,13 @@ def test_pair_csv_with_a_bom_and_unicode_is_read(tmp_path):
 # --- flags of classify / retrieval / the dense baselines and protocols ---------------------------
 
 FLAGS = [
-    (["classify", "{images}", "--model", "x", "--batch-size", HUGE], "--batch-size"),
-    (["classify", "{images}", "--model", "x", "--batch-size", "0"], "--batch-size"),
-    (["classify", "{images}", "--model", "x", "--batch-size", "nan"], "--batch-size"),
-    (["classify", "{images}", "--model", "x", "--workers", HUGE], "--workers"),
-    (["classify", "{images}", "--model", "x", "--workers", "-1"], "--workers"),
-    (["retrieval", "p.csv", "--model", "x", "--batch-size", HUGE], "--batch-size"),
-    (["retrieval", "p.csv", "--model", "x", "--workers", "inf"], "--workers"),
+    (["classify", "{images}", "--clip-model", "x", "--batch-size", HUGE], "--batch-size"),
+    (["classify", "{images}", "--clip-model", "x", "--batch-size", "0"], "--batch-size"),
+    (["classify", "{images}", "--clip-model", "x", "--batch-size", "nan"], "--batch-size"),
+    (["classify", "{images}", "--clip-model", "x", "--workers", HUGE], "--workers"),
+    (["classify", "{images}", "--clip-model", "x", "--workers", "-1"], "--workers"),
+    (["retrieval", "p.csv", "--clip-model", "x", "--batch-size", HUGE], "--batch-size"),
+    (["retrieval", "p.csv", "--clip-model", "x", "--workers", "inf"], "--workers"),
     (["voc", "--baseline", "sclp"], "--baseline"),
     (["voc", "--baseline", "SCLIP"], "--baseline"),
     (["voc", "--baseline", "sclip", "--protocol", "SCLIP"], "--protocol"),
@@ -230,7 +240,7 @@ FLAGS = [
         "--ignore-index",
     ),
     (["predict", "x.jpg", "--classes", "cat", "--out", "o", "--crop-batch", HUGE], "--crop-batch"),
-    (["classify", "{images}", "--model", "x", "--device", "cpu", "--bogus"], "--bogus"),
+    (["classify", "{images}", "--clip-model", "x", "--device", "cpu", "--bogus"], "--bogus"),
 ]
 
 
@@ -241,10 +251,10 @@ def test_flag_values_are_refused_at_parse_time(data, args, flag):
 
 
 def test_classify_out_that_is_a_folder_or_below_a_file(data, tmp_path):
-    result = eval_in_process("classify", data / "images", "--model", "x", "--out", tmp_path)
+    result = eval_in_process("classify", data / "images", "--clip-model", "x", "--out", tmp_path)
     assert_runner_error(result, f"--out {tmp_path} is a folder")
     below = data / "afile" / "r.json"
-    result = eval_in_process("classify", data / "images", "--model", "x", "--out", below)
+    result = eval_in_process("classify", data / "images", "--clip-model", "x", "--out", below)
     assert_runner_error(result, "--out", "afile is a file, not a folder")
 
 
@@ -255,7 +265,7 @@ def test_real_entry_point_refuses_a_duplicate_class_key(data, tmp_path):
     mapping = tmp_path / "dup.json"
     mapping.write_text(json.dumps({"cat": "cat", "dog": "dog"})[:-1] + ', "cat": "kitten"}')
     proc = run_cli(
-        ["tagalign-eval", "classify", data / "images", "--model", "x", "--classes", mapping]
+        ["tagalign-eval", "classify", data / "images", "--clip-model", "x", "--class-map", mapping]
     )
     assert_user_error(proc, "dup.json", "key 'cat' is given twice", "'kitten'")
 
@@ -264,7 +274,7 @@ def test_real_entry_point_refuses_a_duplicate_csv_column_and_a_huge_batch(tmp_pa
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("\ufeffimage,caption,caption\na.png,a cat,a dog\n", encoding="utf-8")
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
-    proc = run_cli(["tagalign-eval", "retrieval", pairs, "--model", "x"])
+    proc = run_cli(["tagalign-eval", "retrieval", pairs, "--clip-model", "x"])
     assert_user_error(proc, "pairs.csv", "column 'caption' is named twice")
-    proc = run_cli(["tagalign-eval", "retrieval", pairs, "--model", "x", "--batch-size", HUGE])
+    proc = run_cli(["tagalign-eval", "retrieval", pairs, "--clip-model", "x", "--batch-size", HUGE])
     assert_user_error(proc, "--batch-size", HUGE)

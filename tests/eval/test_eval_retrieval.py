@@ -76,7 +76,7 @@ def test_retrieval_command_jsonl_and_csv_side_by_side(tmp_path, run, tiny_weight
         "img2.jpg,a tree,web\n../a/imgs/img1.png,a bluish square,web\n"
     )
     out = tmp_path / "ret.json"
-    args = ["retrieval", jsonl, csv_file, "--checkpoint", run, "--model", TINY]
+    args = ["retrieval", jsonl, csv_file, "--checkpoint", run, "--clip-model", TINY]
     args += ["--pretrained", tiny_weights, "--out", out, "--batch-size", "3", *QUIET]
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -132,7 +132,7 @@ def test_bad_input_is_one_error_line(tmp_path, tiny_weights, name, text, mention
     # the first case through the real console script, the others in-process (the same command)
     run = run_cli if (name, text) == BAD_PAIRS[0][:2] else in_process
     proc = run(
-        ["tagalign-eval", "retrieval", tmp_path / name, "--model", TINY]
+        ["tagalign-eval", "retrieval", tmp_path / name, "--clip-model", TINY]
         + ["--pretrained", tiny_weights, *QUIET],
         env={"OMP_NUM_THREADS": "1"},
     )

@@ -14,45 +14,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from tagparse.fieldoptions import field_options, fields_of, progress_option
 from tagparse.numbers import number_option
+from tagparse.renamed import RenamedFlags
 from tagparse.usage import OneLineUsageErrors
 
-from tagalign_eval.baselines import BASELINES
 from tagalign_eval.errors import EvalError
 from tagalign_eval.limits import RANGES
 from tagalign_eval.outputs import check_file_target, check_folder_target
 from tagalign_eval.prepare import PREPARERS
 from tagalign_eval.prepare import run as prepare_benchmark
+from tagalign_eval.protocol import Protocol
+from tagalign_eval.request import CHECKPOINT_HELP, DEVICE_HELP, ModelSpec, SuiteRequest
 from tagalign_eval.templates import DEFAULT_TEMPLATES, read_templates
 
 if TYPE_CHECKING:
     from tagalign_eval.datasets import BenchmarkSpec
     from tagalign_eval.result import BenchmarkResult
-    from tagalign_eval.suite import ModelSpec
-
-_OVERRIDES = (
-    "short_side",
-    "max_long_side",
-    "crop",
-    "stride",
-    "head",
-    "scale",
-    "bias",
-    "clip_blend",
-    "background",
-    "bg_thresh",
-    "pamr",
-    "templates",
-)
 
 
 _number = functools.partial(number_option, RANGES)
 """`--flag`, range-checked at parse time from `limits.RANGES` (a bad value is one line)."""
 
-
-_crop_batch_option = _number(
-    "--crop-batch", int, default=16, show_default=True, help="Crops per forward."
-)
 _FOLDER = click.Path(exists=True, file_okay=False)
 _FILE = click.Path(exists=True, dir_okay=False)
 
@@ -72,120 +55,47 @@ def user_errors(fn: Callable) -> Callable:
 
 
 #: `--checkpoint`, as every command that evaluates a trained run spells it.
-CHECKPOINT_OPTION = click.option(
-    "--checkpoint",
-    type=click.Path(),
-    help="tagalign-train run, checkpoint dir or model.safetensors; or a shared projector: "
-    "hf-hub:ORG/NAME or local-dir:DIR (tagalign-train push).",
+CHECKPOINT_OPTION = click.option("--checkpoint", type=click.Path(), help=CHECKPOINT_HELP)
+DEVICE_OPTION = click.option("--device", default=None, help=DEVICE_HELP)
+
+
+def _stacked(*decorators: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """One decorator applying `decorators` so that their options list in the order given."""
+
+    def decorate(fn: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+
+    return decorate
+
+
+#: What is evaluated: the `ModelSpec` fields, and where it runs.
+model_options = _stacked(field_options(ModelSpec), field_options(SuiteRequest, ["device"]))
+#: The named protocol and the `Protocol` fields that override its values (unset: the preset's).
+protocol_options = _stacked(
+    field_options(SuiteRequest, ["protocol"]), field_options(Protocol, unset=True)
+)
+#: The rest of a `SuiteRequest`, and the result files.
+run_options = _stacked(
+    field_options(SuiteRequest, ["data_root", "classes"]),
+    click.option("--out", type=click.Path(), help="Results JSON to write."),
+    click.option("--markdown", type=click.Path(), help="Markdown table to write."),
+    field_options(
+        SuiteRequest,
+        ["batch_size", "crop_batch", "workers", "limit", "save_vis", "save_pred"],
+    ),
+    field_options(SuiteRequest, ["ignore_out_of_range", "progress"]),
 )
 
 
-def model_options(fn: Callable) -> Callable:
-    options = [
-        CHECKPOINT_OPTION,
-        click.option(
-            "--baseline",
-            type=click.Choice(list(BASELINES)),
-            help="Training-free baseline instead of a checkpoint.",
-        ),
-        click.option(
-            "--model",
-            "model_name",
-            default="ViT-B-16",
-            show_default=True,
-            help="open_clip model of a --baseline.",
-        ),
-        click.option(
-            "--pretrained",
-            default="openai",
-            show_default=True,
-            help="Weights of a --baseline: an open_clip tag or a weights file.",
-        ),
-        click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if any)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def protocol_options(fn: Callable) -> Callable:
-    options = [
-        click.option(
-            "--protocol",
-            "protocol_name",
-            default="tagalign-v3",
-            show_default=True,
-            type=click.Choice(["tagalign-v1", "tagalign-v3", "sclip"]),
-        ),
-        _number("--short-side", int, help="Keep-ratio resize of the short side."),
-        _number("--max-long-side", int, help="Cap on the long side after resizing."),
-        _number("--crop", int, help="Sliding-window crop size."),
-        _number("--stride", int, help="Sliding-window stride."),
-        click.option("--head", type=click.Choice(["sigmoid", "softmax"]), help="Mask head."),
-        _number("--scale", float, help="Similarity scale of the mask head."),
-        _number("--bias", float, help="Bias of the sigmoid head."),
-        _number("--clip-blend", float, help="Weight of the training-free CLIP path."),
-        click.option("--background", type=click.Choice(["constant", "threshold"])),
-        _number("--bg-thresh", float, help="Background constant or threshold."),
-        click.option("--pamr/--no-pamr", default=None, help="PAMR post-processing."),
-        click.option(
-            "--template",
-            "templates",
-            multiple=True,
-            help="Prompt template with {} (repeat to ensemble).",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def run_options(fn: Callable) -> Callable:
-    options = [
-        click.option(
-            "--data-root",
-            type=click.Path(),
-            help="Folder holding VOCdevkit/, ade/, coco_stuff164k/, cityscapes/, ImageNetS/.",
-        ),
-        click.option(
-            "--classes",
-            "classes_opt",
-            help="Class file or comma list overriding the benchmark's class names (one per "
-            "class, in label order). A value with a / or ending in .txt is a file and must "
-            "exist.",
-        ),
-        click.option("--out", type=click.Path(), help="Results JSON to write."),
-        click.option("--markdown", type=click.Path(), help="Markdown table to write."),
-        _number("--batch-size", int, default=2, show_default=True, help="Images per step."),
-        _crop_batch_option,
-        _number("--workers", int, default=2, show_default=True, help="Image-decoding workers."),
-        _number("--limit", int, help="Evaluate only the first N images."),
-        click.option("--save-vis", type=click.Path(), help="Write image | GT | prediction PNGs."),
-        click.option("--save-pred", type=click.Path(), help="Write predicted label PNGs."),
-        click.option(
-            "--ignore-out-of-range",
-            is_flag=True,
-            help="Leave mask values outside the "
-            "class range out of the metric (they are reported) instead of failing.",
-        ),
-        click.option("--no-progress", is_flag=True),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
 def _overrides(kw: dict[str, Any]) -> dict[str, Any]:
-    """The protocol options, keyed by `Protocol` field (unset ones are None and ignored)."""
-    out = {k: kw[k] for k in _OVERRIDES}
-    out["templates"] = out["templates"] or None
-    return out
+    """The protocol flags given, keyed by `Protocol` field (an unset one is None or ())."""
+    return {k: v for k, v in fields_of(Protocol, kw).items() if v is not None and v != ()}
 
 
 def _model_spec(kw: dict[str, Any]) -> ModelSpec:
-    from tagalign_eval.suite import ModelSpec
-
-    return ModelSpec(kw["checkpoint"], kw["baseline"], kw["model_name"], kw["pretrained"])
+    return ModelSpec(**fields_of(ModelSpec, kw))
 
 
 def run_benchmarks(
@@ -196,25 +106,14 @@ def run_benchmarks(
     from tagalign_train import distributed
 
     from tagalign_eval import report
-    from tagalign_eval.suite import SuiteRequest, run_suite
+    from tagalign_eval.suite import run_suite
 
     request = SuiteRequest(
         benchmarks=benchmarks,
-        data_root=kw["data_root"],
         model=_model_spec(kw),
-        protocol=kw["protocol_name"],
         overrides=_overrides(kw),
-        classes=kw["classes_opt"],
-        device=kw["device"],
-        batch_size=kw["batch_size"],
-        crop_batch=kw["crop_batch"],
-        workers=kw["workers"],
-        limit=kw["limit"],
-        save_vis=kw["save_vis"],
-        save_pred=kw["save_pred"],
-        ignore_out_of_range=kw["ignore_out_of_range"],
         skip_missing=skip_missing,
-        progress=not kw["no_progress"],
+        **fields_of(SuiteRequest, kw),
     )
     _check_result_files(kw["out"], kw["markdown"])
     suite = run_suite(request, on_skip=_print_skip, on_result=_print_result)
@@ -351,7 +250,7 @@ def custom_command(
 @click.option("--out", required=True, type=click.Path(), help="Output folder.")
 @model_options
 @protocol_options
-@_crop_batch_option
+@field_options(SuiteRequest, ["crop_batch"])
 @user_errors
 def predict_command(images, classes_opt, out, **kw: Any) -> None:
     """Segment images with a free-text class list: overlay PNG, legend panel, per-class masks."""
@@ -360,7 +259,7 @@ def predict_command(images, classes_opt, out, **kw: Any) -> None:
     from tagalign_eval.protocols import resolve_protocol
     from tagalign_eval.suite import pick_device
 
-    protocol = resolve_protocol(kw["protocol_name"], None, _overrides(kw))
+    protocol = resolve_protocol(kw["protocol"], None, _overrides(kw))
     classes = classes_from_option(classes_opt)
     check_images([Path(p) for p in images])
     check_folder_target(out, "--out")
@@ -380,28 +279,29 @@ def predict_command(images, classes_opt, out, **kw: Any) -> None:
 
 def global_task_options(fn: Callable) -> Callable:
     """The options `classify` and `retrieval` share: the two compared models and the run."""
-    options = [
+    return _stacked(
         CHECKPOINT_OPTION,
         click.option(
-            "--model",
-            "clip_model",
-            help="Plain CLIP to compare: an open_clip model name or local-dir:DIR.",
+            "--clip-model", help="Plain CLIP to compare: an open_clip model name or local-dir:DIR."
         ),
         click.option(
             "--pretrained",
             default="openai",
             show_default=True,
-            help="Weights of --model: an open_clip tag, a weights file or none.",
+            help="Weights of --clip-model: an open_clip tag, a weights file or none.",
         ),
-        click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if any)."),
+        DEVICE_OPTION,
         _number("--batch-size", int, default=64, show_default=True, help="Images per step."),
         _number("--workers", int, default=2, show_default=True, help="Image-decoding workers."),
         click.option("--out", type=click.Path(), help="Results JSON to write."),
-        click.option("--no-progress", is_flag=True),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+        progress_option,
+    )(fn)
+
+
+#: Old spellings of `classify`'s and `retrieval`'s flags, kept for one release (docs/cli.md): one
+#: flag name has one meaning across the CLIs.
+RENAMED = {"--model": "--clip-model"}
+CLASSIFY_RENAMED = {**RENAMED, "--classes": "--class-map", "--templates": "--template-file"}
 
 
 def _run_global_task(task: Callable[..., Any], inputs: Any, kw: dict[str, Any], **extra) -> None:
@@ -409,30 +309,21 @@ def _run_global_task(task: Callable[..., Any], inputs: Any, kw: dict[str, Any], 
     table printed and its results written."""
     from tagalign_eval.scores import write_json
 
-    if kw["out"]:
-        check_file_target(kw["out"], "--out")
-    result = task(
-        inputs,
-        checkpoint=kw["checkpoint"],
-        clip_model=kw["clip_model"],
-        pretrained=kw["pretrained"],
-        device=kw["device"],
-        batch_size=kw["batch_size"],
-        workers=kw["workers"],
-        progress=not kw["no_progress"],
-        **extra,
-    )
+    out = kw.pop("out")
+    if out:
+        check_file_target(out, "--out")
+    result = task(inputs, **kw, **extra)
     click.echo(result.table, nl=False)
-    if kw["out"]:
-        write_json(kw["out"], result.to_dict())
-        click.echo(f"wrote {kw['out']}")
+    if out:
+        write_json(out, result.to_dict())
+        click.echo(f"wrote {out}")
 
 
-@main.command("classify")
+@main.command("classify", cls=RenamedFlags, renamed=CLASSIFY_RENAMED)
 @click.argument("root", type=click.Path())
 @click.option(
-    "--classes",
-    "classes_file",
+    "--class-map",
+    "classes",
     type=click.Path(),
     help="Folder -> class name mapping (FOLDER<tab>NAME lines or a JSON object); default: the "
     "folder names.",
@@ -443,22 +334,20 @@ def _run_global_task(task: Callable[..., Any], inputs: Any, kw: dict[str, Any], 
     multiple=True,
     help=f"Prompt template with {{}} (repeat to ensemble; default {DEFAULT_TEMPLATES[0]!r}).",
 )
-@click.option("--templates", "templates_file", type=click.Path(), help="One template per line.")
+@click.option("--template-file", type=click.Path(), help="One prompt template per line.")
 @global_task_options
 @user_errors
-def classify_command(root, classes_file, templates, templates_file, **kw: Any) -> None:
+def classify_command(root, templates, template_file, **kw: Any) -> None:
     """Zero-shot top-1/top-5 accuracy on an image folder (ROOT/CLASS/*.jpg|png)."""
     from tagalign_eval.classify import classify
 
     prompts = list(templates) + (
-        read_templates(templates_file, "--templates") if templates_file else []
+        read_templates(template_file, "--template-file") if template_file else []
     )
-    _run_global_task(
-        classify, root, kw, classes=classes_file, templates=prompts or DEFAULT_TEMPLATES
-    )
+    _run_global_task(classify, root, kw, templates=prompts or DEFAULT_TEMPLATES)
 
 
-@main.command("retrieval")
+@main.command("retrieval", cls=RenamedFlags, renamed=RENAMED)
 @click.argument("pairs", nargs=-1, required=True, type=click.Path())
 @global_task_options
 @user_errors

@@ -86,7 +86,7 @@ def load_encoders(
     """The checkpoint's encoder and/or the plain CLIP's (`clip_model`: an open_clip name or
     `local-dir:DIR`, with `pretrained` weights: a tag, a file, or none), in that order."""
     if checkpoint is None and clip_model is None:
-        raise EvalError("pass --checkpoint RUN, --model NAME|local-dir:DIR, or both")
+        raise EvalError("pass --checkpoint RUN, --clip-model NAME|local-dir:DIR, or both")
     encoders = []
     if checkpoint is not None:
         loaded = load_eval_model(str(checkpoint), device=device)

@@ -38,7 +38,7 @@ def _class_images(folder: Path) -> list[Path]:
 
 
 def read_class_mapping(path: str | Path) -> dict[str, str]:
-    """`--classes FILE`: a JSON object {folder: name}, or text lines `FOLDER<tab>NAME` (or
+    """`--class-map FILE`: a JSON object {folder: name}, or text lines `FOLDER<tab>NAME` (or
     `FOLDER NAME`, split at the first run of spaces); blank and `#` lines are skipped, a UTF-8
     BOM is ignored.
 
@@ -46,14 +46,14 @@ def read_class_mapping(path: str | Path) -> dict[str, str]:
     each would silently change which prompt scores which images."""
     p = Path(path)
     if p.is_dir():
-        raise EvalError(f"--classes {p} is a folder; pass a folder -> name mapping file")
+        raise EvalError(f"--class-map {p} is a folder; pass a folder -> name mapping file")
     if not p.is_file():
-        raise EvalError(f"--classes {p}: no such file; pass a folder -> name mapping file")
+        raise EvalError(f"--class-map {p}: no such file; pass a folder -> name mapping file")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (UnicodeDecodeError, OSError) as exc:
-        raise EvalError(f"--classes {p}: cannot read it as UTF-8 text ({exc})") from None
-    source = f"--classes {p}"
+        raise EvalError(f"--class-map {p}: cannot read it as UTF-8 text ({exc})") from None
+    source = f"--class-map {p}"
     is_json = p.suffix.lower() == ".json"
     entries = _json_entries(text, source) if is_json else _text_entries(text, source)
     mapping: dict[str, str] = {}
@@ -147,7 +147,7 @@ def open_image_folder(root: str | Path, classes: str | Path | None = None) -> Im
         unnamed = [n for n in names if n not in mapping]
         if unnamed:
             raise EvalError(
-                f"--classes {classes} names no class for folder(s) {', '.join(unnamed[:5])}; "
+                f"--class-map {classes} names no class for folder(s) {', '.join(unnamed[:5])}; "
                 "add a line FOLDER<tab>NAME for each"
             )
         names = [mapping[n] for n in names]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tagparse.writable import write_refusal
+from tagparse.writable import not_a_folder, write_refusal
 
 from tagalign_eval.errors import EvalError
 
@@ -30,8 +30,9 @@ def check_folder_target(path: str | Path, flag: str) -> None:
     """`flag PATH` will be filled with files: it is a folder, or can be created as one, and is
     writable."""
     target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise EvalError(f"{flag} {target} is a file; pass a folder (it is created if missing)")
+    refusal = not_a_folder(flag, target)
+    if refusal is not None:
+        raise EvalError(refusal)
     _check_writable(target, flag, target)
 
 

@@ -28,20 +28,36 @@ new benchmark in a known layout (e.g. a toy world in VOC layout) can inherit the
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+from tagparse.fieldoptions import ranges_of, settings_of
+from tagparse.numbers import flag_name
 
 from tagalign_eval.errors import EvalError
 from tagalign_eval.limits import check_range
+from tagalign_eval.protocol import (
+    BACKGROUND_MODES,
+    HEADS,
+    NORMALIZATIONS,
+    PRESETS,
+    WINDOW_AVERAGES,
+    Protocol,
+)
 from tagalign_eval.templates import DEFAULT_TEMPLATES, check_templates
 
-HEADS = ("sigmoid", "softmax")
-BACKGROUND_MODES = ("constant", "threshold")
-WINDOW_AVERAGES = ("probabilities", "similarities")
-NORMALIZATIONS = ("model", "clip", "imagenet")
-"""`model`: the evaluated model's own mean/std; `clip`: OpenAI CLIP's; `imagenet`: ImageNet's."""
+__all__ = [
+    "BACKGROUND_MODES",
+    "HEADS",
+    "NORMALIZATIONS",
+    "OPENAI_TEMPLATES",
+    "PRESETS",
+    "STUFF_BACKGROUND",
+    "WINDOW_AVERAGES",
+    "Protocol",
+    "per_family_prompts",
+    "resolve_protocol",
+]
 
 OPENAI_TEMPLATES = tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
 """CLIP's 80 ImageNet prompt templates (the list SCLIP's `prompts/imagenet_template.py` holds)."""
@@ -53,59 +69,6 @@ STUFF_BACKGROUND = (
 )  # fmt: skip
 """Our own stuff names that prompt the background class under `sclip` (SCLIP prompts a list of
 its own, which it ships without a licence; see docs/protocols.md)."""
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """All knobs of one evaluation run; `to_dict()` is written into every result file."""
-
-    name: str
-    short_side: int
-    """Keep-ratio resize target of the short side (mmseg `img_scale=(long cap, short side)`)."""
-    max_long_side: int
-    """Cap on the long side after resizing; the scale is the smaller of the two ratios."""
-    crop: int
-    """Sliding-window crop size (square)."""
-    stride: int
-    """Sliding-window stride; windows overlap by `crop - stride` and are averaged (mmseg slide)."""
-    head: str
-    """`sigmoid`: p = sigmoid(scale*sim + bias) per class; `softmax`: p = softmax(scale*sim)."""
-    scale: float
-    bias: float
-    clip_blend: float
-    """p = (1 - w) * p_trained + w * p_clip, with p_clip from the training-free dense path."""
-    background: str
-    """`constant`: a background score `bg_thresh` competes in the argmax (TagAlign);
-    `threshold`: pixels whose max class probability < `bg_thresh` become background (SCLIP)."""
-    bg_thresh: float
-    pamr: bool
-    """Pixel-adaptive mask refinement of each crop's class maps (off in the "no post" rows)."""
-    templates: tuple[str, ...]
-    """Prompt templates; class embeddings are the normalised mean over templates."""
-    window_average: str = "probabilities"
-    """`probabilities`: each window's head output is averaged (mmseg/TagAlign); `similarities`:
-    raw cosine similarities are averaged and the head runs once at full resolution (SCLIP)."""
-    area_thresh: float = 0.0
-    """A foreground class whose argmax area is at most this share of all foreground pixels is
-    suppressed (its probability zeroed) before the final argmax (SCLIP's `area_thd`); 0: off."""
-    downsample_large: int = 0
-    """Images with more than N*N pixels are first resized to a long side of N (bilinear) and
-    predicted there; the label map is resized back (nearest) to the mask (TagAlign ImageNet-S)."""
-    background_prompts: tuple[str, ...] = ()
-    """Text prompts of a class list's protocol background, scored as a class (SCLIP); () keeps
-    the background a constant or threshold only."""
-    normalize: str = "model"
-    """Image mean/std: `model` (the model's own), `clip` (OpenAI CLIP's, as SCLIP's
-    `SegDataPreProcessor`) or `imagenet` (mmseg's `img_norm_cfg`)."""
-    class_prompts: str = ""
-    """A builtin prompt map (`datasets/classes/<name>_prompts.txt`) giving some classes other or
-    extra names (`sclip_voc`); "" for none."""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["templates"] = list(self.templates)
-        d["background_prompts"] = list(self.background_prompts)
-        return d
 
 
 _BASE: dict[str, dict[str, Any]] = {
@@ -197,18 +160,6 @@ _PER_FAMILY: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-PRESETS = tuple(_BASE)
-_NUMERIC = (
-    "short_side",
-    "max_long_side",
-    "crop",
-    "stride",
-    "scale",
-    "bias",
-    "clip_blend",
-    "bg_thresh",
-)
-"""The `Protocol` fields range-checked through `limits.RANGES`."""
 _TUPLES = ("templates", "background_prompts")
 _FIELDS = {f.name for f in dataclasses.fields(Protocol)} - {"name"}
 
@@ -233,7 +184,7 @@ def resolve_protocol(
 
     `overrides` values of None are ignored, so CLI options can be passed through unfiltered.
     """
-    if name not in _BASE:
+    if name not in PRESETS:
         raise EvalError(f"unknown protocol {name!r}; choose one of {', '.join(PRESETS)}")
     settings = dict(_BASE[name])
     settings.update(_PER_FAMILY[name].get(family or "", {}))
@@ -249,10 +200,12 @@ def resolve_protocol(
 
 
 def _validate(p: Protocol) -> None:
-    if p.head not in HEADS:
-        raise EvalError(f"--head must be one of {', '.join(HEADS)}, not {p.head!r}")
-    if p.background not in BACKGROUND_MODES:
-        raise EvalError(f"--background must be one of {', '.join(BACKGROUND_MODES)}")
+    for name, spec in settings_of(Protocol).items():
+        value = getattr(p, name)
+        if spec.choices is not None and value not in spec.choices:
+            raise EvalError(
+                f"{flag_name(name)} must be one of {', '.join(spec.choices)}, not {value!r}"
+            )
     if p.normalize not in NORMALIZATIONS:
         raise EvalError(f"normalize must be one of {', '.join(NORMALIZATIONS)}")
     if p.window_average not in WINDOW_AVERAGES:
@@ -271,7 +224,7 @@ def _validate(p: Protocol) -> None:
         raise EvalError(f"area_thresh {p.area_thresh} must be in [0, 1); 0 turns it off")
     if p.downsample_large < 0:
         raise EvalError(f"downsample_large {p.downsample_large} must be >= 0; 0 turns it off")
-    for name in _NUMERIC:
+    for name in ranges_of(Protocol):
         check_range(name, getattr(p, name))
     if p.stride > p.crop:
         raise EvalError(f"--stride {p.stride} is larger than --crop {p.crop}: pixels are skipped")

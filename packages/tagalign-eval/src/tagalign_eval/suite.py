@@ -13,14 +13,13 @@ not after the model is loaded. The model is loaded once and shared by every benc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from tagalign_train import distributed
 from tagalign_train.refs import is_reference
+from tagparse.fieldoptions import ranges_of
 
 from tagalign_eval.datasets import (
     BenchmarkNotFound,
@@ -33,74 +32,12 @@ from tagalign_eval.datasets import (
 from tagalign_eval.errors import EvalError
 from tagalign_eval.evaluate import evaluate
 from tagalign_eval.limits import check_range
-from tagalign_eval.models import EvalModel, load_eval_model
 from tagalign_eval.outputs import check_folder_target
 from tagalign_eval.protocols import resolve_protocol
+from tagalign_eval.request import ModelSpec, SuiteRequest
 from tagalign_eval.result import BenchmarkResult, SuiteResult
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What is evaluated: exactly one of a tagalign-train `checkpoint` (run dir, checkpoint dir or
-    weights file) and a training-free `baseline` (a name of `BASELINES`) of an open_clip
-    `model_name` with `pretrained` weights (an open_clip tag or a weights file)."""
-
-    checkpoint: str | Path | None = None
-    baseline: str | None = None
-    model_name: str = "ViT-B-16"
-    pretrained: str | None = "openai"
-
-    @property
-    def label(self) -> str:
-        """The table's row label: the baseline's name or the checkpoint's file or folder name."""
-        return self.baseline or Path(self.checkpoint or "model").name
-
-    def load(self, device: str | torch.device = "cpu") -> EvalModel:
-        return load_eval_model(
-            None if self.checkpoint is None else str(self.checkpoint),
-            self.baseline,
-            model_name=self.model_name,
-            pretrained=self.pretrained,
-            device=device,
-        )
-
-
-@dataclass(frozen=True)
-class SuiteRequest:
-    """One evaluation run: which benchmarks, where their data is, what model, under what protocol.
-
-    `benchmarks` holds registered names (`voc`, `ade20k`, a plugin's) or specs (a custom folder).
-    `overrides` replace protocol settings by `Protocol` field name; None values are ignored.
-    `classes` (a class file or a comma list) replaces every benchmark's class names.
-    """
-
-    benchmarks: Sequence[str | BenchmarkSpec]
-    data_root: str | Path | None
-    model: ModelSpec
-    protocol: str = "tagalign-v3"
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    classes: str | None = None
-    device: str | None = None
-    """cuda, cuda:1, cpu; default: this rank's GPU under torchrun, else cuda if any."""
-    batch_size: int = 2
-    """Images per step (their crops are batched together)."""
-    crop_batch: int = 16
-    """Crops per forward pass."""
-    workers: int = 2
-    """Image-decoding worker processes."""
-    limit: int | None = None
-    """Evaluate only the first N images of each benchmark."""
-    save_vis: str | Path | None = None
-    save_pred: str | Path | None = None
-    ignore_out_of_range: bool = False
-    """Leave mask values outside the class range out of the metric instead of failing."""
-    skip_missing: bool = False
-    """Skip a benchmark whose files are not under `data_root` instead of failing (`all`)."""
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        names = (self.benchmarks,) if isinstance(self.benchmarks, str) else self.benchmarks
-        object.__setattr__(self, "benchmarks", tuple(names))
+__all__ = ["ModelSpec", "SuiteRequest", "pick_device", "run_suite"]
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -181,7 +118,7 @@ def run_suite(
 def _check_request(request: SuiteRequest) -> None:
     """The cheap checks, before any file is read: numbers in range, each benchmark once, the
     picture folders writable, the checkpoint there."""
-    for name in ("batch_size", "crop_batch", "workers", "limit"):
+    for name in ranges_of(SuiteRequest):
         check_range(name, getattr(request, name))
     names = [b if isinstance(b, str) else b.name for b in request.benchmarks]
     twice = sorted({n for n in names if names.count(n) > 1})

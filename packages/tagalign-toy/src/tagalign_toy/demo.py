@@ -27,6 +27,7 @@ from PIL import Image
 from tagalign_eval.errors import EvalError
 from tagalign_eval.outputs import check_folder_target
 from tagalign_train.config import NUMERIC_BOUNDS
+from tagparse.fieldoptions import progress_option
 from tagparse.numbers import count_range
 from tagparse.usage import OneLineUsageErrors
 
@@ -423,7 +424,7 @@ class _Command(OneLineUsageErrors, click.Command):
     show_default=True,
     help="Torch threads for toy-CLIP pretraining.",
 )
-@click.option("--no-progress", is_flag=True)
+@progress_option
 def main(
     out: str,
     quick: bool,
@@ -436,7 +437,7 @@ def main(
     retrain_clip: bool,
     variants: str | None,
     threads: int,
-    no_progress: bool,
+    progress: bool,
 ) -> None:
     """Run the whole TagAlign pipeline on the ToyShapes world and print the ablation table."""
     base = QUICK if quick else FULL
@@ -476,7 +477,7 @@ def main(
         run_demo(
             Path(out),
             sizes,
-            progress=not no_progress,
+            progress=progress,
             threads=threads,
             variants=wanted,
             retrain_clip=retrain_clip,

@@ -16,6 +16,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 import click
+from tagparse.fieldoptions import progress_option
 from tagparse.numbers import number_option
 from tagparse.usage import OneLineUsageErrors
 
@@ -89,7 +90,12 @@ def _warning_line(message, category, *_args, **_kwargs) -> None:
 
 
 @click.command(cls=_OneLineUsageErrors, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--labels", required=True, help="tags.db with a vocabulary (`tagparse vocab`).")
+@click.option(
+    "--labels",
+    required=True,
+    type=click.Path(),
+    help="tags.db with a vocabulary (`tagparse vocab`).",
+)
 @click.option(
     "--data",
     "data",
@@ -97,7 +103,9 @@ def _warning_line(message, category, *_args, **_kwargs) -> None:
     multiple=True,
     help="webdataset shards (brace patterns, repeatable) or one TagAlign CSV (filename,caption).",
 )
-@click.option("--out", required=True, help="Run directory (checkpoints, metrics.jsonl).")
+@click.option(
+    "--out", required=True, type=click.Path(), help="Run directory (checkpoints, metrics.jsonl)."
+)
 @_choice("--preset", PRESETS)
 @click.option("--model", **_NONE, help="open_clip model name or local-dir:PATH.")
 @click.option("--pretrained", **_NONE, help="Hub tag (openai, laion2b_...), weights file, or none.")
@@ -152,15 +160,15 @@ def _warning_line(message, category, *_args, **_kwargs) -> None:
 @click.option(
     "--wandb-project-name", default="tagalign-train", show_default=True, help="wandb project."
 )
-@click.option("--no-progress", is_flag=True)
-def main(data, no_progress, **options) -> None:
+@progress_option
+def main(data, **options) -> None:
     """Train TagAlign's projector on a frozen CLIP with tags from tags.db."""
     from tagalign_train import distributed  # torch is imported after argument parsing
     from tagalign_train.train import train
 
     _setup_logging()
     try:
-        result = train(TrainConfig(data=list(data), progress=not no_progress, **options))
+        result = train(TrainConfig(data=list(data), **options))
     except TrainError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tagparse.errors import TagparseError
 from tagparse.reader import TagLabels, load_labels
-from tagparse.writable import write_refusal
+from tagparse.writable import not_a_folder, write_refusal
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
@@ -234,8 +234,9 @@ def _check_out_dir(cfg: TrainConfig) -> Path:
     run left are removed."""
     out = Path(cfg.out)
     for flag, folder in (("--out", cfg.out), ("--text-cache", cfg.text_cache)):
-        if folder and Path(folder).exists() and not Path(folder).is_dir():
-            raise TrainError(f"{flag} {folder} is a file, not a directory; pass a folder")
+        refusal = not_a_folder(flag, folder) if folder else None
+        if refusal is not None:
+            raise TrainError(refusal)
     if not cfg.resume and ckpt.step_dirs(out):
         raise TrainError(
             f"{out} already holds checkpoints; pass --resume to continue it or choose a new --out"

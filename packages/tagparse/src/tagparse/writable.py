@@ -23,3 +23,12 @@ def write_refusal(target: str | os.PathLike[str]) -> str | None:
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"folder {existing} is not writable (read-only or no permission)"
     return None
+
+
+def not_a_folder(flag: str, target: str | os.PathLike[str]) -> str | None:
+    """The one wording, in every CLI, for `flag PATH` that must be a folder but is a file; None
+    when it is a folder or does not exist yet (it will be created)."""
+    path = Path(target)
+    if path.exists() and not path.is_dir():
+        return f"{flag} {path} is a file; pass a folder (it is created if missing)"
+    return None

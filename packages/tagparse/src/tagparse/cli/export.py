@@ -7,6 +7,7 @@ import click
 from tagparse.cli.command import Command
 from tagparse.db import TagsDB
 from tagparse.export import export_jsonl, export_tagalign, import_tagalign
+from tagparse.fieldoptions import progress_option
 
 _FILE = click.Path(dir_okay=False)
 
@@ -24,6 +25,7 @@ _FILE = click.Path(dir_okay=False)
     "-o",
     "--out",
     required=True,
+    type=click.Path(allow_dash=True),
     help="jsonl: output file ('-' for stdout); tagalign: output directory",
 )
 @click.option(
@@ -78,7 +80,7 @@ def export(db_path: str, fmt: str, out: str, parser: str | None, kinds: str) -> 
     is_flag=True,
     help="key samples by the file name's basename, as TagAlign's loader does",
 )
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@progress_option
 def import_tagalign_cmd(
     db_path: str,
     tag_list: str,

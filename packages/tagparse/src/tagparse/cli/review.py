@@ -18,7 +18,10 @@ from tagparse.review.session import DEFAULT_TARGET
     "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="tags.db file"
 )
 @click.option(
-    "--images", default=None, help="image folder, folder of webdataset .tar shards, or a tar glob"
+    "--images",
+    type=click.Path(),
+    default=None,
+    help="image folder, folder of webdataset .tar shards, or a tar glob",
 )
 @click.option(
     "--parser",

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from tagparse.cli.command import Command
 from tagparse.errors import TagparseError
+from tagparse.fieldoptions import progress_option
 from tagparse.inputs import FORMATS, InputOptions
 from tagparse.numbers import FiniteFloatRange, count_range
 from tagparse.pipeline import run_parse
@@ -123,9 +124,7 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
 )
 @click.option("--temperature", type=_NON_NEGATIVE, default=None, help="[llm] sampling temperature")
 @click.option("--max-tokens", type=_AT_LEAST_1, default=None, help="[llm] output token limit")
-@click.option(
-    "--progress/--no-progress", default=True, show_default=True, help="show a progress bar"
-)
+@progress_option
 def run(
     backend: str,
     inputs: tuple[str, ...],
