@@ -89,6 +89,12 @@ def shard_of(key: str, n_shards: int) -> int:
     return int.from_bytes(digest, "big") % n_shards
 
 
+def in_shard(key: str, shard: tuple[int, int]) -> bool:
+    """Whether the record with `key` belongs to `--shard I/N` (`shard` = (I, N))."""
+    i, n = shard
+    return n == 1 or shard_of(key, n) == i
+
+
 def run_parse(
     db_path: str | Path,
     inputs: list[str],
@@ -170,10 +176,9 @@ def _backend_options(options: dict, batch_size: int) -> dict:
 def _select(
     records: Iterable[Record], shard: tuple[int, int], limit: int | None
 ) -> Iterator[Record]:
-    i, n = shard
     taken = 0
     for rec in records:
-        if n > 1 and shard_of(rec.key, n) != i:
+        if not in_shard(rec.key, shard):
             continue
         if limit is not None and taken >= limit:
             return
