@@ -70,9 +70,18 @@ class RayCluster:
         self._owned = True
         context = self.ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # tagparse's own bar counts the commits
-        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        _quiet_console("ray.data")
 
     def close(self) -> None:
         if self._owned:
             self.ray.shutdown()
             self._owned = False
+
+
+def _quiet_console(logger_name: str) -> None:
+    """Ray Data prints a failed task's traceback to the console before it raises; the run's
+    own `error:` line says what happened, so the console shows nothing below CRITICAL (the
+    session's `logs/ray-data/` files keep everything)."""
+    for handler in logging.getLogger(logger_name).handlers:
+        if type(handler) is not logging.FileHandler and isinstance(handler, logging.StreamHandler):
+            handler.setLevel(logging.CRITICAL)

@@ -10,9 +10,10 @@ It offers what the writer reads of an `InputStream`: progress bytes and the file
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import ray
+
 from tagparse.errors import TagparseError
 from tagparse.inputs import InputStream, ParsedRecord
 from tagparse.ray.source import CaptionSource, decode_result, digests
@@ -25,7 +26,7 @@ class RayInputs:
         stream: InputStream,
         shard: tuple[int, int],
         limit: int | None,
-        cached_hashes: list[str],
+        cached_hashes: Iterable[str],
         stage: Stage,
         block_rows: int,
     ):
@@ -50,8 +51,6 @@ class RayInputs:
                         continue
                     result = decode_result(row["result"]) if row["result"] else None
                     yield ParsedRecord(row["key"], row["caption"], row["where"], result)
-        except TagparseError:
-            raise
         except Exception as e:  # noqa: BLE001 -- Ray's failures, made one line
             raise run_failure(e) from None
 
@@ -66,15 +65,19 @@ class RayInputs:
 
 def run_failure(error: BaseException) -> TagparseError:
     """The user's own error if a task raised one (bad input, a refused API key...), else: Ray's
-    retry budget ran out."""
-    cause = error
-    while isinstance(cause, ray.exceptions.RayError) and getattr(cause, "cause", None):
-        cause = cause.cause
-    if isinstance(cause, TagparseError):
-        return cause
-    text = str(cause).strip()
+    retry budget ran out. Ray re-raises a task's exception as a class deriving from both
+    `RayTaskError` and the original (whose text is the remote traceback): the original is
+    its `cause`."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, TagparseError) and not isinstance(cause, ray.exceptions.RayError):
+            return cause
+        cause = getattr(cause, "cause", None) or cause.__cause__
+    text = str(error).strip()
     first = text.splitlines()[0][:200] if text else ""
     return TagparseError(
-        f"the Ray run failed past Ray's retries ({type(cause).__name__}: {first}); the "
+        f"the Ray run failed past Ray's retries ({type(error).__name__}: {first}); the "
         "answers committed so far are in the tags.db: re-run the same command to resume"
     )

@@ -28,6 +28,7 @@ import pyarrow as pa
 import ray
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
+
 from tagparse.inputs import InputOptions, InputStream, Record
 from tagparse.parsing import ParseResult
 from tagparse.pipeline import in_shard

@@ -20,11 +20,13 @@ forever, which would turn a worker that always dies into a hung run); then the r
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import pyarrow as pa
 import ray
 from ray.data import ActorPoolStrategy
+
 from tagparse.backends import build_backend, vllm_backend
 from tagparse.backends.openai_backend import LLMBackend
 from tagparse.lazyparser import failed_call
@@ -76,15 +78,18 @@ def restart_budget() -> dict:
 
 def actor_pool_stage(name: str, create: Callable, options: dict, workers: int) -> Stage:
     def stage(ds: ray.data.Dataset) -> ray.data.Dataset:
-        return ds.map_batches(
-            BackendActor,
-            fn_constructor_kwargs={"name": name, "create": create, "options": options},
-            compute=ActorPoolStrategy(size=workers),
-            batch_size=None,  # one read block (`--chunk-size` records) per call
-            batch_format="pyarrow",
-            num_cpus=1,
-            **restart_budget(),
-        )
+        with warnings.catch_warnings():
+            # Ray 2.60 names no other way to bound the actor restarts (its default: forever)
+            warnings.filterwarnings("ignore", "`ray_remote_args` is deprecated")
+            return ds.map_batches(
+                BackendActor,
+                fn_constructor_kwargs={"name": name, "create": create, "options": options},
+                compute=ActorPoolStrategy(size=workers),
+                batch_size=None,  # one read block (`--chunk-size` records) per call
+                batch_format="pyarrow",
+                num_cpus=1,
+                **restart_budget(),
+            )
 
     return stage
 
