@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tagparse.errors import TagparseError
+from tagparse.parsing import ParseResult
 from tagparse.samplekey import split_key
 
 MAX_CAPTION_CHARS = 10_000
@@ -50,6 +51,14 @@ class Record:
     key: str
     caption: str
     where: str  # "file: line N" or "shard.tar: member", for messages
+
+
+@dataclass(frozen=True)
+class ParsedRecord(Record):
+    """A record read and parsed upstream (`--distributor ray`): `result` is None when its caption
+    was not sent (cached or empty), so the writer never sends it again."""
+
+    result: ParseResult | None = None
 
 
 def expand_braces(pattern: str) -> list[str]:

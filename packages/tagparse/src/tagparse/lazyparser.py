@@ -64,7 +64,7 @@ class LazyParser:
         if spec is not None:
             return spec
         if self.workers == 1:
-            return self._backend().spec
+            return self.local_backend().spec
         return self._executor().submit(_worker_call, "spec").result()
 
     def open_stream(self, chunk_size: int, label: str) -> ParseStream:
@@ -73,7 +73,7 @@ class LazyParser:
             return BatchStream(
                 self._submit_to_pool, chunk_size, 2 * self.workers, failed_call, label
             )
-        backend = self._backend()
+        backend = self.local_backend()
         open_stream = getattr(backend, "open_stream", None)
         if open_stream is not None:
             return open_stream()
@@ -85,12 +85,15 @@ class LazyParser:
     def _parse_here(self, captions: list[str]) -> Future:
         done: Future = Future()
         try:
-            done.set_result(self._backend().parse_batch(captions))
+            done.set_result(self.local_backend().parse_batch(captions))
         except Exception as e:  # noqa: BLE001 -- delivered like a worker's exception
             done.set_exception(e)
         return done
 
-    def _backend(self) -> Backend:
+    def local_backend(self) -> Backend:
+        """The backend in this process (built once): the parser itself, or, under `--distributor
+        ray`, what gives the fingerprint and (`openai`) the checked client the HTTP stage sends
+        with."""
         if self._local is None:
             self._local = build_backend(self.name, self.create, self.options)
         return self._local

@@ -8,6 +8,10 @@ in the same SQLite transaction, so a run killed at any moment (even SIGKILL) lea
 with their parses and loses at most the uncommitted chunk: re-running skips what is stored and
 adds what is missing, never a duplicate. Captions are deduplicated by content hash within a read
 chunk, across those in flight and (through the database) across the whole run.
+
+With `distributor="ray"` (`tagparse.ray`) Ray Data reads the inputs and runs the backend as
+actors; the records come back already parsed (`ParsedRecord`) and this same writer commits them:
+the chunks, the resume and the no-duplicate guarantees are the local run's.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +29,7 @@ from tagparse.backends import check_options
 from tagparse.db import TagsDB, caption_hash
 from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError
-from tagparse.inputs import InputOptions, InputStream, Record
+from tagparse.inputs import InputOptions, InputStream, ParsedRecord, Record
 from tagparse.lazyparser import LazyParser
 from tagparse.parsing import ParseResult
 from tagparse.stream import ParseStream
@@ -33,6 +38,7 @@ EMPTY_CAPTION_ERROR = "empty caption"
 # A chunk smaller than --chunk-size is committed once its oldest answer is this old: a slow
 # backend still commits often, so a kill loses little.
 COMMIT_SECONDS = 5.0
+DISTRIBUTORS = ("local", "ray")  # `--distributor`: this machine, or a Ray cluster
 
 
 @dataclass
@@ -89,6 +95,12 @@ def shard_of(key: str, n_shards: int) -> int:
     return int.from_bytes(digest, "big") % n_shards
 
 
+def in_shard(key: str, shard: tuple[int, int]) -> bool:
+    """Whether the record with `key` belongs to `--shard I/N` (`shard` = (I, N))."""
+    i, n = shard
+    return n == 1 or shard_of(key, n) == i
+
+
 def run_parse(
     db_path: str | Path,
     inputs: list[str],
@@ -104,13 +116,18 @@ def run_parse(
     input_options: InputOptions | dict | None = None,
     on_warning: Callable[[str], None] | None = None,
     commit_seconds: float = COMMIT_SECONDS,
+    distributor: str = "local",
+    ray_address: str | None = None,
 ) -> RunSummary:
     """Parse every caption of `inputs` not cached in `db_path` with `backend`; see module doc.
 
     `batch_size` is the commit chunk (`--chunk-size`, formerly `--batch-size`) and the size of
     the `parse_batch` calls of backends that do not stream; it does not limit what is in flight.
+    `distributor="ray"` parses with `workers` Ray actors on the cluster at `ray_address` (None:
+    a local cluster started for this run); this process still writes every row.
     """
     _check_args(batch_size, workers, limit, shard)
+    _check_distributor(distributor, ray_address)
     if isinstance(input_options, dict):
         input_options = InputOptions(**input_options)
     check_options(backend, options)
@@ -123,24 +140,52 @@ def run_parse(
             parser.close()
             raise
         try:
-            run = _Run(
-                db,
-                parser,
-                stream,
-                retry_failed,
-                progress,
-                limit,
-                chunk_size=batch_size,
-                commit_seconds=commit_seconds,
-            )
-            run.execute(_select(stream, shard, limit))
+            read = _Reading(stream, shard, limit, retry_failed, batch_size)
+            with _records(read, parser, db, distributor, ray_address) as (source, records):
+                run = _Run(
+                    db,
+                    parser,
+                    source,
+                    retry_failed,
+                    progress,
+                    limit,
+                    chunk_size=batch_size,
+                    commit_seconds=commit_seconds,
+                )
+                run.execute(records)
         finally:
             parser.close()
             db.close()
-    run.summary.truncated = stream.truncated_captions
-    run.summary.damaged_shards = stream.damaged_shards
-    run.summary.warnings = list(stream.warnings)
+    run.summary.truncated = source.truncated_captions
+    run.summary.damaged_shards = source.damaged_shards
+    run.summary.warnings = list(source.warnings)
     return run.summary
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a run reads: the inputs, which records of them, and how many at a time."""
+
+    stream: InputStream
+    shard: tuple[int, int]
+    limit: int | None
+    retry_failed: bool
+    chunk_size: int
+
+
+@contextmanager
+def _records(
+    read: _Reading, parser: LazyParser, db: TagsDB, distributor: str, ray_address: str | None
+) -> Iterator[tuple[InputStream, Iterable[Record]]]:
+    """(the inputs' progress and warnings, the records to plan): read here, or by Ray (whose
+    records arrive parsed, on a cluster joined or started for the run's length)."""
+    if distributor == "local":
+        yield read.stream, _select(read.stream, read.shard, read.limit)
+        return
+    from tagparse.ray.run import ray_records  # Ray is imported only when asked for
+
+    with ray_records(read, parser, db, ray_address) as inputs:
+        yield inputs, inputs
 
 
 def _check_args(batch_size: int, workers: int, limit: int | None, shard: tuple[int, int]) -> None:
@@ -153,6 +198,24 @@ def _check_args(batch_size: int, workers: int, limit: int | None, shard: tuple[i
     i, n = shard
     if n < 1 or not 0 <= i < n:
         raise TagparseError(f"--shard {i}/{n}: need 0 <= I < N, e.g. --shard 0/4")
+
+
+def _check_distributor(distributor: str, ray_address: str | None) -> None:
+    """A wrong `--distributor`/`--ray-address`, or a missing Ray, fails before any input is read
+    (the address is tried at once, not after Ray's minute of retries)."""
+    if distributor not in DISTRIBUTORS:
+        raise TagparseError(
+            f"--distributor {distributor!r}: choose one of {', '.join(DISTRIBUTORS)}"
+        )
+    if distributor == "local":
+        if ray_address is not None:
+            raise TagparseError("--ray-address needs --distributor ray; add it or drop the address")
+        return
+    from tagparse.ray.cluster import check_reachable, import_ray
+
+    import_ray()
+    if ray_address is not None:
+        check_reachable(ray_address)
 
 
 def _backend_options(options: dict, batch_size: int) -> dict:
@@ -170,10 +233,9 @@ def _backend_options(options: dict, batch_size: int) -> dict:
 def _select(
     records: Iterable[Record], shard: tuple[int, int], limit: int | None
 ) -> Iterator[Record]:
-    i, n = shard
     taken = 0
     for rec in records:
-        if n > 1 and shard_of(rec.key, n) != i:
+        if not in_shard(rec.key, shard):
             continue
         if limit is not None and taken >= limit:
             return
@@ -351,6 +413,9 @@ class _Run:
             self._settled()
 
     def _send(self, h: str, rec: Record) -> None:
+        if isinstance(rec, ParsedRecord) and rec.result is not None:
+            self.done.append((h, rec, rec.result))  # parsed upstream: committed as answered
+            return
         if self.window is None:
             self.window = self.parser.open_stream(self.chunk_size, self.spec.label)
         self.sent[h] = rec

@@ -12,7 +12,7 @@ from tagparse.errors import TagparseError
 from tagparse.fieldoptions import progress_option
 from tagparse.inputs import FORMATS, InputOptions
 from tagparse.numbers import FiniteFloatRange, count_range
-from tagparse.pipeline import run_parse
+from tagparse.pipeline import DISTRIBUTORS, run_parse
 
 _FILE = click.Path(dir_okay=False)
 # Every numeric flag is range-checked: a negative count, a zero batch, a huge count or a NaN/inf
@@ -57,7 +57,26 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     show_default=True,
     help="answers per transaction (at most 5 s apart); not a limit on what is in flight",
 )
-@click.option("--workers", type=_AT_LEAST_1, default=1, show_default=True, help="parser processes")
+@click.option(
+    "--workers",
+    type=_AT_LEAST_1,
+    default=1,
+    show_default=True,
+    help="parser processes (with --distributor ray: Ray actors)",
+)
+@click.option(
+    "--distributor",
+    type=click.Choice(DISTRIBUTORS),
+    default="local",
+    show_default=True,
+    help="local: this machine; ray: Ray Data reads and parses, this process writes the tags.db",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="[ray] join this cluster (HOST:PORT of `ray start --head`, or auto); "
+    "default: start a local one with --workers + 1 CPUs",
+)
 @click.option(
     "--shard",
     default=None,
@@ -132,6 +151,8 @@ def run(
     limit: int | None,
     batch_size: int,
     workers: int,
+    distributor: str,
+    ray_address: str | None,
     shard: str | None,
     retry_failed: bool,
     fmt: str | None,
@@ -151,6 +172,8 @@ def run(
         backend_options,
         batch_size=batch_size,
         workers=workers,
+        distributor=distributor,
+        ray_address=ray_address,
         limit=limit,
         shard=_parse_shard(shard),
         retry_failed=retry_failed,

@@ -69,6 +69,14 @@ _PARSE_STATES = SqlIn(
         parses.c.parser_id == bindparam("parser_id"), parses.c.caption_hash.in_(hashes)
     )
 )
+_PARSED_HASHES = Sql(
+    lambda: select(parses.c.caption_hash).where(parses.c.parser_id == bindparam("parser_id"))
+)
+_OK_HASHES = Sql(
+    lambda: select(parses.c.caption_hash).where(
+        parses.c.parser_id == bindparam("parser_id"), parses.c.status == "ok"
+    )
+)
 _HAS_VOCAB = Sql(lambda: select(1).where(meta.c.key == f"{PREFIX}fingerprint"))
 _CLEAR_LABELS = Sql(lambda: delete(labels))
 _CLEAR_VOCAB = Sql(lambda: delete(vocab))
@@ -272,6 +280,14 @@ class TagsDB:
             rows = self.store.execute(_PARSE_STATES.text(len(chunk)), (parser_id, *chunk))
             found.update((h, (st, t)) for h, st, t in rows)
         return found
+
+    def parsed_hashes(self, parser_id: int, *, failed: bool = True) -> Iterator[str]:
+        """The caption hashes this parser has a parse of (`failed=False`: its successful ones
+        only), streamed from the cursor: `--distributor ray` skips them before they are sent,
+        and at 12M captions a list of them would cost ~1 GB of Python strings."""
+        statement = _PARSED_HASHES if failed else _OK_HASHES
+        for (h,) in self.store.execute(statement.text, (parser_id,)):
+            yield h
 
     def resolve_parser(self, name: str | None) -> Parser:
         """Pick a parser by fingerprint prefix, backend or label; with no name, the latest one."""

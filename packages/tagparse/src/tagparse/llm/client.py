@@ -109,7 +109,8 @@ class ChatClient:
         return redact(text, self._api_key)
 
     # -- internals -----------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
+    def headers(self) -> dict[str, str]:
+        """The request headers (the key, if any): `--distributor ray`'s HTTP stage sends them."""
         return _auth_headers(self._api_key)
 
     def _auth_message(self, status: int) -> str:
@@ -121,7 +122,7 @@ class ChatClient:
             max_connections=self.concurrency, max_keepalive_connections=self.concurrency
         )
         return httpx.AsyncClient(
-            headers=self._headers(), limits=limits, timeout=httpx.Timeout(self.timeout)
+            headers=self.headers(), limits=limits, timeout=httpx.Timeout(self.timeout)
         )
 
     async def _complete_all(self, conversations: Sequence[list[dict[str, str]]]) -> list[Reply]:
@@ -164,7 +165,7 @@ class ChatClient:
         modes = self.supported_modes()
         rejected: list[str] = []
         for i, mode in enumerate(modes):
-            resp = await self._post(http, self._payload(messages, mode))
+            resp = await self._post(http, self.payload(messages, mode))
             if _rejects_request(resp) and i + 1 < len(modes):
                 rejected.append(mode)
                 continue
@@ -174,7 +175,8 @@ class ChatClient:
             return reply
         raise AssertionError("unreachable: the last mode always returns")
 
-    def _payload(self, messages: list[dict[str, str]], mode: str) -> dict:
+    def payload(self, messages: list[dict[str, str]], mode: str) -> dict:
+        """One chat request's JSON body in structured-output `mode` (one of `self.modes`)."""
         payload = {
             "model": self.model,
             "messages": messages,
