@@ -23,6 +23,7 @@ Writes OUT/claims.json, OUT/claims.md and PNG plots in OUT; re-runs reuse worlds
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import re
@@ -62,7 +63,7 @@ def names_arg(known: tuple[str, ...]):
         names = tuple(n for n in text.split(",") if n)
         bad = [n for n in names if n not in known]
         if bad:
-            raise ValueError(f"{bad[0]!r} is not one of {', '.join(known)}")
+            raise argparse.ArgumentTypeError(f"{bad[0]!r} is not one of {', '.join(known)}")
         return names
 
     return parse
