@@ -1,7 +1,9 @@
 """When do tags help? The paper's claims as curves over caption quality (issue 22).
 
 For each caption-noise level of the toy world (`caption_noise.LEVELS`; the images are the same at
-every level, only the captions change), through the real CLIs:
+every level, only the captions change), every stage in this one process with the CLIs' own flags
+(`tagalign_toy.in_process`: a fresh interpreter per stage cost more than the stage), the LLM
+parses through the real `tagparse run`:
 
 1. the variants over `--seeds` (training-free, contrastive only, + object tags, + object &
    attribute tags; spaCy tags, K 40/30), mean ± sd and per seed, and the claim-1/claim-3 gains
@@ -29,7 +31,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchargs import OneLineParser, count
@@ -39,6 +41,7 @@ from tagalign_toy.figures import save_picture, seed_spread_plot
 from tagalign_toy.generator import generate_world, make_sample
 from tagalign_toy.gold_backend import NAME as GOLD
 from tagalign_toy.gold_backend import register as register_gold
+from tagalign_toy.in_process import InProcessPipeline
 from tagalign_toy.stages import ToyPipeline
 from toy_tables import TAGALIGN, Cell, cell, gains, seeds_arg, train_cell, variants_section
 
@@ -47,15 +50,42 @@ import vllm_env  # test support: the cached vLLM CPU venv and the converted GGUF
 
 FACTUAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "factual" / "test.csv"
 LLMS = {"smollm2": vllm_env.smollm2_folder, "gemma3": vllm_env.gemma3_folder}
-K_CELLS = (
-    ("object K", 6, 30),
-    ("object K", 12, 30),
-    ("attribute K", 40, 4),
-    ("attribute K", 40, 10),
-)
-LOSSES = ("bce", "balanced")
-ATTRIBUTE_WEIGHTS = (0.5, 2.0, 4.0)  # 1.0 is the TagAlign variant itself
 K_DEFAULT = (40, 30)
+PROBE_IMAGES, PROBE_STEPS = 2000, 400
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """The settings the sweep varies, one at a time from the TagAlign variant."""
+
+    k_cells: tuple[tuple[str, int, int], ...]  # (axis, object K, attribute K)
+    losses: tuple[str, ...]
+    attribute_weights: tuple[float, ...]  # 1.0 is the TagAlign variant itself
+
+
+SWEEP = SweepGrid(
+    k_cells=(
+        ("object K", 6, 30),
+        ("object K", 12, 30),
+        ("attribute K", 40, 4),
+        ("attribute K", 40, 10),
+    ),
+    losses=("bce", "balanced"),
+    attribute_weights=(0.5, 2.0, 4.0),
+)
+#: `--tiny`: a test size (tests/e2e/test_bench_toy_claims.py), not a measurement: the quick
+#: world cut to 32 train / 4 val images, 2 training steps, an 8-image colour probe and one value
+#: per sweep axis, so every table and row kind is written in a few minutes at most.
+TINY_SWEEP = SweepGrid(k_cells=(("object K", 6, 30),), losses=("bce",), attribute_weights=(2.0,))
+TINY = {
+    "n_train": 32,
+    "n_val": 4,
+    "n_single": 6,
+    "n_pairs": 4,
+    "train_steps": 2,
+    "probe_images": 8,
+    "probe_steps": 2,
+}
 
 
 def names_arg(known: tuple[str, ...]):
@@ -194,23 +224,23 @@ def _vllm_python() -> Path | None:
 
 
 def sweep(
-    pipeline: ToyPipeline, seeds: tuple[int, ...], spacy_db: Path, tagalign: Cell
+    pipeline: ToyPipeline, seeds: tuple[int, ...], spacy_db: Path, tagalign: Cell, grid: SweepGrid
 ) -> tuple[list[dict], list[str]]:
     """K, tag loss and attribute-tag weight, one at a time from the TagAlign variant."""
     rows = [{"axis": "default (K 40/30, softmax, weight 1)", "cell": tagalign}]
-    for axis, k_obj, k_attr in K_CELLS:
+    for axis, k_obj, k_attr in grid.k_cells:
         db = pipeline.out / f"tags-spacy-k{k_obj}-{k_attr}.db"
         if not db.exists():
             db.write_bytes(spacy_db.read_bytes())
             pipeline.vocab(db, k_obj, k_attr)
         result = train_cell(pipeline, f"k{k_obj}-{k_attr}", db, seeds, TAGALIGN[1])
         rows.append({"axis": f"{axis} {k_obj if axis == 'object K' else k_attr}", "cell": result})
-    for loss in LOSSES:
+    for loss in grid.losses:
         flags = [*TAGALIGN[1], "--tag-loss", loss]
         rows.append(
             {"axis": f"tag loss {loss}", "cell": train_cell(pipeline, loss, spacy_db, seeds, flags)}
         )
-    for weight in ATTRIBUTE_WEIGHTS:
+    for weight in grid.attribute_weights:
         flags = [*TAGALIGN[1], "--attribute-weight", str(weight)]
         result = train_cell(pipeline, f"aw{weight:g}", spacy_db, seeds, flags)
         rows.append({"axis": f"attribute weight {weight:g}×", "cell": result})
@@ -274,6 +304,11 @@ def main() -> None:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/toy-claims"))
     parser.add_argument("--quick", action="store_true", help="The demo's --quick world")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="A test size (implies --quick): 32 train images, 2 steps, one value per sweep axis",
+    )
     parser.add_argument("--seeds", type=seeds_arg, default=(0, 1, 2))
     parser.add_argument("--levels", type=names_arg(tuple(LEVELS)), default=tuple(LEVELS))
     parser.add_argument("--source-levels", type=names_arg(tuple(LEVELS)), default=("mid", "far"))
@@ -285,9 +320,14 @@ def main() -> None:
     parser.add_argument("--n-val", type=count(), default=None)
     parser.add_argument("--n-single", type=count(), default=None)
     parser.add_argument("--n-pairs", type=count(), default=None)
-    parser.add_argument("--probe-images", type=count(), default=2000)
-    parser.add_argument("--probe-steps", type=count(), default=400)
+    parser.add_argument("--probe-images", type=count(), default=None, help="default 2000")
+    parser.add_argument("--probe-steps", type=count(), default=None, help="default 400")
     args = parser.parse_args()
+    if args.tiny:
+        args.quick = True
+        for name, value in TINY.items():
+            if getattr(args, name) is None:  # a size given on the command line wins
+                setattr(args, name, value)
     started = time.perf_counter()
     base = QUICK if args.quick else FULL
     world_spec = replace(
@@ -311,7 +351,7 @@ def main() -> None:
         world = generate_world(
             args.out / "world", replace(world_spec, captions=name), progress=False
         )
-        pipeline = ToyPipeline(
+        pipeline = InProcessPipeline(
             args.out / "levels" / name, world, model_spec(weights), steps, base.train_batch
         )
         scores, cells, spacy_db = level_variants(pipeline, args.seeds)
@@ -324,7 +364,12 @@ def main() -> None:
             ]
         entry["loss_fall"] = loss_fall(cells[TAGALIGN[0]].runs)
         entry["colour_probe"] = colour_probes(
-            weights, world, cells, world_spec.seed, args.probe_images, args.probe_steps
+            weights,
+            world,
+            cells,
+            world_spec.seed,
+            args.probe_images or PROBE_IMAGES,
+            args.probe_steps or PROBE_STEPS,
         )
         fall = entry["loss_fall"]
         lines += [
@@ -347,7 +392,10 @@ def main() -> None:
             ]
             lines += source_lines
         if name == args.sweep_level:
-            entry["sweep"], sweep_lines = sweep(pipeline, args.seeds, spacy_db, cells[TAGALIGN[0]])
+            grid = TINY_SWEEP if args.tiny else SWEEP
+            entry["sweep"], sweep_lines = sweep(
+                pipeline, args.seeds, spacy_db, cells[TAGALIGN[0]], grid
+            )
             lines += ["", f"Sweep at `{name}` (TagAlign variant, seeds {list(args.seeds)}):", ""]
             lines += sweep_lines
             save_picture(
