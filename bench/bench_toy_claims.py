@@ -51,7 +51,6 @@ import vllm_env  # test support: the cached vLLM CPU venv and the converted GGUF
 FACTUAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "factual" / "test.csv"
 LLMS = {"smollm2": vllm_env.smollm2_folder, "gemma3": vllm_env.gemma3_folder}
 K_DEFAULT = (40, 30)
-PROBE_IMAGES, PROBE_STEPS = 2000, 400
 
 
 @dataclass(frozen=True)
@@ -73,18 +72,34 @@ SWEEP = SweepGrid(
     losses=("bce", "balanced"),
     attribute_weights=(0.5, 2.0, 4.0),
 )
-#: `--tiny`: a test size (tests/e2e/test_bench_toy_claims.py), not a measurement: the quick
-#: world cut to 32 train / 4 val images, 2 training steps, an 8-image colour probe and one value
-#: per sweep axis, so every table and row kind is written in a few minutes at most.
-TINY_SWEEP = SweepGrid(k_cells=(("object K", 6, 30),), losses=("bce",), attribute_weights=(2.0,))
-TINY = {
-    "n_train": 32,
-    "n_val": 4,
-    "n_single": 6,
-    "n_pairs": 4,
-    "train_steps": 2,
-    "probe_images": 8,
-    "probe_steps": 2,
+#: One value per axis: the quick and tiny forms check that every row kind is written.
+ONE_PER_AXIS = SweepGrid(k_cells=(("object K", 6, 30),), losses=("bce",), attribute_weights=(2.0,))
+SOURCES = ("gold-image", "gold-caption", "spacy", "nltk", *LLMS)
+#: What each size sets where the command line does not. `--quick` checks the script (the demo's
+#: quick world with half its val/pairs images and steps, 2 seeds, one LLM); `--tiny` is a test
+#: size (tests/e2e/test_bench_toy_claims.py), not a measurement. Both sweep one value per axis.
+SIZES: dict[str, dict] = {
+    "full": {"probe_images": 2000, "probe_steps": 400, "seeds": (0, 1, 2), "sources": SOURCES},
+    "quick": {
+        "n_val": 20,
+        "n_pairs": 20,
+        "train_steps": 30,
+        "probe_images": 400,
+        "probe_steps": 100,
+        "seeds": (0, 1),
+        "sources": ("gold-image", "spacy", "smollm2"),
+    },
+    "tiny": {
+        "n_train": 32,
+        "n_val": 4,
+        "n_single": 6,
+        "n_pairs": 4,
+        "train_steps": 2,
+        "probe_images": 8,
+        "probe_steps": 2,
+        "seeds": (0, 1),
+        "sources": ("gold-image", "spacy"),
+    },
 }
 
 
@@ -303,18 +318,21 @@ def colour_probes(
 def main() -> None:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/toy-claims"))
-    parser.add_argument("--quick", action="store_true", help="The demo's --quick world")
+    parser.add_argument(
+        "--quick", action="store_true", help="Checks the script in minutes (see SIZES)"
+    )
     parser.add_argument(
         "--tiny",
         action="store_true",
-        help="A test size (implies --quick): 32 train images, 2 steps, one value per sweep axis",
+        help="A test size (the quick world cut to 32 train images, 2 steps), not a measurement",
     )
-    parser.add_argument("--seeds", type=seeds_arg, default=(0, 1, 2))
+    parser.add_argument("--seeds", type=seeds_arg, default=None, help="default 0,1,2")
     parser.add_argument("--levels", type=names_arg(tuple(LEVELS)), default=tuple(LEVELS))
     parser.add_argument("--source-levels", type=names_arg(tuple(LEVELS)), default=("mid", "far"))
     parser.add_argument("--sweep-level", choices=tuple(LEVELS), default="mid")
-    sources = ("gold-image", "gold-caption", "spacy", "nltk", *LLMS)
-    parser.add_argument("--sources", type=names_arg(sources), default=sources)
+    parser.add_argument(
+        "--sources", type=names_arg(SOURCES), default=None, help=f"default {','.join(SOURCES)}"
+    )
     parser.add_argument("--train-steps", type=count(), default=None)
     parser.add_argument("--n-train", type=count(), default=None)
     parser.add_argument("--n-val", type=count(), default=None)
@@ -323,11 +341,11 @@ def main() -> None:
     parser.add_argument("--probe-images", type=count(), default=None, help="default 2000")
     parser.add_argument("--probe-steps", type=count(), default=None, help="default 400")
     args = parser.parse_args()
-    if args.tiny:
-        args.quick = True
-        for name, value in TINY.items():
-            if getattr(args, name) is None:  # a size given on the command line wins
-                setattr(args, name, value)
+    size = "tiny" if args.tiny else "quick" if args.quick else "full"
+    args.quick = args.quick or args.tiny
+    for name, value in SIZES[size].items():
+        if getattr(args, name) is None:  # what the command line gives wins
+            setattr(args, name, value)
     started = time.perf_counter()
     base = QUICK if args.quick else FULL
     world_spec = replace(
@@ -368,8 +386,8 @@ def main() -> None:
             world,
             cells,
             world_spec.seed,
-            args.probe_images or PROBE_IMAGES,
-            args.probe_steps or PROBE_STEPS,
+            args.probe_images,
+            args.probe_steps,
         )
         fall = entry["loss_fall"]
         lines += [
@@ -392,7 +410,7 @@ def main() -> None:
             ]
             lines += source_lines
         if name == args.sweep_level:
-            grid = TINY_SWEEP if args.tiny else SWEEP
+            grid = SWEEP if size == "full" else ONE_PER_AXIS
             entry["sweep"], sweep_lines = sweep(
                 pipeline, args.seeds, spacy_db, cells[TAGALIGN[0]], grid
             )
