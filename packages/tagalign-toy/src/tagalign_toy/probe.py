@@ -22,7 +22,14 @@ from tagalign_train.model import build_model
 from tagalign_train.preprocess import NORMALIZATIONS, normalize
 from tqdm import tqdm
 
-from tagalign_toy.generator import ATTR_MASK_DIR, SHAPE_MASK_DIR, VOC_NAME, make_sample
+from tagalign_toy.generator import (
+    ATTR_MASK_DIR,
+    COLOURS,
+    SHAPE_MASK_DIR,
+    SHAPES,
+    VOC_NAME,
+    make_sample,
+)
 from tagalign_toy.toy_clip import model_spec
 
 #: Which ground truth a probe is trained and scored on: mask folder and class count.
@@ -146,3 +153,47 @@ def linear_probe_ceiling(
             miou = probe_miou(probe, val_tokens, val_masks[target])
             results.append(ProbeResult(dense, target, round(miou, 4), n_train, steps))
     return results
+
+
+# ---------------------------------------------------------------- colour probe (issue 22)
+
+#: Background + one class per colour: what a per-patch colour probe predicts.
+COLOUR_CLASSES = 1 + len(COLOURS)
+
+
+def colour_masks(attr_masks: torch.Tensor) -> torch.Tensor:
+    """Attribute-class masks (`attribute_classes()`: colour-major, 0 background, 255 ignore) as
+    colour-class masks (0 background, 1 + the colour's index)."""
+    colour = torch.where(attr_masks > 0, (attr_masks - 1) // len(SHAPES) + 1, 0)
+    return torch.where(attr_masks == 255, 255, colour)
+
+
+@torch.no_grad()
+def checkpoint_tokens(run: Path, images: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """A trained run's projected patch embeddings (what the evaluator matches against the class
+    prompts), [N,E,h,w], for uint8 images N×3×H×W."""
+    from tagalign_train.checkpoint import load_checkpoint
+
+    model = load_checkpoint(run).model.eval()
+    pre = model.config.preprocessing
+    return torch.cat(
+        [
+            model.dense_embeddings(normalize(images[i : i + batch], pre.mean, pre.std))
+            for i in range(0, len(images), batch)
+        ]
+    )
+
+
+def colour_probe(
+    train_tokens: torch.Tensor,
+    train_attr: torch.Tensor,
+    val_tokens: torch.Tensor,
+    val_attr: torch.Tensor,
+    steps: int = 400,
+    seed: int = 0,
+) -> float:
+    """Val mIoU (percent) of a per-patch linear colour classifier on one model's patch features:
+    do they encode colour where it is? (The attribute tags' supervision is pooled over the
+    image; this asks whether colour survives, per patch, in what the projector outputs.)"""
+    probe = fit_probe(train_tokens, colour_masks(train_attr), COLOUR_CLASSES, steps, seed=seed)
+    return probe_miou(probe, val_tokens, colour_masks(val_attr))

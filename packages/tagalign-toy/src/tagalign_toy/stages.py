@@ -32,10 +32,11 @@ def tool(name: str) -> str:
     return str(local) if local.exists() else (shutil.which(name) or name)
 
 
-def run_cli(args: list[str], log: Path) -> None:
+def run_cli(args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
     """Run one tool as a user would; progress bars go to the terminal, a copy of stdout to `log`.
 
-    The tool dies with the demo, even a SIGKILLed one (an orphaned `tagparse run` or trainer
+    `env` adds variables to this process's environment for the tool. The tool dies with the
+    demo, even a SIGKILLed one (an orphaned `tagparse run` or trainer
     would go on computing, and write into the folder a re-run is using).
     """
     click.echo("$ " + " ".join(args))
@@ -46,6 +47,7 @@ def run_cli(args: list[str], log: Path) -> None:
             stdout=subprocess.PIPE,
             text=True,
             check=False,
+            env=None if env is None else {**os.environ, **env},
             # after fork only the prctl syscall runs (safe beside the demo's threads)
             preexec_fn=functools.partial(die_with_parent, os.getpid()),
         )
@@ -77,12 +79,29 @@ class ToyPipeline:
     def log(self, name: str) -> Path:
         return self.out / "logs" / f"{name}.log"
 
-    def parse(self, db: Path, backend: str = "spacy") -> None:
-        """`tagparse run` over the train shards (cached per caption in `db`)."""
+    def parse(
+        self,
+        db: Path,
+        backend: str = "spacy",
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`tagparse run` over the train shards (cached per caption in `db`); `extra` are more
+        flags (a backend's options), `env` more environment (an LLM backend's settings)."""
         inputs = [a for s in self.shards for a in ("--input", s)]
         run_cli(
-            [tool("tagparse"), "run", "--backend", backend, "--db", str(db), *inputs],
+            [
+                tool("tagparse"),
+                "run",
+                "--backend",
+                backend,
+                "--db",
+                str(db),
+                *inputs,
+                *(extra or []),
+            ],
             self.log(f"tagparse-run-{db.stem}"),
+            env,
         )
 
     def vocab(self, db: Path, objects: int, attributes: int, min_count: int = 3) -> None:
@@ -108,36 +127,39 @@ class ToyPipeline:
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_cli(
-            [
-                tool("tagalign-train"),
-                "--preset",
-                "toy",
-                "--model",
-                self.toy_model,
-                "--image-size",
-                str(IMAGE_SIZE),
-                "--labels",
-                str(labels),
-                "--steps",
-                str(self.train_steps),
-                "--batch-size",
-                str(self.train_batch),
-                "--seed",
-                str(seed),
-                "--cache-features",
-                str(self.out / "cache" / "features"),
-                "--text-cache",
-                str(self.out / "cache" / "text"),
-                "--workers",
-                "0",
-                *[a for s in self.shards for a in ("--data", s)],
-                "--out",
-                str(run_dir),
-                *flags,
-            ],
+            [tool("tagalign-train"), *self.train_args(run_dir, labels, seed, flags)],
             self.log(f"train-{run_dir.name}"),
         )
         return run_dir
+
+    def train_args(self, run_dir: Path, labels: Path, seed: int, flags: list[str]) -> list[str]:
+        """The `tagalign-train` flags of one run (shared by the CLI and in-process pipelines)."""
+        return [
+            "--preset",
+            "toy",
+            "--model",
+            self.toy_model,
+            "--image-size",
+            str(IMAGE_SIZE),
+            "--labels",
+            str(labels),
+            "--steps",
+            str(self.train_steps),
+            "--batch-size",
+            str(self.train_batch),
+            "--seed",
+            str(seed),
+            "--cache-features",
+            str(self.out / "cache" / "features"),
+            "--text-cache",
+            str(self.out / "cache" / "text"),
+            "--workers",
+            "0",
+            *[a for s in self.shards for a in ("--data", s)],
+            "--out",
+            str(run_dir),
+            *flags,
+        ]
 
     def model_args(self, run_dir: Path | None) -> list[str]:
         """`--checkpoint RUN`, or the training-free baseline (CLIP Surgery on the toy CLIP)."""
@@ -154,16 +176,7 @@ class ToyPipeline:
             [
                 tool("tagalign-eval"),
                 "all",
-                "--benchmarks",
-                ",".join(benchmarks),
-                "--data-root",
-                str(self.world),
-                *self.model_args(run_dir),
-                *protocol_flags(),
-                "--device",
-                "cpu",
-                "--workers",
-                "0",
+                *self.eval_args(run_dir, benchmarks),
                 "--out",
                 str(result_json),
             ],
@@ -171,3 +184,19 @@ class ToyPipeline:
         )
         results = json.loads(result_json.read_text())["results"]
         return {r["benchmark"]: float(r["metrics"]["mIoU"]) for r in results}
+
+    def eval_args(self, run_dir: Path | None, benchmarks: tuple[str, ...]) -> list[str]:
+        """The `tagalign-eval all` flags of one model (shared by the CLI and in-process
+        pipelines; the result file is the caller's)."""
+        return [
+            "--benchmarks",
+            ",".join(benchmarks),
+            "--data-root",
+            str(self.world),
+            *self.model_args(run_dir),
+            *protocol_flags(),
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+        ]

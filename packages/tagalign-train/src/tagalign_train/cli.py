@@ -168,7 +168,7 @@ def main(data, **options) -> None:
 
     _setup_logging()
     try:
-        result = train(TrainConfig(data=list(data), **options))
+        result = train(_config(data, **options))
     except TrainError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -176,6 +176,20 @@ def main(data, **options) -> None:
         distributed.teardown()
     if os.environ.get("RANK", "0") == "0":
         click.echo(f"done: step {result.step}, checkpoint {result.checkpoint}")
+
+
+def _config(data: tuple[str, ...], **options) -> TrainConfig:
+    return TrainConfig(data=list(data), **options)
+
+
+def config_from_args(args: list[str]) -> TrainConfig:
+    """The TrainConfig that `tagalign-train ARGS` would train, parsed by the command's own
+    options (choices, ranges, defaults): a program that trains many runs in one process (the
+    toy benches) passes the flags a user types and calls `train` on this, without paying a
+    fresh interpreter, torch import and model load per run. A bad flag ends as the CLI's one
+    `error:` line and SystemExit(2)."""
+    with main.make_context("tagalign-train", list(args)) as ctx:
+        return _config(**ctx.params)
 
 
 @click.command(
