@@ -195,7 +195,9 @@ def test_labels_in_a_read_only_folder_train(world, tiny_weights, tmp_path):
 def test_out_that_is_a_file(world, tiny_weights, tmp_path):
     out = tmp_path / "notes.txt"
     out.write_text("keep me\n")
-    assert_user_error(in_process(train_args(world, tiny_weights, out)), "--out", "is a file; pass a folder")
+    assert_user_error(
+        in_process(train_args(world, tiny_weights, out)), "--out", "is a file; pass a folder"
+    )
     assert out.read_text() == "keep me\n"
 
 
