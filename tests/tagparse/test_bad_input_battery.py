@@ -391,6 +391,7 @@ def test_run_refuses_another_backends_flags(tmp_path, backend, flags, named):
     args += ["--db", str(tmp_path / "t.db"), "--no-progress", *flags]
     result = CliRunner().invoke(main, args, prog_name="tagparse")
     line = assert_runner_error(result, named, f"not an option of --backend {backend}", "--model")
+    assert "(--backend " in line, line  # the backend(s) the flag belongs to
     assert ("drop it" in line) == (len(flags) == 2), line
     assert db_snapshot(tmp_path / "t.db") == {}
 

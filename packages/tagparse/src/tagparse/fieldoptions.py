@@ -44,6 +44,8 @@ class Setting:
     """The flag when it is not the field's name (`templates` -> `--template`, repeatable)."""
     path: bool = False
     """A file or folder (`click.Path`: `~` and shell completion); checked by the API."""
+    file: bool = False
+    """With `path`: a file, not a folder (refused at parse time: `click.Path(dir_okay=False)`)."""
 
 
 def setting(
@@ -54,9 +56,10 @@ def setting(
     choices: Sequence[str] | None = None,
     flag: str | None = None,
     path: bool = False,
+    file: bool = False,
 ) -> Any:
     """A dataclass field that is also a command-line flag (see the module docstring)."""
-    meta = {_SETTING: Setting(help, range, choices, flag, path)}
+    meta = {_SETTING: Setting(help, range, choices, flag, path, file)}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -113,7 +116,7 @@ def _option(
     elif spec.range is not None:
         extra["type"] = spec.range.click_type(kind)
     elif spec.path:
-        extra["type"] = click.Path()
+        extra["type"] = click.Path(dir_okay=not spec.file)
     return click.option(flag, field.name, **extra)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tagparse.backends import check_options
+from tagparse.backends.options import check_options
 from tagparse.db import TagsDB, caption_hash
 from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError

@@ -25,27 +25,6 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "vllm": ("vllm_backend", "vllm"),
 }
 
-# The `tagparse run` options (its flags, as keyword names) each built-in backend takes. A flag of
-# another backend is refused (`check_options`) rather than dropped: `--backend spacy
-# --temperature 0.7` would otherwise run without a word about the flag that did nothing.
-_EVERY_BACKEND = frozenset({"model", "synonyms", "stoplist"})
-_LLM = _EVERY_BACKEND | {
-    "prompt",
-    "temperature",
-    "max_tokens",
-    "concurrency",
-    "max_retries",
-    "timeout",
-}
-# What the Python API may pass besides the flags (a Normalizer built in code; every backend).
-_API_ONLY = frozenset({"normalizer"})
-OPTIONS: dict[str, frozenset[str]] = {
-    "spacy": _EVERY_BACKEND,
-    "nltk": _EVERY_BACKEND,
-    "openai": _LLM | {"base_url", "api_key_env"},
-    "vllm": _LLM | {"tensor_parallel_size", "data_parallel_size", "vllm_python"},
-}
-
 # Backends added at run time (plugins, tests): name -> create(**options).
 _registered: dict[str, Callable[..., Backend]] = {}
 
@@ -79,27 +58,6 @@ def backend_spec(name: str, **options) -> ParserSpec | None:
         return None
     with _extra_hint(name):
         return module.spec(**options)
-
-
-def check_options(name: str, options: dict) -> None:
-    """Refuse the options set (not None) that built-in backend `name` does not take, naming them
-    as `tagparse run` flags; a registered backend's own `create` decides what it takes."""
-    accepted = OPTIONS.get(name)
-    if accepted is None:
-        return
-    allowed = accepted | _API_ONLY
-    foreign = sorted(k for k, v in options.items() if v is not None and k not in allowed)
-    if foreign:
-        given = ", ".join(_flag(k) for k in foreign)
-        takes = ", ".join(_flag(k) for k in sorted(accepted))
-        raise TagparseError(
-            f"{given}: not an option of --backend {name}, which takes {takes}; "
-            + ("drop it or pick the backend it belongs to" if len(foreign) == 1 else "drop them")
-        )
-
-
-def _flag(option: str) -> str:
-    return "--" + option.replace("_", "-")
 
 
 def make_backend(name: str, **options) -> Backend:

@@ -7,20 +7,19 @@ import sys
 import click
 from tqdm import tqdm
 
+from tagparse.backends.options import OpenAIOptions, VLLMOptions
 from tagparse.cli.command import Command
 from tagparse.errors import TagparseError
-from tagparse.fieldoptions import progress_option
+from tagparse.fieldoptions import field_options, progress_option
 from tagparse.inputs import FORMATS, InputOptions
-from tagparse.numbers import FiniteFloatRange, count_range
+from tagparse.numbers import count_range
 from tagparse.pipeline import DISTRIBUTORS, run_parse
 
 _FILE = click.Path(dir_okay=False)
 # Every numeric flag is range-checked: a negative count, a zero batch, a huge count or a NaN/inf
-# is a one-line error.
+# is a one-line error. The backend flags come from the options dataclasses (`backends.options`).
 _AT_LEAST_0 = count_range(0)
 _AT_LEAST_1 = count_range(1)
-_NON_NEGATIVE = FiniteFloatRange(min=0)
-_POSITIVE = FiniteFloatRange(min=0, min_open=True)
 
 
 def _parse_shard(text: str | None) -> tuple[int, int]:
@@ -104,45 +103,8 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
     show_default=True,
     help="CSV column / JSON field with the caption",
 )
-@click.option(
-    "--model", default=None, help="spaCy pipeline or LLM model (backend default if unset)"
-)
-@click.option(
-    "--synonyms", type=_FILE, default=None, help="synonym map file for the tag normalizer"
-)
-@click.option("--stoplist", type=_FILE, default=None, help="stop-list file of non-visual nouns")
-@click.option("--base-url", default=None, help="[openai] server URL, e.g. http://127.0.0.1:8000/v1")
-@click.option(
-    "--api-key-env", default=None, help="[openai] environment variable holding the API key"
-)
-@click.option(
-    "--concurrency",
-    type=_AT_LEAST_1,
-    default=None,
-    help="[openai/vllm] requests at the server (openai: 8; vllm: 256 per data-parallel rank)",
-)
-@click.option(
-    "--max-retries", type=_AT_LEAST_0, default=None, help="[openai/vllm] retries per caption"
-)
-@click.option("--timeout", type=_POSITIVE, default=None, help="[openai/vllm] seconds per request")
-@click.option("--prompt", default=None, help="[llm] prompt template id")
-@click.option(
-    "--tensor-parallel-size", type=_AT_LEAST_1, default=None, help="[vllm] GPUs per model"
-)
-@click.option(
-    "--data-parallel-size",
-    type=_AT_LEAST_1,
-    default=None,
-    help="[vllm] model replicas (TP x DP GPUs)",
-)
-@click.option(
-    "--vllm-python",
-    default=None,
-    help="[vllm] Python (or venv, or `vllm` script) of the environment holding vLLM "
-    "(default: $TAGPARSE_VLLM_PYTHON, `vllm` on PATH, this Python)",
-)
-@click.option("--temperature", type=_NON_NEGATIVE, default=None, help="[llm] sampling temperature")
-@click.option("--max-tokens", type=_AT_LEAST_1, default=None, help="[llm] output token limit")
+@field_options(VLLMOptions)
+@field_options(OpenAIOptions, ["base_url", "api_key_env"])
 @progress_option
 def run(
     backend: str,
