@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from tagalign_train.checkpoint import CONFIG, WEIGHTS, load_checkpoint, read_config
+from tagalign_train.config import TrainConfig
 from tagalign_train.errors import TrainError
 from tagalign_train.model import build_model
 from tagalign_train.model_config import FORMAT_VERSION, CheckpointConfig, ModelConfig
@@ -46,7 +47,9 @@ def test_v1_config_loads_to_the_identical_model(tmp_path, tiny_weights):
     assert loaded.config.vocab.fingerprint == v1["vocab_fingerprint"]
     assert list(loaded.config.vocab.kinds) == v1["tag_kinds"] == ["object", "attribute"]
     assert loaded.config.vocab.tags == v1["vocab"]
-    assert loaded.config.train == v1["train"] and loaded.config.step == 2
+    recorded = loaded.config.train.recorded()  # typed; the settings newer than v1 at defaults
+    assert {k: recorded[k] for k in v1["train"]} == v1["train"] and loaded.config.step == 2
+    assert loaded.config.train.attribute_weight == 1.0
     assert loaded.config.effective_lr == v1["effective_lr"]
 
 
@@ -123,3 +126,29 @@ def test_damage_is_found_with_and_without_a_manifest(tmp_path, tiny_weights):
         load_checkpoint(current)
     with pytest.raises(TrainError, match="no intact checkpoint .*step-0000003"):
         load_checkpoint(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    ("train", "named"),
+    [([1, 2], "'train' is a list"), ({"lr": 0.1}, "labels"), ({"labels": "t.db"}, "data")],
+)
+def test_a_damaged_train_record_is_a_malformed_config(tmp_path, train, named):
+    """config.json's `train` is read as a typed TrainConfig (issue 20, item 9): a damaged one
+    is the one-line malformed-config error, not a traceback."""
+    model = build_model(TINY, "none", image_size=32, init_seed=7)
+    ckpt_dir = tmp_path / "step-0000001"
+    ckpt_dir.mkdir()
+    config = json.loads(CheckpointConfig(model=model.config).to_json())
+    (ckpt_dir / CONFIG).write_text(json.dumps({**config, "train": train}))
+    with pytest.raises(TrainError, match=named):
+        read_config(ckpt_dir)
+
+
+def test_the_train_record_round_trips_and_tolerates_unknown_keys(tmp_path):
+    model = build_model(TINY, "none", image_size=32, init_seed=7)
+    train = TrainConfig(labels="t.db", data=["s.tar"], out="run", lr=0.5, attribute_weight=2.0)
+    text = CheckpointConfig(model=model.config, train=train).to_json()
+    assert CheckpointConfig.from_json(text).train == train
+    newer = json.loads(text)
+    newer["train"]["a_setting_from_a_newer_trainer"] = 3
+    assert CheckpointConfig.from_dict(newer).train == train

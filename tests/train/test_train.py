@@ -88,7 +88,7 @@ def test_tag_loss_is_logged_per_kind_and_the_attribute_part_weighted(world, tiny
     for h in result.history:
         assert h["tag_object"] > 0 and h["tag_attribute"] > 0
         assert h["tag"] == pytest.approx(h["tag_object"] + 3.0 * h["tag_attribute"], rel=1e-4)
-    assert load_checkpoint(tmp_path / "run").config.train["attribute_weight"] == 3.0
+    assert load_checkpoint(tmp_path / "run").config.train.attribute_weight == 3.0
 
 
 def test_checkpoints_keep_last_and_hold_only_trainable_weights(world, tiny_weights, tmp_path):

@@ -8,7 +8,7 @@ choice (dense.py, projector.py, losses.py, text.py, data.py) import its names fr
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from tagparse.numbers import Range, flag_name
@@ -218,3 +218,12 @@ class TrainConfig:
     def recorded(self) -> dict[str, Any]:
         """The settings as config.json records them (display-only ones left out)."""
         return {k: v for k, v in asdict(self).items() if k != "progress"}
+
+    @classmethod
+    def from_recorded(cls, recorded: dict[str, Any]) -> TrainConfig:
+        """The settings config.json recorded. Keys this version does not know (a newer trainer's)
+        are ignored; a setting newer than the file takes its default, which is the behaviour
+        the run had before the setting existed. A missing `labels`/`data`/`out` is a TypeError
+        (read_config calls the file malformed)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in recorded.items() if k in known})

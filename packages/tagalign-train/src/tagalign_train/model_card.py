@@ -16,7 +16,7 @@ def model_card(
     `weights`); `eval_table` is tagalign-eval's Markdown table, if there is one."""
     model, pre = config.model, config.model.preprocessing
     hub = f"hf-hub:{repo_id}"
-    train = config.train or {}
+    train = config.train
     lines = [
         "---",
         "library_name: tagalign-train",
@@ -64,9 +64,8 @@ def model_card(
         f"| learning rate | {config.effective_lr} |",
     ]
     keys = ("preset", "tag_kinds", "tag_loss", "tag_softmax", "tag_weight", "itc_weight")
-    for key in (*keys, "attribute_weight"):
-        if key in train:
-            lines.append(f"| {key.replace('_', ' ')} | `{train[key]}` |")
+    for key in (*keys, "attribute_weight") if train else ():
+        lines.append(f"| {key.replace('_', ' ')} | `{getattr(train, key)}` |")
     lines += ["", "## Tag vocabulary", ""]
     if config.vocab is None:
         lines.append("No vocabulary recorded (a checkpoint written outside the trainer).")

@@ -18,8 +18,10 @@ cannot be rebuilt and is refused (`model.model_from_config`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from tagalign_train.config import TrainConfig
 
 FORMAT = "tagalign-train"
 FORMAT_VERSION = 3
@@ -125,12 +127,13 @@ class VocabInfo:
 class CheckpointConfig:
     """config.json: the model, the vocabulary and settings it was trained with, and the run.
 
-    `vocab` and `train` are None for a checkpoint written outside the trainer (tests, tools).
+    `vocab` and `train` are None for a checkpoint written outside the trainer (tests, tools);
+    `train` is the run's resolved `TrainConfig` (its preset filled in).
     """
 
     model: ModelConfig
     vocab: VocabInfo | None = None
-    train: dict[str, Any] | None = field(default=None)
+    train: TrainConfig | None = None
     step: int = 0
     world_size: int = 1
     global_batch: int | None = None
@@ -143,7 +146,7 @@ class CheckpointConfig:
             "step": self.step,
             "model": self.model.to_dict(),
             "vocab": self.vocab.to_dict() if self.vocab else None,
-            "train": self.train,
+            "train": self.train.recorded() if self.train else None,
             "world_size": self.world_size,
             "global_batch": self.global_batch,
             "effective_lr": self.effective_lr,
@@ -161,7 +164,7 @@ class CheckpointConfig:
         return cls(
             model=ModelConfig.from_dict(d["model"]),
             vocab=VocabInfo.from_dict(vocab) if vocab else None,
-            train=d.get("train"),
+            train=_train(d.get("train")),
             step=int(d.get("step", 0)),
             world_size=int(d.get("world_size", 1)),
             global_batch=d.get("global_batch"),
@@ -175,6 +178,14 @@ class CheckpointConfig:
         return cls.from_dict(json.loads(text))
 
 
+def _train(recorded: Any) -> TrainConfig | None:
+    if not recorded:
+        return None
+    if not isinstance(recorded, dict):
+        raise TypeError(f"'train' is a {type(recorded).__name__}, not an object of settings")
+    return TrainConfig.from_recorded(recorded)
+
+
 def _from_v1(d: dict[str, Any]) -> CheckpointConfig:
     vocab = None
     if "vocab_fingerprint" in d:
@@ -182,7 +193,7 @@ def _from_v1(d: dict[str, Any]) -> CheckpointConfig:
     return CheckpointConfig(
         model=ModelConfig.from_dict(d, name_key="model"),
         vocab=vocab,
-        train=d.get("train"),
+        train=_train(d.get("train")),
         step=int(d.get("step", 0)),
         world_size=int(d.get("world_size", 1)),
         global_batch=d.get("global_batch"),

@@ -138,7 +138,7 @@ def setup_run(cfg: TrainConfig) -> Run:
     config = CheckpointConfig(
         model=model.config,
         vocab=vocab,
-        train=cfg.recorded(),
+        train=cfg,
         world_size=env.world,
         global_batch=global_batch,
         effective_lr=lr,
@@ -310,9 +310,8 @@ def _resumed_model(cfg: TrainConfig, vocab: VocabInfo, ckpt_dir: Path, env: Dist
         ("projector", saved.model.projector, cfg.projector),
         ("tag_kinds", list(saved.vocab.kinds), list(vocab.kinds)),
     ]
-    recorded = saved.train or {}  # None for a checkpoint written outside the trainer
-    wanted_now = cfg.recorded()
-    compared += [(k, recorded[k], wanted_now[k]) for k in RESUME_MUST_MATCH if k in recorded]
+    if saved.train is not None:  # None for a checkpoint written outside the trainer
+        compared += [(k, getattr(saved.train, k), getattr(cfg, k)) for k in RESUME_MUST_MATCH]
     for key, was, wanted in compared:
         if was != wanted:
             raise TrainError(
