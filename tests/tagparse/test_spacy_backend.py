@@ -86,6 +86,19 @@ def test_unused_pipes_are_disabled_and_spec_names_the_pipeline(backend):
     assert spacy_backend.spec(normalizer=Normalizer({"guy": "man"})).fingerprint != spec.fingerprint
 
 
+def test_the_word_lists_content_is_in_the_fingerprint(backend):
+    """The lexicon is data (data/spacy_words/*.txt, issue 20 item 8): what its files hold is in
+    the parser fingerprint, so an edited list re-parses instead of mixing tags of two lexicons."""
+    assert backend.spec.params["words"] == spacy_backend.WORDS_HASH
+    lists = {n: spacy_backend._word_list(n) for n in spacy_backend._WORDS}
+    assert "crimson" in lists["colours"] and "group" in lists["quantity_nouns"]
+    assert not any(w.startswith("#") or not w for words in lists.values() for w in words)
+    edited = {**lists, "shades": lists["shades"] | {"dusky"}}
+    assert spacy_backend.words_hash(edited) != spacy_backend.WORDS_HASH
+    reordered = {n: frozenset(sorted(lists[n], reverse=True)) for n in reversed(list(lists))}
+    assert spacy_backend.words_hash(reordered) == spacy_backend.WORDS_HASH
+
+
 def test_registry_passes_options_and_ignores_other_backends_options():
     norm = Normalizer({"kitten": "cat"})
     backend = make_backend(

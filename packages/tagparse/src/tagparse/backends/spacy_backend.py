@@ -3,16 +3,19 @@
 Objects are noun heads with their compound modifiers ("tennis player", "traffic light").
 Attributes are adjectival modifiers, predicate adjectives ("the sky is blue"), adjectives joined to
 those by "and", and colour/material nouns used as modifiers ("brick walkway" -> walkway + brick):
-a curated lexicon decides colour/material (an attribute) versus an ordinary compound (kept).
+a curated lexicon decides colour/material (an attribute) versus an ordinary compound (kept). Its
+word lists are data files (`data/spacy_words/`) whose content is part of the parser fingerprint.
 Captions go through `nlp.pipe` in batches with the pipes the rules do not read (ner, lemmatizer)
 disabled, which is where most of the speed-up over a per-caption `nlp(text)` loop comes from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 from collections.abc import Iterator, Sequence
+from importlib import resources
 from pathlib import Path
 
 from tagparse.errors import TagparseError
@@ -36,181 +39,47 @@ UNUSED_PIPES = {
     "span_finder",
 }
 
-COLOURS = frozenset(
-    [
-        "white",
-        "black",
-        "blue",
-        "green",
-        "red",
-        "brown",
-        "yellow",
-        "gray",
-        "grey",
-        "orange",
-        "silver",
-        "pink",
-        "purple",
-        "tan",
-        "beige",
-        "gold",
-        "golden",
-        "maroon",
-        "navy",
-        "teal",
-        "turquoise",
-        "violet",
-        "cream",
-        "khaki",
-        "ivory",
-        "crimson",
-        "magenta",
-        "cyan",
-        "lavender",
-        "olive",
-        "burgundy",
-    ]
-)
-MATERIALS = frozenset(
-    [
-        "metal",
-        "steel",
-        "iron",
-        "aluminum",
-        "aluminium",
-        "brass",
-        "bronze",
-        "copper",
-        "tin",
-        "chrome",
-        "brick",
-        "stone",
-        "glass",
-        "plastic",
-        "concrete",
-        "cement",
-        "marble",
-        "granite",
-        "leather",
-        "denim",
-        "cotton",
-        "wool",
-        "silk",
-        "lace",
-        "velvet",
-        "suede",
-        "fur",
-        "paper",
-        "cardboard",
-        "straw",
-        "wicker",
-        "rubber",
-        "ceramic",
-        "porcelain",
-        "clay",
-        "dirt",
-        "gravel",
-        "rock",
-        "wire",
-        "mesh",
-        "canvas",
-        "bamboo",
-        "plaid",
-    ]
-)
+_WORD_LISTS = resources.files("tagparse").joinpath("data/spacy_words")
+
+
+def _word_list(name: str) -> frozenset[str]:
+    """One of the shipped word lists (`data/spacy_words/NAME.txt`: a word per line, # comments)."""
+    text = _WORD_LISTS.joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    return frozenset(w for line in text.splitlines() if (w := line.split("#", 1)[0].strip()))
+
+
+_WORDS = {
+    name: _word_list(name)
+    for name in (
+        "colours",
+        "materials",
+        "shades",
+        "non_visual_adjectives",
+        "position_nouns",
+        "quantity_nouns",
+    )
+}
+
+
+def words_hash(lists: dict[str, frozenset[str]]) -> str:
+    """The word lists' content (not their comments or order) as a short hash."""
+    payload = json.dumps({k: sorted(v) for k, v in lists.items()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+#: In the parser fingerprint: an edited word list is another parser, whose captions are parsed
+#: again instead of mixing with the tags the old lists made.
+WORDS_HASH = words_hash(_WORDS)
+
+COLOURS = _WORDS["colours"]
+MATERIALS = _WORDS["materials"]
 ATTRIBUTE_NOUNS = COLOURS | MATERIALS | {"wood"}
 # A material noun used as a modifier means the same as its adjective ("wood desk" = "wooden desk").
 MATERIAL_ADJECTIVES = {"wood": "wooden"}
-# Shade words that form one colour with the adjective they modify ("light blue", "dark colored").
-SHADES = frozenset({"light", "dark", "bright", "pale", "deep", "pastel", "neon"})
-# Adjectives that locate, count or compare instead of describing what something looks like.
-NON_VISUAL_ADJECTIVES = frozenset(
-    [
-        "next",
-        "left",
-        "right",
-        "front",
-        "top",
-        "back",
-        "bottom",
-        "middle",
-        "close",
-        "opposite",
-        "far",
-        "near",
-        "nearby",
-        "different",
-        "various",
-        "multiple",
-        "same",
-        "other",
-        "own",
-        "whole",
-        "entire",
-        "only",
-        "certain",
-        "similar",
-        "numerous",
-        "main",
-    ]
-)
-
-# Nouns that only locate or count another noun when followed by "of" ("the side of the road",
-# "a group of people"): the noun after "of" is the object, these are not.
-POSITION_NOUNS = frozenset(
-    [
-        "side",
-        "top",
-        "front",
-        "bottom",
-        "middle",
-        "back",
-        "edge",
-        "left",
-        "right",
-        "center",
-        "centre",
-        "corner",
-        "end",
-        "part",
-        "inside",
-        "outside",
-        "rest",
-        "half",
-        "surface",
-    ]
-)
-QUANTITY_NOUNS = frozenset(
-    [
-        "group",
-        "row",
-        "piece",
-        "pair",
-        "lot",
-        "lots",
-        "bunch",
-        "slice",
-        "pile",
-        "stack",
-        "patch",
-        "couple",
-        "number",
-        "herd",
-        "flock",
-        "set",
-        "variety",
-        "kind",
-        "type",
-        "sort",
-        "amount",
-        "cluster",
-        "collection",
-        "bundle",
-        "handful",
-        "array",
-        "series",
-    ]
-)
+SHADES = _WORDS["shades"]
+NON_VISUAL_ADJECTIVES = _WORDS["non_visual_adjectives"]
+POSITION_NOUNS = _WORDS["position_nouns"]
+QUANTITY_NOUNS = _WORDS["quantity_nouns"]
 LOCATOR_NOUNS = POSITION_NOUNS | QUANTITY_NOUNS
 
 NOUN_POS = {"NOUN", "PROPN"}
@@ -283,7 +152,7 @@ def _spec(meta: dict, normalizer: Normalizer) -> ParserSpec:
         backend="spacy",
         normalizer_version=normalizer.version,
         model=model,
-        params={"rules": RULES_VERSION},
+        params={"rules": RULES_VERSION, "words": WORDS_HASH},
     )
 
 
