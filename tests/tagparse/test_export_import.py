@@ -6,16 +6,11 @@ from pathlib import Path
 import pytest
 from tagparse.db import TagsDB
 from tagparse.errors import TagparseError
-from tagparse.export import (
-    IMPORT_BACKEND,
-    _iter_json_object,
-    export_jsonl,
-    export_tagalign,
-    import_tagalign,
-    read_tag_list,
-)
+from tagparse.export import export_jsonl, export_tagalign
+from tagparse.jsonstream import iter_json_object
 from tagparse.pipeline import run_parse
 from tagparse.reader import load_labels
+from tagparse.tagalign_import import IMPORT_BACKEND, import_tagalign, read_tag_list
 from tagparse.vocab import build_vocab
 from wordsplit_backend import BACKEND, wordsplit  # noqa: F401 (fixture)
 
@@ -126,9 +121,9 @@ def test_streaming_json_reader_matches_json_load(tmp_path):
     data = {f"img/{i:05d}.jpg": list(range(i % 7)) for i in range(500)}
     data['we"ird, key: {x}'] = [1]
     (tmp_path / "i.json").write_text(json.dumps(data, indent=1))
-    assert dict(_iter_json_object(tmp_path / "i.json", chunk_size=7)) == data
+    assert dict(iter_json_object(tmp_path / "i.json", chunk_size=7)) == data
     (tmp_path / "e.json").write_text("{}")
-    assert list(_iter_json_object(tmp_path / "e.json")) == []
+    assert list(iter_json_object(tmp_path / "e.json")) == []
 
 
 def test_import_errors(tmp_path):

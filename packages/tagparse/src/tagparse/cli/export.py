@@ -6,8 +6,9 @@ import click
 
 from tagparse.cli.command import Command
 from tagparse.db import TagsDB
-from tagparse.export import export_jsonl, export_tagalign, import_tagalign
+from tagparse.export import export_jsonl, export_tagalign
 from tagparse.fieldoptions import progress_option
+from tagparse.tagalign_import import import_tagalign
 
 _FILE = click.Path(dir_okay=False)
 
