@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tagalign_toy.generator import BACKGROUNDS, SHAPES
+from tagalign_toy.scene import BACKGROUNDS, SHAPES
 from tagparse.reader import load_labels
 
 FREE = "training-free (surgery on the toy CLIP)"

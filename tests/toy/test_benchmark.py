@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from tagalign_eval.datasets import get_benchmark, open_benchmark
 from tagalign_toy import generator as g
+from tagalign_toy import scene as scenes
 
 
 @pytest.fixture(scope="module")
@@ -18,29 +19,29 @@ def world(tmp_path_factory):
 @pytest.mark.parametrize(
     "name, names, mask_dir",
     [
-        ("toyshapes", g.shape_classes(), g.SHAPE_MASK_DIR),
-        ("toyshapes-attr", g.attribute_classes(), g.ATTR_MASK_DIR),
+        ("toyshapes", scenes.shape_classes(), g.SHAPE_MASK_DIR),
+        ("toyshapes-attr", scenes.attribute_classes(), g.ATTR_MASK_DIR),
     ],
 )
 def test_benchmark_reads_the_generated_val_split(world, name, names, mask_dir):
     spec = get_benchmark(name)
     dataset = open_benchmark(spec, world)
     assert dataset.classes.names == names
-    assert dataset.classes.synonyms[0] == ("background", *g.BACKGROUNDS)
+    assert dataset.classes.synonyms[0] == ("background", *scenes.BACKGROUNDS)
     assert len(dataset) == 6
     for i, sample in enumerate(dataset):
         assert sample.stem == f"val{i:07d}"
         _, _, shape_mask, attr_mask = g.make_sample(5, "val", i)
         expected = shape_mask if mask_dir == g.SHAPE_MASK_DIR else attr_mask
         assert np.array_equal(sample.mask, expected)
-        assert sample.image.shape == (g.IMAGE_SIZE, g.IMAGE_SIZE, 3)
+        assert sample.image.shape == (scenes.IMAGE_SIZE, scenes.IMAGE_SIZE, 3)
 
 
 def test_pairs_benchmark_reads_one_shape_in_two_colours(world):
     dataset = open_benchmark(get_benchmark("toyshapes-pairs"), world)
-    assert dataset.classes.names == g.attribute_classes()
+    assert dataset.classes.names == scenes.attribute_classes()
     assert len(dataset) == 6
-    names = g.attribute_classes()
+    names = scenes.attribute_classes()
     for i, sample in enumerate(dataset):
         scene, _, attr_mask = g.make_pair_sample(5, i)
         assert sample.stem == f"pairs{i:07d}"

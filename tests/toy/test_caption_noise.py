@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from tagalign_toy import generator as g
+from tagalign_toy import scene as scenes
 from tagalign_toy.caption_noise import CLEAN, LEVELS, CaptionNoise, visual_word_share
 from tagalign_toy.gold_backend import image_tags
 
@@ -17,11 +18,11 @@ V2_CAPTIONS = {
 }
 
 
-def _scenes(level: CaptionNoise, seed: int = 0) -> list[g.Scene]:
+def _scenes(level: CaptionNoise, seed: int = 0) -> list[scenes.Scene]:
     return [g.make_sample(seed, "train", i, level)[0] for i in range(N)]
 
 
-def _rates(scenes: list[g.Scene]) -> dict[str, float]:
+def _rates(scenes: list[scenes.Scene]) -> dict[str, float]:
     mentions = [m for s in scenes for m in s.mentions]
     said = [m for m in mentions if m["said"] is not None]
     return {

@@ -22,7 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tagalign_toy import captions as captioning
 from tagalign_toy import generator as g
+from tagalign_toy import render as rendering
+from tagalign_toy import scene as scenes
 
 SMALL = g.WorldSpec(seed=3, n_train=40, n_val=8, shard_size=16, n_single=36, n_pairs=6)
 
@@ -75,7 +78,7 @@ def test_train_shards_are_img2dataset_style(world):
     with tarfile.open(shards[0]) as tar:
         caption = tar.extractfile(f"{keys[0]}.txt").read().decode()
         image = Image.open(tar.extractfile(f"{keys[0]}.jpg"))
-        assert image.size == (g.IMAGE_SIZE, g.IMAGE_SIZE) and image.mode == "RGB"
+        assert image.size == (scenes.IMAGE_SIZE, scenes.IMAGE_SIZE) and image.mode == "RGB"
         assert not image.info.get("exif")
     assert caption == gold[0]["caption"]
 
@@ -84,9 +87,11 @@ def test_val_is_voc_layout_with_two_class_lists(world):
     base = world / "VOCdevkit" / "ToyShapes"
     keys = (base / "ImageSets/Segmentation/val.txt").read_text().split()
     assert len(keys) == 8
-    assert (base / "shapes.txt").read_text().split("\n")[:-1] == g.shape_classes()
-    assert (base / "attribute_shapes.txt").read_text().split("\n")[:-1] == g.attribute_classes()
-    assert len(g.shape_classes()) == 7 and len(g.attribute_classes()) == 37
+    assert (base / "shapes.txt").read_text().split("\n")[:-1] == scenes.shape_classes()
+    assert (base / "attribute_shapes.txt").read_text().split("\n")[
+        :-1
+    ] == scenes.attribute_classes()
+    assert len(scenes.shape_classes()) == 7 and len(scenes.attribute_classes()) == 37
     for key in keys:
         image = Image.open(base / "JPEGImages" / f"{key}.jpg")
         for folder, n_classes in ((g.SHAPE_MASK_DIR, 7), (g.ATTR_MASK_DIR, 37)):
@@ -96,8 +101,8 @@ def test_val_is_voc_layout_with_two_class_lists(world):
             assert np.asarray(mask).max() < n_classes
 
 
-def _visible_fractions(scene: g.Scene) -> list[float]:
-    masks = [g.object_mask(o) for o in scene.objects]
+def _visible_fractions(scene: scenes.Scene) -> list[float]:
+    masks = [rendering.object_mask(o) for o in scene.objects]
     fractions = []
     for k, m in enumerate(masks):
         later = np.zeros_like(m)
@@ -110,15 +115,15 @@ def _visible_fractions(scene: g.Scene) -> list[float]:
 def _written(tag: str, caption: str) -> bool:
     words = {
         tag,
-        *g.SHAPE_SYNONYMS.get(tag, []),
-        *g.COLOUR_SYNONYMS.get(tag, []),
-        *g.SIZE_WORDS.get(tag, []),
+        *captioning.SHAPE_SYNONYMS.get(tag, []),
+        *captioning.COLOUR_SYNONYMS.get(tag, []),
+        *captioning.SIZE_WORDS.get(tag, []),
     }
     return any(w in caption.lower() for w in words)
 
 
 def test_masks_agree_with_caption_tags():
-    shape_names, attr_names = g.shape_classes(), g.attribute_classes()
+    shape_names, attr_names = scenes.shape_classes(), scenes.attribute_classes()
     counts = {"dropped": 0, "extra": 0, "synonym": 0}
     for i in range(300):
         scene, _, shape_mask, attr_mask = g.make_sample(11, "train", i)
@@ -129,12 +134,12 @@ def test_masks_agree_with_caption_tags():
         }
         shape_of_attr = np.array([0] + [shape_names.index(n.split()[1]) for n in attr_names[1:]])
         assert np.array_equal(shape_of_attr[attr_mask], shape_mask)
-        assert min(_visible_fractions(scene)) >= g.MIN_VISIBLE
+        assert min(_visible_fractions(scene)) >= scenes.MIN_VISIBLE
 
-        tagged_shapes = set(scene.tags["objects"]) - set(g.BACKGROUNDS)
+        tagged_shapes = set(scene.tags["objects"]) - set(scenes.BACKGROUNDS)
         assert tagged_shapes == (in_mask - set(scene.dropped)) | set(scene.extra)
         assert set(scene.dropped) <= in_mask and not set(scene.extra) & in_mask
-        assert set(scene.tags["objects"]) & set(g.BACKGROUNDS) <= {scene.background}
+        assert set(scene.tags["objects"]) & set(scenes.BACKGROUNDS) <= {scene.background}
         for tag in scene.tags["objects"] + scene.tags["attributes"]:
             assert _written(tag, scene.caption), (tag, scene.caption)
         if not scene.extra:
@@ -142,7 +147,9 @@ def test_masks_agree_with_caption_tags():
             assert set(scene.tags["attributes"]) <= present
         counts["dropped"] += bool(scene.dropped)
         counts["extra"] += bool(scene.extra)
-        counts["synonym"] += any(s in scene.caption for v in g.SHAPE_SYNONYMS.values() for s in v)
+        counts["synonym"] += any(
+            s in scene.caption for v in captioning.SHAPE_SYNONYMS.values() for s in v
+        )
     # The alt-text noise is really there, at modest rates.
     assert 3 <= counts["dropped"] <= 45 and 8 <= counts["extra"] <= 45 and counts["synonym"] >= 20
 
@@ -150,7 +157,7 @@ def test_masks_agree_with_caption_tags():
 def test_objects_stand_upright(world):
     for i in range(200):
         for obj in g.make_sample(2, "train", i)[0].objects:
-            assert abs(obj.angle - g.UPRIGHT[obj.shape]) <= g.TILT
+            assert abs(obj.angle - scenes.UPRIGHT[obj.shape]) <= scenes.TILT
 
 
 def test_single_split_is_an_image_folder_balanced_over_colour_and_shape(world):
@@ -158,18 +165,20 @@ def test_single_split_is_an_image_folder_balanced_over_colour_and_shape(world):
     records = [json.loads(line) for line in (base / "gold.jsonl").read_text().splitlines()]
     assert len(records) == 36
     assert {(r["colour"], r["shape"]) for r in records} == {
-        (c, s) for c in g.COLOURS for s in g.SHAPES
+        (c, s) for c in scenes.COLOURS for s in scenes.SHAPES
     }
-    assert sorted(p.name for p in base.iterdir() if p.is_dir()) == sorted(g.SHAPES)
-    shape_names = g.shape_classes()
+    assert sorted(p.name for p in base.iterdir() if p.is_dir()) == sorted(scenes.SHAPES)
+    shape_names = scenes.shape_classes()
     for r in records:
         assert r["image"] == f"{r['shape']}/{r['key']}.jpg"
         obj, background, image = g.make_single_sample(3, int(r["key"][len("single") :]))
         assert (obj.shape, obj.colour, background) == (r["shape"], r["colour"], r["background"])
         assert (base / r["image"]).read_bytes() == g.jpeg_bytes(image)
-        scene = g.Scene("k", background, [obj])
+        scene = scenes.Scene("k", background, [obj])
         shapes_in_mask = {
-            shape_names[v] for v in np.unique(g.render(scene, np.random.default_rng(0))[1]) if v
+            shape_names[v]
+            for v in np.unique(rendering.render(scene, np.random.default_rng(0))[1])
+            if v
         }
         assert shapes_in_mask == {r["shape"]}
 
@@ -178,7 +187,7 @@ def test_pairs_split_holds_one_shape_in_two_colours(world):
     base = world / "VOCdevkit" / g.PAIRS_VOC_NAME
     keys = (base / "ImageSets/Segmentation/val.txt").read_text().split()
     assert keys == [f"pairs{i:07d}" for i in range(6)]
-    names = g.attribute_classes()
+    names = scenes.attribute_classes()
     for i, key in enumerate(keys):
         mask = np.asarray(Image.open(base / g.ATTR_MASK_DIR / f"{key}.png"))
         scene, _, attr_mask = g.make_pair_sample(3, i)
@@ -187,7 +196,7 @@ def test_pairs_split_holds_one_shape_in_two_colours(world):
         assert a.shape == b.shape and a.colour != b.colour
         # Each object keeps at least MIN_VISIBLE of its pixels under the other.
         for obj, fraction in zip(scene.objects, _visible_fractions(scene), strict=True):
-            assert fraction >= g.MIN_VISIBLE
+            assert fraction >= scenes.MIN_VISIBLE
             assert names.index(obj.attr_class) in np.unique(mask)
 
 
@@ -202,18 +211,21 @@ def test_val_captions_file_pairs_each_image_with_its_caption(world):
 
 def test_pretrain_captions_describe_every_object():
     objects = [
-        g.ShapeObject("circle", "red", "big", 30, 30, 20, 0),
-        g.ShapeObject("star", "blue", "small", 70, 70, 10, 0),
-        g.ShapeObject("cross", "white", "small", 20, 70, 10, 0),
+        scenes.ShapeObject("circle", "red", "big", 30, 30, 20, 0),
+        scenes.ShapeObject("star", "blue", "small", 70, 70, 10, 0),
+        scenes.ShapeObject("cross", "white", "small", 20, 70, 10, 0),
     ]
-    scene = g.Scene("k", "sky", objects)
-    assert g.describe(scene) == (
+    scene = scenes.Scene("k", "sky", objects)
+    assert captioning.describe(scene) == (
         "a big red circle, a small blue star and a small white cross in the sky"
     )
-    assert g.describe(g.Scene("k", "grass", objects[:1])) == "a big red circle on the grass"
+    assert (
+        captioning.describe(scenes.Scene("k", "grass", objects[:1]))
+        == "a big red circle on the grass"
+    )
     single = re.compile(
-        rf"^a ({'|'.join(g.SIZES)}) ({'|'.join(g.COLOURS)}) ({'|'.join(g.SHAPES)}) "
-        rf"({'|'.join(p[0] for p in g.BACKGROUND_PHRASES.values())})$"
+        rf"^a ({'|'.join(scenes.SIZES)}) ({'|'.join(scenes.COLOURS)}) ({'|'.join(scenes.SHAPES)}) "
+        rf"({'|'.join(p[0] for p in captioning.BACKGROUND_PHRASES.values())})$"
     )
     for i in range(0, 20, 2):  # even indices are single objects
         group = g.make_pretrain_group(0, i)

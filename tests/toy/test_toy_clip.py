@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 from tagalign_toy import generator as g
 from tagalign_toy import pretrain as pt
+from tagalign_toy import scene as scenes
 from tagalign_toy import toy_clip as tc
 from tagalign_toy import zero_shot as zs
 from tagalign_train.preprocess import NORMALIZATIONS
@@ -20,28 +21,33 @@ TINY = tc.PretrainRecipe(groups=4, steps=3, batch_size=12, warmup=1, seed=1)
 
 def test_sibling_groups_differ_only_in_the_object_class():
     group = g.make_pretrain_group(5, 11)  # odd index: a 1-3 object scene
-    assert len(group) == len(g.SHAPES) == tc.SIBLINGS
+    assert len(group) == len(scenes.SHAPES) == tc.SIBLINGS
     captions = [c for c, _ in group]
     base_pixels = np.asarray(group[0][1])
     for k, (caption, image) in enumerate(group):
         words = caption.split()
         # The k-th sibling moves every object k shapes along SHAPES; nothing else is said.
-        assert [w for w in words if w not in g.SHAPES] == [
-            w for w in captions[0].split() if w not in g.SHAPES
+        assert [w for w in words if w not in scenes.SHAPES] == [
+            w for w in captions[0].split() if w not in scenes.SHAPES
         ]
-        shapes = [w for w in words if w in g.SHAPES]
-        first = [w for w in captions[0].split() if w in g.SHAPES]
-        assert shapes == [g.SHAPES[(g.SHAPES.index(s) + k) % 6] for s in first]
+        shapes = [w for w in words if w in scenes.SHAPES]
+        first = [w for w in captions[0].split() if w in scenes.SHAPES]
+        assert shapes == [scenes.SHAPES[(scenes.SHAPES.index(s) + k) % 6] for s in first]
         differs = (np.asarray(image).astype(int) - base_pixels).any(-1)
         assert differs.mean() < 0.5  # only the objects' pixels change, not the background
     single = g.make_pretrain_group(5, 10)  # even index: one object, all six shapes
-    assert sorted(w for c, _ in single for w in c.split() if w in g.SHAPES) == sorted(g.SHAPES)
+    assert sorted(w for c, _ in single for w in c.split() if w in scenes.SHAPES) == sorted(
+        scenes.SHAPES
+    )
     assert [c for c, _ in g.make_pretrain_group(5, 11)] == captions
 
 
 def test_pretrain_pairs_are_group_major_and_worker_independent():
     images, captions = pt.pretrain_pairs(TINY, progress=False)
-    assert images.shape == (24, 3, g.IMAGE_SIZE, g.IMAGE_SIZE) and images.dtype == torch.uint8
+    assert (
+        images.shape == (24, 3, scenes.IMAGE_SIZE, scenes.IMAGE_SIZE)
+        and images.dtype == torch.uint8
+    )
     assert captions[6:12] == [c for c, _ in g.make_pretrain_group(1, 1)]
     images2, captions2 = pt.pretrain_pairs(TINY, workers=2, progress=False)
     assert torch.equal(images, images2) and captions == captions2
@@ -73,7 +79,10 @@ def test_weights_load_like_real_ones_are_cached_and_deterministic(tmp_path, monk
     tc.register_toy_clip()
     fresh = open_clip.create_model(tc.TOY_CLIP_NAME, pretrained=None).state_dict()
     assert not torch.equal(fresh["visual.conv1.weight"], loaded["visual.conv1.weight"])
-    assert preprocess.transforms[0].size in (g.IMAGE_SIZE, (g.IMAGE_SIZE, g.IMAGE_SIZE))
+    assert preprocess.transforms[0].size in (
+        scenes.IMAGE_SIZE,
+        (scenes.IMAGE_SIZE, scenes.IMAGE_SIZE),
+    )
     assert tokenizer(["a red circle"]).shape == (
         1,
         tc.toy_clip_config()["text_cfg"]["context_length"],
@@ -141,7 +150,7 @@ def test_zero_shot_scores_a_model_that_reads_the_answer():
     """The accuracy code itself, on a stand-in CLIP: image k (its first pixel holds k) embeds as
     the one-hot code of colour-shape pair k, a prompt as the codes of the pairs it names. It must
     score 100%; with the image codes permuted it must score less."""
-    pairs = [(c, s) for c in g.COLOURS for s in g.SHAPES]
+    pairs = [(c, s) for c in scenes.COLOURS for s in scenes.SHAPES]
     mean, std = NORMALIZATIONS["imagenet"]
 
     class StandIn(torch.nn.Module):

@@ -183,14 +183,15 @@ _WORD = re.compile(r"[a-z]+")
 def visual_words() -> frozenset[str]:
     """Every word the generator uses for what is visible: shapes, colours, sizes, numbers and
     backgrounds with their synonyms (plural forms count through a trailing s/es)."""
-    from tagalign_toy import generator as g
+    from tagalign_toy import captions as captioning
+    from tagalign_toy import scene as scenes
 
-    words = set(g.SHAPES) | set(g.COLOURS) | set(g.BACKGROUNDS)
-    for table in (g.SHAPE_SYNONYMS, g.COLOUR_SYNONYMS, g.SIZE_WORDS):
+    words = set(scenes.SHAPES) | set(scenes.COLOURS) | set(scenes.BACKGROUNDS)
+    for table in (captioning.SHAPE_SYNONYMS, captioning.COLOUR_SYNONYMS, captioning.SIZE_WORDS):
         for options in table.values():
             for option in options:
                 words.update(option.split())
-    words.update(g.NUMBER_WORDS.values())
+    words.update(captioning.NUMBER_WORDS.values())
     return frozenset(words)
 
 
@@ -242,6 +243,6 @@ class CaptionDraws:
 
 
 def _colours() -> tuple[str, ...]:
-    from tagalign_toy import generator as g
+    from tagalign_toy.scene import COLOURS  # imported here: scene imports this module
 
-    return tuple(g.COLOURS)
+    return tuple(COLOURS)

@@ -34,12 +34,12 @@ from tagparse.usage import OneLineUsageErrors
 from tagalign_toy.benchmark import ATTR_CLASS_FILE
 from tagalign_toy.generator import (
     ATTR_MASK_DIR,
-    BACKGROUNDS,
     PAIRS_VOC_NAME,
     VOC_NAME,
     WorldSpec,
     generate_world,
 )
+from tagalign_toy.scene import BACKGROUNDS
 from tagalign_toy.stages import DemoError, ToyPipeline, protocol_flags, run_cli, tool
 from tagalign_toy.toy_clip import PretrainRecipe
 

@@ -6,14 +6,9 @@ Every sample is drawn from its own random stream `(seed, split, index)`, so a sa
 on how many others were generated, and the same seed always yields the same bytes (JPEGs at a fixed
 quality without metadata, tar members with fixed mtime/owner, palette PNGs without text chunks).
 
-Caption ground truth (what `gold.jsonl` records and the tests check):
-- `objects` = the canonical shape names the caption mentions + the background it names (if any);
-- `attributes` = the canonical colours and sizes the caption attaches to those shapes;
-- a caption may *drop* one real object (`dropped`) and may *add* one shape that is not in the image
-  (`extra`) — the alt-text noise real captions have. Therefore, for every caption:
-  `mentioned shapes == (scene shapes - dropped) | extra`, `dropped <= scene shapes`, `extra` is
-  disjoint from the scene shapes, and every scene object keeps at least `MIN_VISIBLE` of its pixels
-  in the masks despite overlaps.
+The world is built in four modules: `scene` (the vocabulary and the scenes), `render` (pixels
+and masks), `captions` (noisy alt-text and its gold tags) and this one (a random stream per
+sample, and the splits on disk in the webdataset and VOC layouts).
 """
 
 from __future__ import annotations
@@ -24,450 +19,36 @@ import multiprocessing as mp
 import tarfile
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from tagalign_eval import vis
 from tqdm import tqdm
 
-from tagalign_toy.caption_noise import (
-    BASE_GHOST_SHAPE,
-    BASE_MISSING_COLOUR,
-    CLEAN,
-    CaptionDraws,
-    CaptionNoise,
-    add_distractors,
-    distractor_phrases,
-)
+from tagalign_toy.caption_noise import CLEAN, CaptionNoise
 from tagalign_toy.caption_noise import level as noise_level
+from tagalign_toy.captions import describe, write_caption
+from tagalign_toy.render import render
+from tagalign_toy.scene import (
+    BACKGROUNDS,
+    COLOURS,
+    SHAPES,
+    SIZES,
+    TOYSHAPES_VERSION,
+    UPRIGHT,
+    Scene,
+    ShapeObject,
+    attribute_classes,
+    place,
+    sample_scene,
+    shape_classes,
+)
 
-TOYSHAPES_VERSION = "2"
-IMAGE_SIZE = 96
-MIN_VISIBLE = 0.5
 JPEG_QUALITY = 92
-
-SHAPES = ("circle", "square", "triangle", "star", "cross", "diamond")
-COLOURS = {
-    "red": (215, 40, 40),
-    "green": (40, 175, 60),
-    "blue": (40, 70, 215),
-    "yellow": (235, 210, 40),
-    "purple": (140, 50, 170),
-    "white": (240, 240, 240),
-}
-SIZES = {"small": (13, 17), "big": (21, 27)}  # radius range in pixels (version 1: 9-12, 17-23)
-BACKGROUNDS = ("grass", "sky", "sand")
-#: Version 2: objects stand upright, as objects in photos mostly do, each shape in its canonical
-#: pose (square axis-aligned, triangle and star pointing up, diamond tall) tilted by at most
-#: `TILT` radians. Version 1 rotated them freely, and a from-scratch toy CLIP then never learned
-#: to name shapes (bench/RESULTS.md, issue 14).
-UPRIGHT = {
-    "circle": 0.0,
-    "square": np.pi / 4,
-    "triangle": -np.pi / 2,
-    "star": -np.pi / 2,
-    "cross": 0.0,
-    "diamond": np.pi / 2,
-}
-TILT = 0.17
-
-SHAPE_SYNONYMS = {
-    "circle": ["disc", "dot"],
-    "square": ["block"],
-    "cross": ["plus sign"],
-    "diamond": ["rhombus"],
-    "triangle": [],
-    "star": [],
-}
-COLOUR_SYNONYMS = {
-    "red": ["crimson"],
-    "purple": ["violet"],
-    "yellow": ["golden"],
-    "green": [],
-    "blue": [],
-    "white": [],
-}
-SIZE_WORDS = {"small": ["small", "little", "tiny"], "big": ["big", "large", "huge"]}
-BACKGROUND_PHRASES = {
-    "grass": ["on the grass", "on grass", "in the grass"],
-    "sky": ["in the sky", "against the sky", "up in the sky"],
-    "sand": ["on the sand", "over sand", "on sand"],
-}
-PREFIXES = [
-    "",
-    "",
-    "",
-    "",
-    "a photo of ",
-    "stock photo: ",
-    "picture of ",
-    "close-up of ",
-    "vector illustration of ",
-    "image may contain: ",
-]
-SUFFIXES = ["", "", "", "", " - free hd wallpaper", ", high quality", " #shapes", " (2019)"]
-RELATIONS = {
-    "left": "to the left of",
-    "right": "to the right of",
-    "above": "above",
-    "below": "below",
-    "near": "next to",
-}
-NUMBER_WORDS = {2: "two", 3: "three"}
 _SPLIT_IDS = {"train": 0, "val": 1, "test": 2, "pretrain": 3, "single": 4, "pairs": 5}
-
-
-@dataclass
-class ShapeObject:
-    shape: str
-    colour: str
-    size: str
-    cx: float
-    cy: float
-    radius: float
-    angle: float
-
-    @property
-    def attr_class(self) -> str:
-        return f"{self.colour} {self.shape}"
-
-
-@dataclass
-class Scene:
-    key: str
-    background: str
-    objects: list[ShapeObject]
-    caption: str = ""
-    tags: dict[str, list[str]] = field(default_factory=dict)
-    dropped: list[str] = field(default_factory=list)
-    extra: list[str] = field(default_factory=list)
-    #: one `{"shape", "colour", "said"}` per caption phrase about a real object: its true colour
-    #: and the colour the caption names for it (None: left unsaid)
-    mentions: list[dict] = field(default_factory=list)
-    noise: str = CLEAN.name
-
-    def gold(self) -> dict:
-        """The JSON record of `gold.jsonl`: caption, ground-truth tags and the scene (and, at a
-        noisy caption level, the level and every real object's mention; the clean level's record
-        is version 2's, byte for byte)."""
-        noisy = {} if self.noise == CLEAN.name else {"noise": self.noise, "mentions": self.mentions}
-        return noisy | {
-            "key": self.key,
-            "caption": self.caption,
-            "objects": self.tags["objects"],
-            "attributes": self.tags["attributes"],
-            "dropped": self.dropped,
-            "extra": self.extra,
-            "background": self.background,
-            "scene": [asdict(o) for o in self.objects],
-        }
-
-
-def shape_classes() -> list[str]:
-    """Class list of the `toyshapes` benchmark (index 0 is the background)."""
-    return ["background", *SHAPES]
-
-
-def attribute_classes() -> list[str]:
-    """Class list of `toyshapes-attr`: every colour-shape pair, colour-major (0 is background)."""
-    return ["background", *(f"{c} {s}" for c in COLOURS for s in SHAPES)]
-
-
-# ---------------------------------------------------------------- scene sampling
-
-
-def sample_scene(rng: np.random.Generator, key: str) -> Scene:
-    """Draw 1-3 objects (sometimes a duplicate shape+colour) on one background."""
-    background = str(rng.choice(BACKGROUNDS))
-    n = int(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25]))
-    objects: list[ShapeObject] = []
-    for i in range(n):
-        if i > 0 and rng.random() < 0.2:
-            shape, colour = objects[0].shape, objects[0].colour
-        else:
-            shape, colour = str(rng.choice(SHAPES)), str(rng.choice(list(COLOURS)))
-        size = str(rng.choice(list(SIZES)))
-        placed = _place(rng, shape, colour, size, objects)
-        if placed is not None:
-            objects.append(placed)
-    return Scene(key=key, background=background, objects=objects)
-
-
-def _place(
-    rng: np.random.Generator, shape: str, colour: str, size: str, placed: list[ShapeObject]
-) -> ShapeObject | None:
-    """A position whose small overlap with earlier objects leaves every object mostly visible,
-    or None when 50 tries find no room (the object is then left out of the scene)."""
-    lo, hi = SIZES[size]
-    for _ in range(50):
-        r = float(rng.uniform(lo, hi))
-        cx, cy = (float(v) for v in rng.uniform(r, IMAGE_SIZE - r, size=2))
-        if all(np.hypot(cx - o.cx, cy - o.cy) > 0.9 * (r + o.radius) for o in placed):
-            angle = UPRIGHT[shape] + float(rng.uniform(-TILT, TILT))
-            return ShapeObject(shape, colour, size, cx, cy, r, angle)
-    return None
-
-
-# ---------------------------------------------------------------- rendering
-
-
-def _polygon(obj: ShapeObject) -> list[tuple[float, float]] | None:
-    """Vertices of the shape's outline, or None for the circle."""
-    r, a = obj.radius, obj.angle
-    if obj.shape == "circle":
-        return None
-    if obj.shape == "star":
-        radii = [r if k % 2 == 0 else 0.45 * r for k in range(10)]
-        angles = [a + k * np.pi / 5 for k in range(10)]
-    elif obj.shape == "cross":
-        w = 0.35
-        pts = [
-            (w, 1),
-            (w, w),
-            (1, w),
-            (1, -w),
-            (w, -w),
-            (w, -1),
-            (-w, -1),
-            (-w, -w),
-            (-1, -w),
-            (-1, w),
-            (-w, w),
-            (-w, 1),
-        ]
-        c, s = np.cos(a), np.sin(a)
-        return [(obj.cx + r * (x * c - y * s), obj.cy + r * (x * s + y * c)) for x, y in pts]
-    else:
-        corners = {"square": 4, "triangle": 3, "diamond": 4}[obj.shape]
-        angles = [a + 2 * np.pi * k / corners for k in range(corners)]
-        radii = [r] * corners
-        if obj.shape == "square":
-            radii = [r * 0.95] * 4
-        if obj.shape == "diamond":
-            radii = [r, 0.55 * r, r, 0.55 * r]
-    return [(obj.cx + q * np.cos(t), obj.cy + q * np.sin(t)) for q, t in zip(radii, angles)]
-
-
-def object_mask(obj: ShapeObject) -> np.ndarray:
-    """Boolean H×W mask of one object (before occlusion)."""
-    canvas = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 0)
-    draw = ImageDraw.Draw(canvas)
-    poly = _polygon(obj)
-    if poly is None:
-        draw.ellipse(
-            [obj.cx - obj.radius, obj.cy - obj.radius, obj.cx + obj.radius, obj.cy + obj.radius],
-            fill=1,
-        )
-    else:
-        draw.polygon(poly, fill=1)
-    return np.asarray(canvas, dtype=bool)
-
-
-def _smooth_noise(rng: np.random.Generator, cells: int) -> np.ndarray:
-    """Low-frequency noise in [-1, 1]: a `cells`×`cells` random grid upsampled bicubically."""
-    grid = Image.fromarray(rng.uniform(0, 255, (cells, cells)).astype(np.uint8))
-    smooth = np.asarray(grid.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC), np.float32)
-    return (smooth - 127.5) / 127.5
-
-
-def _background(rng: np.random.Generator, kind: str) -> np.ndarray:
-    """Textured "stuff": streaky grass, cloudy sky, speckled rippled sand (H×W×3 float)."""
-    h = w = IMAGE_SIZE
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    fine = rng.standard_normal((h, w)).astype(np.float32)
-    if kind == "grass":
-        streaks = np.repeat(rng.standard_normal((1, w)), h, axis=0) * 0.6 + fine
-        base = np.array([70, 135, 45], np.float32)
-        img = base + streaks[..., None] * np.array([14, 28, 10], np.float32)
-    elif kind == "sky":
-        t = (yy / h)[..., None]
-        img = (
-            np.array([90, 150, 230], np.float32) * (1 - t)
-            + np.array([170, 205, 245], np.float32) * t
-        )
-        clouds = np.clip(_smooth_noise(rng, 8) * 1.6 - 0.7, 0, 1)[..., None]
-        img = img * (1 - clouds) + 245 * clouds + fine[..., None] * 3
-    else:
-        ripples = np.sin(xx * 0.35 + 3 * _smooth_noise(rng, 5) + rng.uniform(0, 6))[..., None]
-        img = np.array([215, 190, 135], np.float32) + ripples * 10 + fine[..., None] * 12
-    return img
-
-
-#: Version 2: every shape has its own surface pattern, as real object kinds have their own
-#: textures (a zebra's stripes): dark cells of the pattern are the object's colour × PATTERN_SHADE.
-#: Colour stays the attribute; the pattern belongs to the object class. Without it, a from-scratch
-#: toy CLIP with 12-px patches did not learn to name shapes (bench/RESULTS.md, issue 14).
-PATTERNS = {
-    "circle": "plain",
-    "square": "checks",
-    "triangle": "horizontal stripes",
-    "star": "dots",
-    "cross": "vertical stripes",
-    "diamond": "diagonal stripes",
-}
-PATTERN_PERIOD = 6
-PATTERN_SHADE = 0.55
-
-
-def surface_pattern(shape: str, rng: np.random.Generator) -> np.ndarray:
-    """Boolean H×W map of the dark cells of `shape`'s pattern, at a random phase."""
-    yy, xx = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE]
-    dy, dx = (int(v) for v in rng.integers(0, PATTERN_PERIOD, 2))
-    y, x, half = yy + dy, xx + dx, PATTERN_PERIOD // 2
-    kind = PATTERNS[shape]
-    if kind == "checks":
-        return ((y // half) + (x // half)) % 2 == 0
-    if kind == "horizontal stripes":
-        return (y % PATTERN_PERIOD) < half
-    if kind == "vertical stripes":
-        return (x % PATTERN_PERIOD) < half
-    if kind == "diagonal stripes":
-        return ((x + y) % PATTERN_PERIOD) < half
-    if kind == "dots":
-        return (y % PATTERN_PERIOD - half) ** 2 + (x % PATTERN_PERIOD - half) ** 2 <= 2
-    return np.zeros((IMAGE_SIZE, IMAGE_SIZE), bool)
-
-
-def render(scene: Scene, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray, np.ndarray]:
-    """Draw the scene: RGB image, shape-class mask and attribute-class mask (uint8 index maps).
-
-    Later objects occlude earlier ones; mask indices follow `shape_classes()` and
-    `attribute_classes()`.
-    """
-    img = _background(rng, scene.background)
-    shape_mask = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    attr_mask = np.zeros_like(shape_mask)
-    attr_index = {name: i for i, name in enumerate(attribute_classes())}
-    for obj in scene.objects:
-        m = object_mask(obj)
-        colour = np.array(COLOURS[obj.colour], np.float32) + rng.uniform(-18, 18, 3)
-        shade = np.where(surface_pattern(obj.shape, rng)[m], PATTERN_SHADE, 1.0)[:, None]
-        img[m] = colour * shade + rng.standard_normal((int(m.sum()), 1)).astype(np.float32) * 6
-        shape_mask[m] = SHAPES.index(obj.shape) + 1
-        attr_mask[m] = attr_index[obj.attr_class]
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB"), shape_mask, attr_mask
-
-
-# ---------------------------------------------------------------- captions
-
-
-def _relation(a: ShapeObject, b: ShapeObject) -> str:
-    dx, dy = b.cx - a.cx, b.cy - a.cy
-    if max(abs(dx), abs(dy)) < 20:
-        return RELATIONS["near"]
-    if abs(dx) >= abs(dy):
-        return RELATIONS["left" if dx > 0 else "right"]
-    return RELATIONS["above" if dy > 0 else "below"]
-
-
-def _phrase(
-    rng: np.random.Generator,
-    group: list[ShapeObject],
-    said: set[str],
-    draws: CaptionDraws | None = None,
-) -> tuple[str, str | None]:
-    """Noun phrase for one object or a group of identical ones ("two yellow stars") and the
-    colour it names; `draws` (a real object's phrase at a noisy level) may drop or change it."""
-    obj = group[0]
-    words = []
-    if rng.random() < 0.6:
-        words.append(str(rng.choice(SIZE_WORDS[obj.size])))
-        said.add(obj.size)
-    colour = None
-    if rng.random() < 1 - BASE_MISSING_COLOUR:
-        options = [obj.colour, *COLOUR_SYNONYMS[obj.colour]]
-        spoken = (obj.colour, str(rng.choice(options, p=_favour_first(len(options)))))
-        if draws is not None:
-            spoken = draws.colour(*spoken)
-        if spoken is not None:
-            colour, word = spoken
-            words.append(word)
-            said.add(colour)
-    options = [obj.shape, *SHAPE_SYNONYMS[obj.shape]]
-    noun = str(rng.choice(options, p=_favour_first(len(options))))
-    if len(group) > 1:
-        noun = noun + "s" if not noun.endswith("s") else noun + "es"
-        return " ".join([NUMBER_WORDS[len(group)], *words, noun]), colour
-    article = "an" if (words or [noun])[0][0] in "aeiou" else "a"
-    return " ".join([article, *words, noun]), colour
-
-
-def _favour_first(n: int) -> list[float]:
-    """The canonical word 80% of the time, synonyms share the rest."""
-    return [1.0] if n == 1 else [0.8] + [0.2 / (n - 1)] * (n - 1)
-
-
-def write_caption(
-    scene: Scene,
-    rng: np.random.Generator,
-    noise: CaptionNoise = CLEAN,
-    noise_rng: np.random.Generator | None = None,
-) -> None:
-    """Fill `scene.caption`, `scene.tags`, `scene.dropped`, `scene.extra` and `scene.mentions`
-    (see module doc). A noisy `noise` level draws its changes from `noise_rng` only, so `rng`
-    advances exactly as at the clean level (and the image drawn after it stays the same)."""
-    draws = None
-    if not noise.is_clean:
-        assert noise_rng is not None, "a noisy caption level needs its own random stream"
-        draws = CaptionDraws(noise, noise_rng, {o.colour for o in scene.objects})
-    groups: dict[tuple[str, str, str], list[ShapeObject]] = {}
-    for obj in scene.objects:
-        groups.setdefault((obj.shape, obj.colour, obj.size), []).append(obj)
-    mentioned = list(groups.values())
-    rng.shuffle(mentioned)
-    dropped: list[str] = []
-    if len(mentioned) >= 2 and rng.random() < 0.15:
-        gone = mentioned.pop()
-        remaining = {g[0].shape for g in mentioned}
-        dropped = [] if gone[0].shape in remaining else [gone[0].shape]
-    extra: list[str] = []
-    absent = [s for s in SHAPES if s not in {o.shape for o in scene.objects}]
-    if rng.random() < BASE_GHOST_SHAPE:
-        extra = [_ghost(rng, absent, mentioned)]
-    attributes: set[str] = set()
-    phrases, scene.mentions = [], []
-    for g in mentioned:
-        real = not (extra and g is mentioned[-1])
-        phrase, colour = _phrase(rng, g, attributes, draws if real else None)
-        phrases.append(phrase)
-        if real:
-            scene.mentions.append({"shape": g[0].shape, "colour": g[0].colour, "said": colour})
-    if len(phrases) == 1:
-        body = phrases[0]
-    elif len(phrases) == 2 and rng.random() < 0.6 and not extra:
-        body = f"{phrases[0]} {_relation(mentioned[0][0], mentioned[1][0])} {phrases[1]}"
-    else:
-        body = ", ".join(phrases[:-1]) + " and " + phrases[-1]
-    if not extra and draws is not None and draws.extra_ghost():
-        # a level's own ghost, drawn and phrased from its stream (the main one stays as it was)
-        extra = [_ghost(draws.rng, absent, mentioned)]
-        body += " and " + _phrase(draws.rng, mentioned[-1], attributes)[0]
-    objects = {g[0].shape for g in mentioned}
-    if rng.random() < 0.65:
-        place = str(rng.choice(BACKGROUND_PHRASES[scene.background]))
-        body = f"{place}, {body}" if rng.random() < 0.2 else f"{body} {place}"
-        objects.add(scene.background)
-    caption = str(rng.choice(PREFIXES)) + body + str(rng.choice(SUFFIXES))
-    if draws is not None:
-        phrases = distractor_phrases(draws.rng, noise.distractor_words)
-        caption = add_distractors(caption, phrases, draws.rng)
-    scene.caption = caption[0].upper() + caption[1:] if rng.random() < 0.7 else caption
-    scene.tags = {"objects": sorted(objects), "attributes": sorted(attributes)}
-    scene.dropped, scene.extra, scene.noise = dropped, extra, noise.name
-
-
-def _ghost(rng: np.random.Generator, absent: list[str], mentioned: list) -> str:
-    """Append to `mentioned` a shape that is not in the image, in a random colour and size."""
-    ghost = str(rng.choice(absent))
-    colour, size = str(rng.choice(list(COLOURS))), str(rng.choice(list(SIZES)))
-    mentioned.append([ShapeObject(ghost, colour, size, 0, 0, 0, 0)])
-    return ghost
-
-
-# ---------------------------------------------------------------- samples and splits
 
 
 #: The third word of a sample's caption-noise stream `(seed, split, index, NOISE_STREAM)`.
@@ -488,14 +69,6 @@ def make_sample(
     return scene, image, shape_mask, attr_mask
 
 
-def describe(scene: Scene) -> str:
-    """A plain full description ("a big red circle and a small blue star on the grass"): the
-    `pretrain` split's captions, which always name every object with its size and colour."""
-    phrases = [f"a {o.size} {o.colour} {o.shape}" for o in scene.objects]
-    body = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-    return f"{body} {BACKGROUND_PHRASES[scene.background][0]}"
-
-
 def make_pretrain_group(seed: int, index: int) -> list[tuple[str, Image.Image]]:
     """One sibling group of the toy CLIP's `pretrain` split: six (caption, image) pairs of one
     layout that differ only in their shapes, captioned by `describe`.
@@ -511,7 +84,7 @@ def make_pretrain_group(seed: int, index: int) -> list[tuple[str, Image.Image]]:
     rng = np.random.default_rng([seed, _SPLIT_IDS["pretrain"], index])
     if index % 2 == 0:
         shape, colour = str(rng.choice(SHAPES)), str(rng.choice(list(COLOURS)))
-        obj = _place(rng, shape, colour, str(rng.choice(list(SIZES))), [])
+        obj = place(rng, shape, colour, str(rng.choice(list(SIZES))), [])
         assert obj is not None  # an empty canvas always has room
         base = Scene(f"pretrain{index:07d}", str(rng.choice(BACKGROUNDS)), [obj])
     else:
@@ -537,7 +110,7 @@ def make_single_sample(seed: int, index: int) -> tuple[ShapeObject, str, Image.I
     rng = np.random.default_rng([seed, _SPLIT_IDS["single"], index])
     shape, colour = SHAPES[index % len(SHAPES)], list(COLOURS)[index // len(SHAPES) % len(COLOURS)]
     background = str(rng.choice(BACKGROUNDS))
-    obj = _place(rng, shape, colour, str(rng.choice(list(SIZES))), [])
+    obj = place(rng, shape, colour, str(rng.choice(list(SIZES))), [])
     assert obj is not None  # an empty canvas always has room
     scene = Scene(key=f"single{index:07d}", background=background, objects=[obj])
     return obj, background, render(scene, rng)[0]
@@ -552,7 +125,7 @@ def make_pair_sample(seed: int, index: int) -> tuple[Scene, Image.Image, np.ndar
     colours = [str(c) for c in rng.choice(list(COLOURS), size=2, replace=False)]
     objects: list[ShapeObject] = []
     while len(objects) < 2:
-        placed = _place(rng, shape, colours[len(objects)], str(rng.choice(list(SIZES))), objects)
+        placed = place(rng, shape, colours[len(objects)], str(rng.choice(list(SIZES))), objects)
         if placed is not None:
             objects.append(placed)
     scene = Scene(key=f"pairs{index:07d}", background=str(rng.choice(BACKGROUNDS)), objects=objects)

@@ -22,14 +22,8 @@ from tagalign_train.model import build_model
 from tagalign_train.preprocess import NORMALIZATIONS, normalize
 from tqdm import tqdm
 
-from tagalign_toy.generator import (
-    ATTR_MASK_DIR,
-    COLOURS,
-    SHAPE_MASK_DIR,
-    SHAPES,
-    VOC_NAME,
-    make_sample,
-)
+from tagalign_toy.generator import ATTR_MASK_DIR, SHAPE_MASK_DIR, VOC_NAME, make_sample
+from tagalign_toy.scene import COLOURS, SHAPES
 from tagalign_toy.toy_clip import model_spec
 
 #: Which ground truth a probe is trained and scored on: mask folder and class count.

@@ -19,7 +19,7 @@ import click
 from tagparse.parentdeath import die_with_parent
 
 from tagalign_toy.benchmark import TOY_PROTOCOL
-from tagalign_toy.generator import IMAGE_SIZE
+from tagalign_toy.scene import IMAGE_SIZE
 
 
 class DemoError(Exception):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from tagparse.atomic import atomic_path
 
-from tagalign_toy.generator import SHAPES, TOYSHAPES_VERSION
+from tagalign_toy.scene import SHAPES, TOYSHAPES_VERSION
 
 if TYPE_CHECKING:
     import torch

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from tagalign_toy.generator import COLOURS, SHAPES, SINGLE_DIR
+from tagalign_toy.generator import SINGLE_DIR
 from tagalign_toy.pretrain import normalise
+from tagalign_toy.scene import COLOURS, SHAPES
 
 
 @dataclass(frozen=True)
