@@ -216,7 +216,7 @@ def test_cache_folder_that_is_a_file(world, tiny_weights, tmp_path, flag):
     cache = tmp_path / "cache.bin"
     cache.write_bytes(b"keep me")
     proc = in_process(train_args(world, tiny_weights, tmp_path / "run", flag, cache))
-    assert_user_error(proc, str(cache), "not a directory")  # --cache-features: ENOTDIR
+    assert_user_error(proc, f"{flag} {cache}", "is a file; pass a folder")
     assert cache.read_bytes() == b"keep me" and not (tmp_path / "run").exists()
 
 

@@ -209,20 +209,30 @@ def make_fake_server() -> Iterator:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def llama_server() -> Iterator[str]:
-    """base_url of a real llama.cpp server serving SmolLM2-135M-Instruct (one per session)."""
+def serve_smollm2(prompt_cache: bool = True) -> Iterator[str]:
+    """base_url of a real llama.cpp server serving SmolLM2-135M-Instruct while iterated."""
     if not llamacpp.available():
         pytest.skip(llamacpp.MISSING)
     port = free_port()
-    server = ManagedServer(
-        llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port),
-        port,
-        name="llama.cpp server",
-        startup_timeout=120,
-    )
-    with server:
+    command = llamacpp.llama_cpp_command(llamacpp.smollm2_gguf(), port, prompt_cache=prompt_cache)
+    with ManagedServer(command, port, name="llama.cpp server", startup_timeout=120) as server:
         yield server.base_url
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """The session's llama.cpp server (its prompt cache on, as a user's server has it)."""
+    yield from serve_smollm2()
+
+
+@pytest.fixture(scope="module")
+def replayable_llama_server() -> Iterator[str]:
+    """A llama.cpp server of the module's own without prompt caching, for tests that compare two
+    runs' replies byte for byte: with the cache, a prompt seen earlier in the session (another
+    test's) is restored from RAM instead of decoded afresh, and greedy decoding from restored
+    and from fresh state can differ (found: a Ray run and a local run disagreed in the suite,
+    not alone)."""
+    yield from serve_smollm2(prompt_cache=False)
 
 
 @pytest.fixture(scope="session")

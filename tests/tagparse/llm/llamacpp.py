@@ -55,12 +55,15 @@ def llama_cpp_command(
     threads: int | None = None,
     parallel: int = 1,
     alias: str = SERVED_NAME,
+    prompt_cache: bool = True,
 ) -> list[str]:
     """The xllamacpp launcher for one model, named `alias` in /v1/models; `parallel` slots share
-    the `n_ctx` context."""
+    the `n_ctx` context; without `prompt_cache` a reply depends on its prompt alone."""
     cmd = [sys.executable, str(LAUNCHER), "--model", str(gguf), "--alias", alias]
     cmd += ["--host", host, "--port", str(port), "--n-ctx", str(n_ctx)]
     cmd += ["--parallel", str(parallel)]
+    if not prompt_cache:
+        cmd.append("--no-prompt-cache")
     if threads:
         cmd += ["--threads", str(threads)]
     return cmd

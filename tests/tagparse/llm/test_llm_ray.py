@@ -1,8 +1,9 @@
 """`tagparse run --backend openai --distributor ray`: Ray Data's HTTP request processor against the
 REAL llama.cpp server (SmolLM2-135M), on a REAL local Ray cluster (2 CPUs, one for the module).
 
-The rows are compared with a local run against the same server row for row: temperature 0 and
-one server slot make llama.cpp's greedy decoding repeat itself (the raw replies included).
+The rows are compared with a local run against the same server row for row: temperature 0, one
+server slot and no prompt cache make llama.cpp's greedy decoding repeat itself (the raw replies
+included).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def run(url: str, csv_path: Path, db: Path, *extra: str):
     return run_openai(url, csv_path, db, "--max-tokens", "96", "--timeout", "120", *extra)
 
 
-def test_openai_through_ray_equals_a_local_run(llama_server, ray_cluster, tmp_path):
+def test_openai_through_ray_equals_a_local_run(replayable_llama_server, ray_cluster, tmp_path):
+    llama_server = replayable_llama_server
     csv_path = write_captions_csv(tmp_path / "captions.csv", CAPTIONS)
     local, distributed = tmp_path / "local.db", tmp_path / "ray.db"
     first = run(llama_server, csv_path, local, "--concurrency", "1")

@@ -37,6 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--n-ctx", type=int, default=2048, help="context size, shared by all slots")
     ap.add_argument("--parallel", type=int, default=1, help="slots decoding at once")
     ap.add_argument("--threads", type=int, help="CPU threads (default: llama.cpp's choice)")
+    ap.add_argument(
+        "--no-prompt-cache",
+        action="store_true",
+        help="decode every prompt from scratch: no KV reuse of a slot's last prompt and no RAM "
+        "cache of earlier prompts (a reply then depends on its prompt alone)",
+    )
     return ap.parse_args(argv)
 
 
@@ -49,6 +55,8 @@ def server_params(args: argparse.Namespace) -> xllamacpp.CommonParams:
     params.port = args.port
     params.n_ctx = args.n_ctx
     params.n_parallel = args.parallel
+    if args.no_prompt_cache:
+        params.cache_prompt, params.cache_ram_mib, params.cache_idle_slots = False, 0, False
     if args.threads:
         params.cpuparams.n_threads = args.threads
         params.cpuparams_batch.n_threads = args.threads

@@ -229,11 +229,12 @@ def _limit_cpu_threads(workers: int, world: int) -> None:
 
 def _check_out_dir(cfg: TrainConfig) -> Path:
     """--out, checked but not yet created (setup_run creates it once everything else passed): a
-    fresh run refuses one that already holds checkpoints, and a file (also as --text-cache) or
-    an unwritable place is refused before minutes of setup. Half-written checkpoints a killed
-    run left are removed."""
+    fresh run refuses one that already holds checkpoints, and a file (also as --text-cache or
+    --cache-features) or an unwritable place is refused before minutes of setup. Half-written
+    checkpoints a killed run left are removed."""
     out = Path(cfg.out)
-    for flag, folder in (("--out", cfg.out), ("--text-cache", cfg.text_cache)):
+    folders = (("--out", cfg.out), ("--text-cache", cfg.text_cache))
+    for flag, folder in (*folders, ("--cache-features", cfg.cache_features)):
         refusal = not_a_folder(flag, folder) if folder else None
         if refusal is not None:
             raise TrainError(refusal)
