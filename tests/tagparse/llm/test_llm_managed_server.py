@@ -59,6 +59,31 @@ def test_vllm_command_runs_the_server_module_with_parallelism_and_prefix_caching
     assert f"--max-num-seqs {vllm_backend.MAX_NUM_SEQS}" in plain
 
 
+def test_vllm_args_go_last_on_the_served_command_and_may_not_repeat_managed_flags():
+    extra = vllm_backend.extra_vllm_args("--enforce-eager --max-model-len 4096 --dtype 'bfloat16'")
+    assert extra == ["--enforce-eager", "--max-model-len", "4096", "--dtype", "bfloat16"]
+    cmd = vllm_backend.vllm_command(CPU, "Qwen/Qwen2.5-7B-Instruct", 1, extra_args=extra)
+    assert cmd[-5:] == extra
+    assert vllm_backend.extra_vllm_args(None) == []
+    for managed in ("--port 9", "--max-num-seqs=8", "--model other"):
+        with pytest.raises(TagparseError, match="is set by tagparse") as refused:
+            vllm_backend.extra_vllm_args(f"--enforce-eager {managed}")
+        assert managed.split()[0].partition("=")[0] in str(refused.value)
+    with pytest.raises(TagparseError, match="quote it as one shell string"):
+        vllm_backend.extra_vllm_args("--served-chat 'unbalanced")
+
+
+def test_vllm_args_are_refused_before_anything_starts_for_another_backend_and_for_ray():
+    from tagparse.backends.options import check_options
+    from tagparse.ray.stages import vllm_stage
+
+    with pytest.raises(TagparseError, match=r"--vllm-args: not an option of --backend openai"):
+        check_options("openai", {"vllm_args": "--enforce-eager"})
+    pytest.importorskip("ray")
+    with pytest.raises(TagparseError, match="--vllm-args: .*--distributor local"):
+        vllm_stage({"model": "vicuna-33b", "vllm_args": "--enforce-eager"}, 64)
+
+
 def test_vllm_spec_is_known_without_starting_anything():
     spec = vllm_backend.spec(model="vicuna-33b", temperature=0.0, max_tokens=128)
     assert (spec.backend, spec.model) == ("vllm", "lmsys/vicuna-33b-v1.3")

@@ -87,6 +87,11 @@ class VLLMOptions(LLMOptions):
         help="[vllm] Python (or venv, or `vllm` script) of the environment holding vLLM "
         "(default: $TAGPARSE_VLLM_PYTHON, `vllm` on PATH, this Python)",
     )
+    vllm_args: str | None = setting(
+        None,
+        help="[vllm] more `vllm serve` flags in one string, e.g. '--enforce-eager "
+        "--max-model-len 4096' (engine settings only: they are not in the parser fingerprint)",
+    )
 
 
 #: Backend name -> the options it takes.

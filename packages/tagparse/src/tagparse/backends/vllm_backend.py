@@ -12,6 +12,7 @@ cluster where every node runs `vllm serve` and `tagparse run --backend openai --
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -30,6 +31,18 @@ MAX_NUM_SEQS = 256
 # engine (a CPU build, a big model) that is minutes, and a 60 s timeout would re-send (and
 # re-compute) every request. The engine is local and managed, so this only guards against hangs.
 DEFAULT_TIMEOUT_S = 1800.0
+# `vllm serve` flags the backend sets itself (from its own options): not to be repeated in
+# --vllm-args.
+MANAGED_FLAGS = (
+    "--model",
+    "--host",
+    "--port",
+    "--served-model-name",
+    "--tensor-parallel-size",
+    "--data-parallel-size",
+    "--max-num-seqs",
+    "--chat-template",
+)
 
 
 class ServedBackend:
@@ -81,9 +94,11 @@ def vllm_command(
     max_num_seqs: int = MAX_NUM_SEQS,
     chat_template: Path | None = None,
     host: str = "127.0.0.1",
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
     """vLLM's OpenAI server (`vllm serve`'s flags) with prefix caching of the shared few-shot
-    prefix, tensor and data parallelism, and a batch of `max_num_seqs` per replica."""
+    prefix, tensor and data parallelism, a batch of `max_num_seqs` per replica, and the user's
+    `extra_args` (`--vllm-args`, see `extra_vllm_args`) last."""
     cmd = [
         *runtime.server_command(),
         "--model",
@@ -104,7 +119,24 @@ def vllm_command(
         cmd += ["--data-parallel-size", str(data_parallel_size)]
     if chat_template is not None:
         cmd += ["--chat-template", str(chat_template)]
-    return cmd
+    return cmd + list(extra_args)
+
+
+def extra_vllm_args(text: str | None) -> list[str]:
+    """`--vllm-args` split as a shell would; a flag the backend sets itself is refused (its own
+    option says how to set it), since vLLM would silently take the last of two."""
+    try:
+        args = shlex.split(text or "")
+    except ValueError as e:
+        raise TagparseError(f"--vllm-args {text!r}: {e}; quote it as one shell string") from None
+    for arg in args:
+        flag = arg.partition("=")[0]
+        if flag in MANAGED_FLAGS:
+            raise TagparseError(
+                f"--vllm-args: {flag} is set by tagparse (see --model, --tensor-parallel-size, "
+                "--data-parallel-size, --concurrency); drop it from --vllm-args"
+            )
+    return args
 
 
 def spec(*, model: str | None = None, **options) -> ParserSpec | None:
@@ -123,11 +155,13 @@ def create(
     concurrency: int | None = None,
     timeout: float | None = None,
     vllm_python: str | None = None,
+    vllm_args: str | None = None,
     **options,
 ) -> ServedBackend:
     """The `vllm` backend; options are `tagparse run`'s flags (others are ignored)."""
     if not model:
         raise TagparseError("--backend vllm needs --model, e.g. vicuna-33b or a Hugging Face id")
+    extra_args = extra_vllm_args(vllm_args)
     tp, dp = tensor_parallel_size or 1, data_parallel_size or 1
     for flag, value in (("--tensor-parallel-size", tp), ("--data-parallel-size", dp)):
         if value < 1:
@@ -152,6 +186,7 @@ def create(
         data_parallel_size=dp,
         max_num_seqs=max(1, -(-concurrency // dp)),
         chat_template=template_path,
+        extra_args=extra_args,
     )
     server = ManagedServer(command, port, name="vllm serve", startup_timeout=1800.0)
     return serve(

@@ -29,6 +29,7 @@ from ray.data import ActorPoolStrategy
 
 from tagparse.backends import build_backend, vllm_backend
 from tagparse.backends.openai_backend import LLMBackend
+from tagparse.errors import TagparseError
 from tagparse.lazyparser import failed_call
 from tagparse.llm.client import Reply
 from tagparse.normalize import Normalizer
@@ -172,6 +173,11 @@ def vllm_stage(options: dict, block_rows: int) -> Stage:
     structured-output parameter; replies go through our validation and normalizer."""
     from ray.data.llm import build_processor
 
+    if options.get("vllm_args"):
+        raise TagparseError(
+            "--vllm-args: flags of the `vllm serve` that --distributor local starts; Ray's "
+            "engines take no such flags here, drop it (or parse with --distributor local)"
+        )
     spec = vllm_backend.spec(**options)
     if spec is None:
         vllm_backend.create(**options)  # raises the missing --model error
