@@ -95,6 +95,7 @@ def classify(
     batch_size: int = 64,
     workers: int = 2,
     progress: bool = True,
+    pooling: str = "patch-mean",
 ) -> ClassifyResult:
     """Top-k accuracy on the image folder `root` of the `checkpoint`'s model and/or the plain
     CLIP `clip_model` (an open_clip name or `local-dir:DIR`, with `pretrained` weights).
@@ -112,7 +113,7 @@ def classify(
     targets = torch.tensor(data.targets, device=torch_device)
     class_ids = torch.arange(len(data.folders), device=torch_device)
     scores = []
-    for encoder in load_encoders(checkpoint, clip_model, pretrained, torch_device):
+    for encoder in load_encoders(checkpoint, clip_model, pretrained, torch_device, pooling):
         start = time.perf_counter()
         texts = class_embeddings(encoder, data.names, prompts)
         images = embed_images(

@@ -22,6 +22,7 @@ from tagparse.usage import OneLineUsageErrors, one_line_usage_errors
 from tagalign_eval.errors import EvalError
 from tagalign_eval.limits import RANGES
 from tagalign_eval.outputs import check_file_target, check_folder_target
+from tagalign_eval.pooling import POOLINGS
 from tagalign_eval.prepare import PREPARERS
 from tagalign_eval.prepare import run as prepare_benchmark
 from tagalign_eval.protocol import Protocol
@@ -318,6 +319,15 @@ def global_task_options(fn: Callable) -> Callable:
         DEVICE_OPTION,
         _number("--batch-size", int, default=64, show_default=True, help="Images per step."),
         _number("--workers", int, default=2, show_default=True, help="Image-decoding workers."),
+        click.option(
+            "--pooling",
+            type=click.Choice(POOLINGS),
+            default="patch-mean",
+            show_default=True,
+            help="A checkpoint's whole-image embedding: the projected patches' mean (training's), "
+            "its frozen CLIP's class token through the trained head, or the patches weighted by "
+            "their agreement with CLIP's embedding.",
+        ),
         click.option("--out", type=click.Path(), help="Results JSON to write."),
         progress_option,
     )(fn)

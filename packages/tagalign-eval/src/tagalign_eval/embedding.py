@@ -1,7 +1,8 @@
 """Whole-image and text embeddings of the two models that classification and retrieval compare.
 
 A trained checkpoint embeds an image as training does (`TagAlignModel.encode_image`: the mean of
-the projected patch embeddings, the embedding its contrastive loss was trained on), after
+the projected patch embeddings, the embedding its contrastive loss was trained on; `--pooling`
+picks another, see `tagalign_eval.pooling`), after
 training's own un-augmented preprocessing (`plain_transform`: short side resized, centre crop)
 and the mean/std its config.json records. The plain CLIP baseline embeds it with CLIP's own
 `encode_image` after open_clip's own eval transform. Each model encodes text with its frozen text
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from tagalign_eval.errors import EvalError
 from tagalign_eval.imagefiles import opened
 from tagalign_eval.models import EvalModel, load_eval_model
+from tagalign_eval.pooling import POOLINGS, image_embedding_fn
 
 ImageTransform = Callable[[Image.Image], torch.Tensor]
 
@@ -57,8 +59,9 @@ class GlobalEncoder:
         return self.text_fn(texts).float()
 
 
-def checkpoint_encoder(loaded: EvalModel, label: str) -> GlobalEncoder:
-    """A tagalign-train checkpoint: training's image embedding and preprocessing."""
+def checkpoint_encoder(loaded: EvalModel, label: str, pooling: str = "patch-mean") -> GlobalEncoder:
+    """A tagalign-train checkpoint: training's preprocessing and the `pooling` image embedding
+    (`tagalign_eval.pooling`; by default training's own)."""
     model = loaded.model
     pre = model.config.preprocessing
     resize = plain_transform(pre.image_size)
@@ -66,7 +69,10 @@ def checkpoint_encoder(loaded: EvalModel, label: str) -> GlobalEncoder:
     def transform(image: Image.Image) -> torch.Tensor:
         return normalize(resize(image), pre.mean, pre.std)
 
-    return GlobalEncoder(label, loaded.info, transform, model.encode_image, model.encode_text)
+    info = {**loaded.info, "pooling": pooling}
+    return GlobalEncoder(
+        label, info, transform, image_embedding_fn(model, pooling), model.encode_text
+    )
 
 
 def clip_encoder(loaded: EvalModel, label: str) -> GlobalEncoder:
@@ -82,15 +88,19 @@ def load_encoders(
     clip_model: str | None,
     pretrained: str | None,
     device: torch.device,
+    pooling: str = "patch-mean",
 ) -> list[GlobalEncoder]:
-    """The checkpoint's encoder and/or the plain CLIP's (`clip_model`: an open_clip name or
-    `local-dir:DIR`, with `pretrained` weights: a tag, a file, or none), in that order."""
+    """The checkpoint's encoder (its `pooling`) and/or the plain CLIP's (`clip_model`: an
+    open_clip name or `local-dir:DIR`, with `pretrained` weights: a tag, a file, or none), in
+    that order."""
     if checkpoint is None and clip_model is None:
         raise EvalError("pass --checkpoint RUN, --clip-model NAME|local-dir:DIR, or both")
+    if pooling not in POOLINGS:
+        raise EvalError(f"unknown --pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     encoders = []
     if checkpoint is not None:
         loaded = load_eval_model(str(checkpoint), device=device)
-        encoders.append(checkpoint_encoder(loaded, Path(checkpoint).name))
+        encoders.append(checkpoint_encoder(loaded, Path(checkpoint).name, pooling))
     if clip_model is not None:
         loaded = load_eval_model(
             baseline="clip", model_name=clip_model, pretrained=pretrained, device=device

@@ -91,6 +91,7 @@ def retrieval(
     batch_size: int = 64,
     workers: int = 2,
     progress: bool = True,
+    pooling: str = "patch-mean",
 ) -> RetrievalResult:
     """Recall@k both ways on the pairs of `pair_files` (JSONL and/or CSV) of the `checkpoint`'s
     model and/or the plain CLIP `clip_model` (an open_clip name or `local-dir:DIR`, with
@@ -106,7 +107,7 @@ def retrieval(
     torch_device = pick_device(device)
     owner = torch.tensor(pairs.caption_image, device=torch_device)
     scores = []
-    for encoder in load_encoders(checkpoint, clip_model, pretrained, torch_device):
+    for encoder in load_encoders(checkpoint, clip_model, pretrained, torch_device, pooling):
         start = time.perf_counter()
         texts = encoder.encode_text(list(pairs.captions))
         images = embed_images(
