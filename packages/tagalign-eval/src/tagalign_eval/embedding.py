@@ -28,7 +28,7 @@ from tqdm import tqdm
 from tagalign_eval.errors import EvalError
 from tagalign_eval.imagefiles import opened
 from tagalign_eval.models import EvalModel, load_eval_model
-from tagalign_eval.pooling import POOLINGS, image_embedding_fn
+from tagalign_eval.pooling import check_pooling, image_embedding_fn
 
 ImageTransform = Callable[[Image.Image], torch.Tensor]
 
@@ -95,8 +95,7 @@ def load_encoders(
     that order."""
     if checkpoint is None and clip_model is None:
         raise EvalError("pass --checkpoint RUN, --clip-model NAME|local-dir:DIR, or both")
-    if pooling not in POOLINGS:
-        raise EvalError(f"unknown --pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    check_pooling(pooling)
     encoders = []
     if checkpoint is not None:
         loaded = load_eval_model(str(checkpoint), device=device)

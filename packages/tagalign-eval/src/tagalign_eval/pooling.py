@@ -37,13 +37,18 @@ def image_embedding_fn(
     model: TagAlignModel, pooling: str
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Normalised images [B, 3, S, S] -> the checkpoint's whole-image embeddings [B, E]."""
+    check_pooling(pooling)
     if pooling == "patch-mean":
         return model.encode_image
     if pooling == "class-token":
         return lambda images: class_token_embedding(model, images)
-    if pooling == "attention":
-        return lambda images: attention_embedding(model, images)
-    raise EvalError(f"unknown --pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    return lambda images: attention_embedding(model, images)
+
+
+def check_pooling(pooling: str) -> None:
+    """An unknown name is the one-line error (called before a model loads, too)."""
+    if pooling not in POOLINGS:
+        raise EvalError(f"unknown --pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
 
 
 def class_token_embedding(model: TagAlignModel, images: torch.Tensor) -> torch.Tensor:
