@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from tagparse.backends import BUILTIN
-from tagparse.backends.options import OPTIONS_OF, check_options, option_names
+from tagparse.backends import BUILTIN, make_backend, nltk_backend, spacy_backend
+from tagparse.backends.options import OPTIONS_OF, backend_kwargs, check_options, option_names
 from tagparse.cli.run import run
 from tagparse.errors import TagparseError
 
@@ -70,3 +70,33 @@ def test_the_api_refuses_the_numbers_the_cli_refuses(options, named):
 
 def test_a_registered_backend_decides_for_itself():
     check_options("someone-elses-backend", {"temperature": 3.0, "anything": 1})
+
+
+def test_a_builtin_backend_is_handed_only_the_keywords_it_declares():
+    options = {"model": "m", "temperature": None, "concurrency": None, "normalizer": "n"}
+    assert backend_kwargs("spacy", options, 64) == {
+        "model": "m",
+        "normalizer": "n",
+        "batch_size": 64,
+    }
+    assert backend_kwargs("nltk", options, 64) == {"model": "m", "normalizer": "n"}
+    llm = backend_kwargs("openai", {**options, "temperature": 0.5}, 64)
+    assert llm == {"model": "m", "normalizer": "n", "temperature": 0.5}
+    # a registered backend is handed the chunk size and every option set
+    assert backend_kwargs("mine", {"colour": "red", "x": None}, 8) == {
+        "batch_size": 8,
+        "colour": "red",
+    }
+
+
+@pytest.mark.parametrize("module", [nltk_backend, spacy_backend])
+def test_the_nlp_factories_take_no_stray_keyword(module):
+    """They ended in `**_ignored`: a typo through the Python API ran without a word."""
+    for factory in (module.create, module.spec):
+        with pytest.raises(TypeError, match="temprature"):
+            factory(temprature=0.7)
+
+
+def test_make_backend_refuses_another_backends_option_with_the_cli_line():
+    with pytest.raises(TagparseError, match=r"--temperature: not an option of --backend nltk"):
+        make_backend("nltk", temperature=0.7)

@@ -74,9 +74,7 @@ def test_bad_model_files_are_one_line_errors(tmp_path):
 
 
 def test_registry_and_normalizer_option():
-    backend = make_backend(
-        "nltk", model="tagparse", normalizer=Normalizer({"dog": "hound"}), workers=3
-    )
+    backend = make_backend("nltk", model="tagparse", normalizer=Normalizer({"dog": "hound"}))
     assert backend.parse_batch(["two dogs"])[0].objects == ["hound"]
 
 

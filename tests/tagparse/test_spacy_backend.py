@@ -99,13 +99,13 @@ def test_the_word_lists_content_is_in_the_fingerprint(backend):
     assert spacy_backend.words_hash(reordered) == spacy_backend.WORDS_HASH
 
 
-def test_registry_passes_options_and_ignores_other_backends_options():
+def test_registry_passes_options_and_refuses_other_backends_options():
     norm = Normalizer({"kitten": "cat"})
-    backend = make_backend(
-        "spacy", normalizer=norm, batch_size=4, base_url="http://x", concurrency=3
-    )
+    backend = make_backend("spacy", normalizer=norm, batch_size=4)
     assert backend.parse_batch(["a kitten"])[0].objects == ["cat"]
     assert backend.spec.normalizer_version == norm.version
+    with pytest.raises(TagparseError, match=r"--base-url, --concurrency: not an option of"):
+        make_backend("spacy", normalizer=norm, base_url="http://x", concurrency=3)
 
 
 def test_unknown_pipeline_is_a_one_line_error():

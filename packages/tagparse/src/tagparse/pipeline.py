@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tagparse.backends.options import check_options
+from tagparse.backends.options import backend_kwargs, check_options
 from tagparse.db import TagsDB, caption_hash
 from tagparse.db.tagsdb import removed_if_left_empty
 from tagparse.errors import TagparseError
@@ -132,7 +132,7 @@ def run_parse(
         input_options = InputOptions(**input_options)
     check_options(backend, options)
     stream = InputStream(inputs, input_options, on_warning)
-    parser = LazyParser(backend, _backend_options(options, batch_size), workers)
+    parser = LazyParser(backend, _backend_options(backend, options, batch_size), workers)
     with removed_if_left_empty(db_path):  # a run that fails before its first batch leaves none
         try:
             db = TagsDB.open(db_path, create=True)
@@ -218,15 +218,14 @@ def _check_distributor(distributor: str, ray_address: str | None) -> None:
         check_reachable(ray_address)
 
 
-def _backend_options(options: dict, batch_size: int) -> dict:
-    """The backend's CLI options: unset ones dropped, synonym/stop-list files made a normalizer."""
-    opts = {k: v for k, v in options.items() if v is not None}
+def _backend_options(backend: str, options: dict, batch_size: int) -> dict:
+    """The backend's keywords (`backend_kwargs`), synonym/stop-list files made a normalizer."""
+    opts = backend_kwargs(backend, options, batch_size)
     synonyms, stoplist = opts.pop("synonyms", None), opts.pop("stoplist", None)
     if (synonyms or stoplist) and "normalizer" not in opts:
         from tagparse.normalize import Normalizer  # the NLP stack's module, needed only here
 
         opts["normalizer"] = Normalizer.from_files(synonyms, stoplist)
-    opts.setdefault("batch_size", batch_size)
     return opts
 
 

@@ -61,7 +61,11 @@ def backend_spec(name: str, **options) -> ParserSpec | None:
 
 
 def make_backend(name: str, **options) -> Backend:
-    """Build backend `name` with the `tagparse run` options (unused ones are ignored by it)."""
+    """Build backend `name` with `tagparse run`'s options; one of another backend is refused
+    with the line `tagparse run` prints (`check_options`)."""
+    from tagparse.backends.options import check_options  # fieldoptions: only when building
+
+    check_options(name, options)
     return build_backend(name, backend_factory(name), options)
 
 

@@ -34,9 +34,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _TOKENIZER = TreebankWordTokenizer()
 
 
-def create(
-    model: str | None = None, normalizer: Normalizer | None = None, **_ignored
-) -> NltkBackend:
+def create(model: str | None = None, normalizer: Normalizer | None = None) -> NltkBackend:
     """Build the backend. `model`: None/"auto" (standard data if installed, else the shipped
     tagger), "nltk" (standard data only), "tagparse" (the shipped tagger), or a model file path."""
     normalizer = normalizer or Normalizer()
@@ -44,7 +42,7 @@ def create(
     return NltkBackend(load_tagger(source), _spec(source, normalizer), normalizer)
 
 
-def spec(model: str | None = None, normalizer: Normalizer | None = None, **_ignored) -> ParserSpec:
+def spec(model: str | None = None, normalizer: Normalizer | None = None) -> ParserSpec:
     """The parser fingerprint without loading the tagger weights."""
     return _spec(resolve_tagger(model), normalizer or Normalizer())
 

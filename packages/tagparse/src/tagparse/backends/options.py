@@ -105,9 +105,20 @@ OPTIONS_OF: dict[str, type[BackendOptions]] = {
 #: What the Python API may pass besides the options (a Normalizer built in code; every backend).
 API_ONLY = frozenset({"normalizer"})
 
+#: Built-in backends that batch inside one call and so are handed the run's chunk size as
+#: `batch_size` (spaCy's `nlp.pipe` batch); the others parse caption by caption or per request.
+TAKES_BATCH_SIZE = frozenset({"spacy"})
+
 
 def option_names(cls: type[BackendOptions]) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+def keywords_of(name: str) -> frozenset[str]:
+    """Every keyword built-in backend `name`'s `create` takes: its options, the API-only ones
+    and, where it batches, `batch_size`."""
+    batching = {"batch_size"} if name in TAKES_BATCH_SIZE else set()
+    return option_names(OPTIONS_OF[name]) | API_ONLY | batching
 
 
 def check_options(name: str, options: Mapping[str, Any]) -> None:
@@ -119,8 +130,7 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
     if cls is None:
         return
     accepted = option_names(cls)
-    known = accepted | API_ONLY
-    foreign = sorted(k for k, v in options.items() if v is not None and k not in known)
+    foreign = sorted(k for k, v in options.items() if v is not None and k not in keywords_of(name))
     if not foreign:
         _check_ranges(cls, options)
         return
@@ -132,6 +142,17 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
     raise TagparseError(
         f"{given}: not an option of --backend {name}, which takes {takes}; {advice}{belongs}"
     )
+
+
+def backend_kwargs(name: str, options: Mapping[str, Any], batch_size: int) -> dict[str, Any]:
+    """What the run hands backend `name`'s `create` and `spec`: the options set (not None) and,
+    where it batches, `batch_size`. A built-in backend is handed only what it declares, so its
+    factories take exactly their own keywords and a stray key is a TypeError, not ignored; a
+    registered backend is handed everything (its `create` decides, as in `check_options`)."""
+    given = {"batch_size": batch_size} | {k: v for k, v in options.items() if v is not None}
+    if name not in OPTIONS_OF:
+        return given
+    return {k: v for k, v in given.items() if k in keywords_of(name)}
 
 
 def _check_ranges(cls: type[BackendOptions], options: Mapping[str, Any]) -> None:

@@ -94,7 +94,6 @@ def create(
     model: str | None = None,
     normalizer: Normalizer | None = None,
     batch_size: int = 256,
-    **_ignored,
 ) -> SpacyBackend:
     """Build the backend (called by `tagparse.backends.make_backend`, also in worker processes)."""
     import spacy
@@ -104,10 +103,13 @@ def create(
     return SpacyBackend(nlp, normalizer or Normalizer(), batch_size)
 
 
-def spec(model: str | None = None, normalizer: Normalizer | None = None, **_ignored) -> ParserSpec:
+def spec(
+    model: str | None = None, normalizer: Normalizer | None = None, batch_size: int = 256
+) -> ParserSpec:
     """The parser fingerprint, read from the pipeline's meta.json without importing spaCy.
 
     Importing spaCy takes seconds; a re-run over a fully cached corpus must not pay for it.
+    It takes `create`'s keywords; `batch_size` does not change a tag, so it is not in it.
     """
     meta_path = _meta_path(model)
     if meta_path is None:
