@@ -29,7 +29,7 @@ from pathlib import Path
 from benchargs import OneLineParser
 from tagalign_toy.demo import FULL, QUICK, VARIANTS, mean_sd, run_demo
 from tagalign_toy.figures import save_picture, seed_spread_plot
-from toy_tables import seeds_arg
+from toy_tables import seeds_arg, whole_image_metrics
 
 POOLINGS = ("patch-mean", "class-token", "attention")
 METRICS = ("top1", "i2t_R@1", "t2i_R@1")
@@ -38,14 +38,7 @@ CLIP_OWN = "toy CLIP, its own embedding (training-free)"
 
 def measure(world: Path, model: dict) -> dict[str, float]:
     """Top-1 on the single-object split and recall@1 both ways on the val captions."""
-    from tagalign_eval.classify import classify
-    from tagalign_eval.retrieval import retrieval
-
-    common = {"device": "cpu", "workers": 0, "progress": False}
-    captions = world / "VOCdevkit" / "ToyShapes" / "captions.jsonl"
-    top = classify(world / "single", **model, **common).scores[0].metrics
-    recall = retrieval([captions], **model, **common).scores[0].metrics
-    return {k: (top | recall)[k] for k in METRICS}
+    return {k: v for k, v in whole_image_metrics(world, model).items() if k in METRICS}
 
 
 def main() -> None:

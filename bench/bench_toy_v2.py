@@ -30,7 +30,14 @@ from tagalign_toy.gold_backend import NAME as GOLD
 from tagalign_toy.gold_backend import register as register_gold
 from tagalign_toy.probe import linear_probe_ceiling
 from tagalign_toy.stages import ToyPipeline
-from toy_tables import TAGALIGN, cell, seeds_arg, train_cell, variants_section
+from toy_tables import (
+    TAGALIGN,
+    cell,
+    seeds_arg,
+    train_cell,
+    variants_section,
+    whole_image_metrics,
+)
 
 K_OBJECTS = (6, 12, 40)
 K_ATTRIBUTES = (4, 10, 30)
@@ -43,17 +50,12 @@ def global_tasks(
     """Zero-shot classification of the `single` split (6 shapes) and retrieval on the val
     captions, for the plain toy CLIP and each trained variant (its first seed): does tag
     supervision of the patch embeddings help or hurt whole-image tasks? (issue 15, part 2)"""
-    from tagalign_eval.classify import classify
-    from tagalign_eval.retrieval import retrieval
-
-    captions = world / "VOCdevkit" / "ToyShapes" / "captions.jsonl"
-    common = {"device": "cpu", "workers": 0, "progress": False}
     rows: dict[str, dict[str, float]] = {}
     for label, run in runs.items():
         model = {"checkpoint": run} if run else {"clip_model": toy_model, "pretrained": None}
-        top = classify(world / "single", **model, **common).scores[0].metrics
-        recall = retrieval([captions], **model, **common).scores[0].metrics
-        rows[label if run else "toy CLIP (its own image embedding)"] = top | recall
+        rows[label if run else "toy CLIP (its own image embedding)"] = whole_image_metrics(
+            world, model
+        )
     keys = ["top1", "i2t_R@1", "i2t_R@5", "t2i_R@1", "t2i_R@5"]
     lines = [
         (

@@ -16,7 +16,6 @@ on an otherwise idle machine (check `uptime` before and after).
 
 from __future__ import annotations
 
-import csv
 import os
 import sqlite3
 import statistics
@@ -31,22 +30,9 @@ from benchargs import OneLineParser, count
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "tagparse" / "llm"))
 import vllm_env  # test support: the cached vLLM CPU venv and SmolLM2 folder
+from llm_cli import factual_subset  # test support: the e2e test's captions
 
-SAMPLE = ROOT / "tests" / "data" / "factual_sample.csv"
 ARMS = {"default": [], "enforce-eager": ["--vllm-args", "--enforce-eager"]}
-
-
-def write_subset(n: int, folder: Path) -> Path:
-    with SAMPLE.open(newline="") as f:
-        reader = csv.DictReader(f)
-        rows = [row for _, row in zip(range(n), reader)]
-        fields = reader.fieldnames
-    out = folder / "captions.csv"
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
 
 
 def timed_run(python: Path, model: Path, captions: Path, db: Path, extra: list[str]) -> tuple:
@@ -77,7 +63,7 @@ def main() -> None:
         sys.exit(f"error: the vLLM CPU build is not available here: {prepared}")
     python, model = prepared
     with tempfile.TemporaryDirectory(prefix="bench-eager-") as tmp:
-        captions = write_subset(args.captions, Path(tmp))
+        captions = factual_subset(args.captions, Path(tmp))
         print(f"{args.captions} captions, {args.pairs} pairs, model {model.name}")
         print("| pair | default (s) | ok | enforce-eager (s) | ok | default / eager |")
         print("|---|---:|---:|---:|---:|---:|")

@@ -16,6 +16,18 @@ from tagalign_toy.stages import ToyPipeline
 TAGALIGN = ("itc-obj-attr", ["--tag-kinds", "both"])
 
 
+def whole_image_metrics(world: Path, model: dict) -> dict[str, float]:
+    """Zero-shot shape classification of the world's `single` split (top-1...) and retrieval on
+    its val captions (recall@k both ways) of one model (`classify`/`retrieval` keywords)."""
+    from tagalign_eval.classify import classify
+    from tagalign_eval.retrieval import retrieval
+
+    common = {"device": "cpu", "workers": 0, "progress": False}
+    captions = world / "VOCdevkit" / "ToyShapes" / "captions.jsonl"
+    top = classify(world / "single", **model, **common).scores[0].metrics
+    return top | retrieval([captions], **model, **common).scores[0].metrics
+
+
 def seeds_arg(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 

@@ -24,7 +24,6 @@ A 135M model tags poorly: the test asserts structure, caching, fingerprints and 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -35,31 +34,16 @@ import time
 from pathlib import Path
 
 import pytest
+from llm_cli import factual_subset
 from procs import alive, cmdline, descendants
 from tagparse.llm.output import validate_tags
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-FACTUAL = Path(__file__).resolve().parents[2] / "data" / "factual_sample.csv"
 TAGPARSE = Path(sys.executable).with_name("tagparse")
 START_TIMEOUT_S = 900
 N_CAPTIONS = 16
 EAGER = ("--vllm-args", "--enforce-eager")  # an engine setting: not in the parser fingerprint
-
-
-def caption_subset(folder: Path) -> Path:
-    """The first N_CAPTIONS rows of the FACTUAL sample (distinct captions) as a CSV in `folder`."""
-    with FACTUAL.open(newline="") as f:
-        reader = csv.DictReader(f)
-        rows = [row for _, row in zip(range(N_CAPTIONS), reader)]
-        fields = reader.fieldnames
-    assert len({row["caption"] for row in rows}) == N_CAPTIONS
-    out = folder / "factual_subset.csv"
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
 
 
 def tagparse_run(model: str, captions: Path, db: Path, *extra: str) -> list[str]:
@@ -114,7 +98,7 @@ def wait_for_first_batch(proc: subprocess.Popen, db: Path) -> None:
 def test_tagparse_run_backend_vllm_kill_retry_cache(vllm_cpu, tmp_path):
     vllm_python, model = vllm_cpu
     db = tmp_path / "tags.db"
-    captions = caption_subset(tmp_path)
+    captions = factual_subset(N_CAPTIONS, tmp_path)
     n_captions = N_CAPTIONS
 
     # 1. killed mid-run: every process of the engine goes with tagparse

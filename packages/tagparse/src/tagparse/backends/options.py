@@ -129,8 +129,8 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
     cls = OPTIONS_OF.get(name)
     if cls is None:
         return
-    accepted = option_names(cls)
-    foreign = sorted(k for k, v in options.items() if v is not None and k not in keywords_of(name))
+    accepted, known = option_names(cls), keywords_of(name)
+    foreign = sorted(k for k, v in options.items() if v is not None and k not in known)
     if not foreign:
         _check_ranges(cls, options)
         return
@@ -152,7 +152,8 @@ def backend_kwargs(name: str, options: Mapping[str, Any], batch_size: int) -> di
     given = {"batch_size": batch_size} | {k: v for k, v in options.items() if v is not None}
     if name not in OPTIONS_OF:
         return given
-    return {k: v for k, v in given.items() if k in keywords_of(name)}
+    known = keywords_of(name)
+    return {k: v for k, v in given.items() if k in known}
 
 
 def _check_ranges(cls: type[BackendOptions], options: Mapping[str, Any]) -> None:
